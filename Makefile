@@ -78,3 +78,66 @@ build:
 
 clean:
 	rm -rf $(BIN) $(DIST)
+
+## ---- serverless packages (faas) ---------------------------------------------------
+
+LAMBDA_ARCHES := arm64 amd64
+LAMBDA_FLAGS  := -tags lambda.norpc -trimpath -ldflags="$(LDFLAGS)"
+MKZIP         := $(BIN)/mkzip
+GCP_REGION    ?= europe-west1
+GCP_HUB       ?= chat
+GCP_RUN       ?=
+
+$(MKZIP): pkg/faas/internal/mkzip/main.go
+	@mkdir -p $(BIN)
+	$(GO) build -o $@ ./pkg/faas/internal/mkzip
+
+# One zip per function and architecture: dist/lambda/<arch>/<fn>.zip holding
+# `bootstrap` (mode 0755) at its root; template.yaml points at the arm64 ones.
+package-lambda: $(MKZIP)
+	@set -e; for arch in $(LAMBDA_ARCHES); do for fn in $(FUNCTIONS); do \
+	  d=$(DIST)/lambda/$$arch/$$fn; rm -rf $$d; mkdir -p $$d; \
+	  echo "lambda $$arch $$fn"; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build $(LAMBDA_FLAGS) -o $$d/bootstrap ./cmd/$$fn; \
+	  chmod 0755 $$d/bootstrap; \
+	  $(MKZIP) -o $(DIST)/lambda/$$arch/$$fn.zip $$d; \
+	done; done
+	@ls -l $(DIST)/lambda/*/*.zip
+
+# One Function App zip per function (a custom handler app runs one
+# executable): dist/azure/<fn>.zip = host.json + <fn>/function.json + handler
+# (linux/amd64, mode 0755), ready for `az functionapp deployment source config-zip`.
+package-azure: $(MKZIP)
+	@set -e; for fn in $(FUNCTIONS); do \
+	  d=$(DIST)/azure/$$fn; rm -rf $$d; mkdir -p $$d/$$fn; \
+	  echo "azure $$fn"; \
+	  cp azure-functions/host.json $$d/host.json; \
+	  cp azure-functions/$$fn/function.json $$d/$$fn/function.json; \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(LAMBDA_FLAGS) -o $$d/handler ./cmd/$$fn; \
+	  chmod 0755 $$d/handler; \
+	  $(MKZIP) -o $(DIST)/azure/$$fn.zip $$d; \
+	done
+	@ls -l $(DIST)/azure/*.zip
+
+# Prints the gcloud commands (one deploy per function from the same source);
+# `make deploy-gcp GCP_RUN=1` runs them. Secrets come from Secret Manager.
+GCP_HTTP_FUNCTIONS := connect:Connect message:Message broadcast:Broadcast negotiate:Negotiate
+GCP_SECRET_CONN    := WEBPUBSUB_CONNECTION_STRING=wpsfn-webpubsub-connection-string:latest
+deploy-gcp:
+	@set -e; run() { echo "$$*"; if [ -n "$(GCP_RUN)" ]; then "$$@"; fi; }; \
+	for pair in $(GCP_HTTP_FUNCTIONS); do fn=$${pair%%:*}; entry=$${pair#*:}; \
+	  secrets="$(GCP_SECRET_CONN)"; \
+	  case $$fn in \
+	    broadcast) secrets="$$secrets,BROADCAST_SECRET=wpsfn-broadcast-secret:latest";; \
+	    negotiate) secrets="$$secrets,NEGOTIATE_JWT_SECRET=wpsfn-negotiate-jwt-secret:latest";; \
+	  esac; \
+	  run gcloud functions deploy wpsfn-$$fn --gen2 --runtime=go125 --region=$(GCP_REGION) --source=. \
+	    --entry-point=$$entry --trigger-http --allow-unauthenticated \
+	    --set-env-vars=WEBPUBSUB_HUB=$(GCP_HUB) --set-secrets=$$secrets; \
+	done; \
+	run gcloud pubsub topics create wpsfn-broadcast-schedule || true; \
+	run gcloud functions deploy wpsfn-broadcast-schedule --gen2 --runtime=go125 --region=$(GCP_REGION) --source=. \
+	  --entry-point=BroadcastScheduleEvent --trigger-topic=wpsfn-broadcast-schedule \
+	  --set-env-vars=WEBPUBSUB_HUB=$(GCP_HUB),BROADCAST_SCHEDULE_TARGET=all --set-secrets=$(GCP_SECRET_CONN); \
+	run gcloud scheduler jobs create pubsub wpsfn-broadcast-schedule --location=$(GCP_REGION) \
+	  --schedule="*/5 * * * *" --topic=wpsfn-broadcast-schedule --message-body={}

@@ -1,0 +1,487 @@
+//go:build devwip
+
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/wpsfn/wpsfn/functions/broadcast"
+	"github.com/wpsfn/wpsfn/functions/connect"
+	"github.com/wpsfn/wpsfn/functions/message"
+	"github.com/wpsfn/wpsfn/functions/negotiate"
+	"github.com/wpsfn/wpsfn/internal/emulator"
+	"github.com/wpsfn/wpsfn/pkg/faas"
+	"github.com/wpsfn/wpsfn/web"
+)
+
+func init() {
+	commands["dev"] = command{
+		summary: "run the emulator, the four functions as its event handlers, and the chat and trace pages",
+		run:     runDevCommand,
+	}
+}
+
+// devOptions configures the local development stack.
+type devOptions struct {
+	// Addr is the emulator's (and the pages') listen address.
+	Addr string
+	// PortBase is the first loopback port of the functions (connect, message,
+	// broadcast, negotiate, broadcast-schedule, in that order); 0 picks free ports.
+	PortBase int
+	// Hub is the hub the functions serve.
+	Hub string
+	// Heartbeat, when positive, runs the scheduled broadcast at this interval.
+	Heartbeat time.Duration
+	// Environ holds function settings (CONNECT_*, MESSAGE_*, NEGOTIATE_*,
+	// BROADCAST_*); the service settings are always the emulator's.
+	Environ map[string]string
+	// Logger receives the emulator's and the functions' log lines.
+	Logger *slog.Logger
+	// Ready, when set, is called once everything serves.
+	Ready func(*devStack)
+}
+
+// devStack describes a running development stack.
+type devStack struct {
+	Emulator         *emulator.Server
+	Trace            *web.Trace
+	BaseURL          string // the emulator and the pages, e.g. http://localhost:8080
+	ConnectionString string
+	Hub              string
+	BroadcastSecret  string
+	// Functions maps each function's name to its base URL (http://127.0.0.1:port).
+	Functions map[string]string
+	// Heartbeat reports how many scheduled broadcasts ran and failed.
+	heartbeats, heartbeatFailures int
+	mu                            sync.Mutex
+}
+
+// The functions in port order (PortBase+i).
+var devFunctions = []string{"connect", "message", "broadcast", "negotiate", "broadcast-schedule"}
+
+func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wpsfn dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "localhost:8080", "listen `address` of the emulator and the pages")
+	portBase := fs.Int("port-base", 7071, "first loopback `port` of the functions (connect, message, broadcast, negotiate, broadcast-schedule); 0 picks free ports")
+	hub := fs.String("hub", "chat", "the `hub` the functions serve")
+	heartbeat := fs.Duration("heartbeat", 0, "run the scheduled broadcast (a heartbeat to all clients) at this `interval`, e.g. 10s; 0 disables")
+	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wpsfn dev [flags]")
+		fmt.Fprintln(stderr, "\nStarts the local Web PubSub emulator, serves the connect, message, broadcast and negotiate")
+		fmt.Fprintln(stderr, "functions on loopback ports as its event handlers (through pkg/faas's local mode), and serves")
+		fmt.Fprintln(stderr, "the demo chat page and the live trace page. Function settings (CONNECT_*, MESSAGE_*,")
+		fmt.Fprintln(stderr, "NEGOTIATE_*, BROADCAST_*) are read from the environment; the service settings are the emulator's.")
+		fmt.Fprintln(stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wpsfn dev: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		fmt.Fprintf(stderr, "wpsfn dev: --log-level: %q is not debug, info, warn or error\n", *logLevel)
+		return 2
+	}
+	if *portBase < 0 || *portBase > 65535-len(devFunctions) {
+		fmt.Fprintf(stderr, "wpsfn dev: --port-base: %d is not a port number\n", *portBase)
+		return 2
+	}
+	if *heartbeat < 0 || (*heartbeat > 0 && *heartbeat < 100*time.Millisecond) {
+		fmt.Fprintln(stderr, "wpsfn dev: --heartbeat: must be 0 (off) or at least 100ms")
+		return 2
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger) // pkg/faas logs through the default logger
+	opts := devOptions{
+		Addr: *addr, PortBase: *portBase, Hub: *hub, Heartbeat: *heartbeat,
+		Environ: functionEnviron(os.Environ()), Logger: logger,
+		Ready: func(st *devStack) { printDevBanner(stdout, st, *heartbeat) },
+	}
+	if err := runDev(ctx, opts); err != nil {
+		fmt.Fprintf(stderr, "wpsfn dev: %v\n", err)
+		var ce *devConfigError
+		if errors.As(err, &ce) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// functionEnviron keeps the process environment's function settings. The
+// service settings (connection string, hub) are never taken from it: a
+// developer's real Azure connection string must not leak into the emulator.
+func functionEnviron(environ []string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			continue
+		}
+		for _, p := range []string{"CONNECT_", "MESSAGE_", "NEGOTIATE_", "BROADCAST_"} {
+			if strings.HasPrefix(k, p) {
+				m[k] = v
+			}
+		}
+	}
+	return m
+}
+
+// devConfigError is a bad setting (exit status 2).
+type devConfigError struct{ err error }
+
+func (e *devConfigError) Error() string { return e.err.Error() }
+func (e *devConfigError) Unwrap() error { return e.err }
+
+// runDev serves the whole local stack until ctx ends, then shuts it down in
+// order: the emulator first (its clients get a disconnected message and the
+// connect function still receives their disconnected events), then the
+// pages, then the functions.
+func runDev(ctx context.Context, opts devOptions) (err error) {
+	if opts.Hub == "" {
+		opts.Hub = "chat"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := opts.Logger
+
+	// Listen on everything first, so the event handler URLs are known
+	// (and reachable) before the emulator starts.
+	mainLn, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
+	}
+	var lns []net.Listener
+	defer func() {
+		if err != nil {
+			mainLn.Close()
+			for _, ln := range lns {
+				ln.Close()
+			}
+		}
+	}()
+	fnURL := map[string]string{}
+	for i, name := range devFunctions {
+		port := 0
+		if opts.PortBase > 0 {
+			port = opts.PortBase + i
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			return fmt.Errorf("listen for the %s function (--port-base %d): %w", name, opts.PortBase, err)
+		}
+		lns = append(lns, ln)
+		fnURL[name] = "http://" + ln.Addr().String()
+	}
+	baseURL := "http://" + endpointHost(opts.Addr, mainLn.Addr())
+
+	trace := &web.Trace{Logger: log}
+	emu, err := emulator.New(emulator.Config{
+		Logger: log.With("component", "emulator"),
+		Hubs: map[string]emulator.HubSettings{
+			opts.Hub: {EventHandlers: []emulator.EventHandler{
+				{
+					URLTemplate:  fnURL["connect"] + "/api/connect/{event}",
+					SystemEvents: []string{"connect", "connected", "disconnected"},
+				},
+				{
+					URLTemplate: fnURL["message"] + "/api/message/{event}",
+					UserEvents:  "*",
+				},
+			}},
+		},
+		Trace: func(ev emulator.TraceEvent) {
+			trace.Publish(web.Event{
+				Time: ev.Time, Kind: ev.Kind, Hub: ev.Hub, ConnectionID: ev.ConnectionID,
+				UserID: ev.UserID, Group: ev.Group, Summary: ev.Summary, Status: ev.Status, Latency: ev.Latency,
+			})
+		},
+	})
+	if err != nil {
+		return &devConfigError{err}
+	}
+	trace.Snapshot = func() web.Snapshot { return webSnapshot(emu.Snapshot()) }
+	connStr := emu.ConnectionString(baseURL)
+
+	fns, secret, err := devFunctionSet(connStr, opts.Hub, opts.Environ, log)
+	if err != nil {
+		return &devConfigError{err}
+	}
+
+	// The functions run until the emulator has shut down (see below).
+	fnCtx, stopFns := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFns()
+	var wg sync.WaitGroup
+	fnErr := make(chan error, len(fns))
+	for i, name := range devFunctions {
+		fn := fns[name]
+		ln := lns[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := faas.Serve(fnCtx, ln, fn); err != nil {
+				fnErr <- fmt.Errorf("function %s: %w", fn.Name, err)
+			}
+		}()
+	}
+
+	negURL, _ := url.Parse(fnURL["negotiate"] + "/api/negotiate")
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.Out.URL.Scheme, pr.Out.URL.Host, pr.Out.URL.Path, pr.Out.URL.RawPath = negURL.Scheme, negURL.Host, negURL.Path, ""
+			pr.Out.Host = negURL.Host
+			pr.SetXForwarded()
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			log.Warn("negotiate function unreachable", "err", err)
+			http.Error(w, "negotiate function unreachable", http.StatusBadGateway)
+		},
+	}
+	pages := web.Handler(web.Options{NegotiateURL: "/negotiate", Hub: opts.Hub, Trace: trace})
+	mux := http.NewServeMux()
+	for _, p := range web.Paths {
+		mux.Handle(p, pages)
+	}
+	mux.Handle("GET /negotiate", proxy)
+	mux.Handle("/", emu.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(mainLn) }()
+
+	st := &devStack{
+		Emulator: emu, Trace: trace, BaseURL: baseURL, ConnectionString: connStr,
+		Hub: opts.Hub, BroadcastSecret: secret, Functions: fnURL,
+	}
+	hbDone := make(chan struct{})
+	hbCtx, stopHB := context.WithCancel(ctx)
+	go func() {
+		defer close(hbDone)
+		if opts.Heartbeat > 0 {
+			st.runHeartbeat(hbCtx, opts.Heartbeat, fnURL["broadcast-schedule"], log)
+		}
+	}()
+	if opts.Ready != nil {
+		opts.Ready(st)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		runErr = fmt.Errorf("server: %w", err)
+	case err := <-fnErr:
+		runErr = err
+	}
+
+	log.Info("shutting down")
+	stopHB()
+	<-hbDone
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := emu.Shutdown(sctx); err != nil {
+		log.Warn("emulator shutdown", "err", err)
+	}
+	trace.Close()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("server shutdown", "err", err)
+		srv.Close()
+	}
+	stopFns()
+	wg.Wait()
+	return runErr
+}
+
+// endpointHost is the host:port the connection string names: the address as
+// given (so "localhost:8080" stays "localhost"), with the port actually bound.
+func endpointHost(addr string, bound net.Addr) string {
+	host, _, err := net.SplitHostPort(addr)
+	_, port, _ := net.SplitHostPort(bound.String())
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// devFunctionSet builds the functions from their packages, configured like
+// their binaries (env tags and defaults) from environ, with the emulator's
+// connection string and hub and the negotiate function's development mode.
+func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Logger) (map[string]faas.Function, string, error) {
+	e := map[string]string{}
+	for k, v := range environ {
+		e[k] = v
+	}
+	e["WEBPUBSUB_CONNECTION_STRING"] = connStr
+	e["WEBPUBSUB_HUB"] = hub
+	e["NEGOTIATE_ALLOW_QUERY_USER"] = "true" // local development: the page signs in with a name
+	delete(e, "NEGOTIATE_JWT_SECRET")
+	secret := e["BROADCAST_SECRET"]
+	if secret == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		secret = hex.EncodeToString(b[:])
+		e["BROADCAST_SECRET"] = secret
+	}
+	parse := func(cfg any) error {
+		if err := env.ParseWithOptions(cfg, env.Options{Environment: e}); err != nil {
+			return err
+		}
+		return nil
+	}
+
+	var (
+		cc connect.Config
+		mc message.Config
+		bc broadcast.Config
+		nc negotiate.Config
+		sc broadcast.ScheduleConfig
+	)
+	for _, c := range []any{&cc, &mc, &bc, &nc, &sc} {
+		if err := parse(c); err != nil {
+			return nil, "", fmt.Errorf("function settings: %w", err)
+		}
+	}
+	cc.Logger = log.With("function", "connect")
+	mc.Logger = log.With("function", "message")
+	bc.Logger = log.With("function", "broadcast")
+	nc.Logger = log.With("function", "negotiate")
+	sc.Logger = log.With("function", "broadcast-schedule")
+
+	fns := map[string]faas.Function{}
+	var err error
+	var h http.Handler
+	if h, err = connect.New(cc); err != nil {
+		return nil, "", fmt.Errorf("connect function: %w", err)
+	}
+	fns["connect"] = faas.Function{Name: "connect", HTTP: h}
+	if h, err = message.New(mc); err != nil {
+		return nil, "", fmt.Errorf("message function: %w", err)
+	}
+	fns["message"] = faas.Function{Name: "message", HTTP: h}
+	if h, err = broadcast.New(bc); err != nil {
+		return nil, "", fmt.Errorf("broadcast function: %w", err)
+	}
+	fns["broadcast"] = faas.Function{Name: "broadcast", HTTP: h}
+	if h, err = negotiate.New(nc); err != nil {
+		return nil, "", fmt.Errorf("negotiate function: %w", err)
+	}
+	fns["negotiate"] = faas.Function{Name: "negotiate", HTTP: h}
+	tick, err := broadcast.NewSchedule(sc)
+	if err != nil {
+		return nil, "", fmt.Errorf("broadcast-schedule function: %w", err)
+	}
+	fns["broadcast-schedule"] = faas.Function{
+		Name:      "broadcast-schedule",
+		Scheduled: func(ctx context.Context, ev faas.ScheduleEvent) error { return tick(ctx, ev.Time) },
+	}
+	return fns, secret, nil
+}
+
+// runHeartbeat triggers the scheduled broadcast every interval the way a
+// scheduler would: over HTTP, through the function's local mode.
+func (st *devStack) runHeartbeat(ctx context.Context, interval time.Duration, fnBase string, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	client := &http.Client{Timeout: 10 * time.Second}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fnBase+"/", nil)
+		resp, err := client.Do(req)
+		ok := err == nil && resp.StatusCode/100 == 2
+		if err == nil {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+		}
+		st.mu.Lock()
+		st.heartbeats++
+		if !ok {
+			st.heartbeatFailures++
+		}
+		st.mu.Unlock()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("heartbeat failed", "err", err)
+		case err == nil && !ok:
+			log.Warn("heartbeat failed", "status", resp.StatusCode)
+		}
+	}
+}
+
+// webSnapshot converts the emulator's state for the trace page.
+func webSnapshot(s emulator.Snapshot) web.Snapshot {
+	out := web.Snapshot{Hubs: make([]web.HubSnapshot, 0, len(s.Hubs))}
+	for _, h := range s.Hubs {
+		hs := web.HubSnapshot{Name: h.Name, Connections: make([]web.ConnectionSnapshot, 0, len(h.Connections))}
+		for _, c := range h.Connections {
+			hs.Connections = append(hs.Connections, web.ConnectionSnapshot{ID: c.ID, UserID: c.UserID, Protocol: c.Protocol, Groups: c.Groups})
+		}
+		names := make([]string, 0, len(h.Groups))
+		for g := range h.Groups {
+			names = append(names, g)
+		}
+		sort.Strings(names)
+		for _, g := range names {
+			hs.Groups = append(hs.Groups, web.GroupSnapshot{Name: g, Members: h.Groups[g]})
+		}
+		out.Hubs = append(out.Hubs, hs)
+	}
+	return out
+}
+
+func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
+	wsBase := "ws" + strings.TrimPrefix(st.BaseURL, "http")
+	fmt.Fprintf(w, "\nwpsfn dev: a local Web PubSub emulator with the functions as its event handlers\n\n")
+	fmt.Fprintf(w, "  Chat         %s/            (open it in two tabs)\n", st.BaseURL)
+	fmt.Fprintf(w, "  Live trace   %s/trace\n", st.BaseURL)
+	fmt.Fprintf(w, "  Emulator     %s   clients: %s/client/hubs/%s   REST: %s/api/\n", st.BaseURL, wsBase, st.Hub, st.BaseURL)
+	fmt.Fprintf(w, "\n  WEBPUBSUB_CONNECTION_STRING='%s'\n", st.ConnectionString)
+	fmt.Fprintf(w, "  WEBPUBSUB_HUB=%s\n", st.Hub)
+	fmt.Fprintf(w, "\n  Functions (hub %q's event handlers, served by pkg/faas's local mode):\n", st.Hub)
+	fmt.Fprintf(w, "    connect             %s/api/connect/{event}   system events connect, connected, disconnected\n", st.Functions["connect"])
+	fmt.Fprintf(w, "    message             %s/api/message/{event}   user events *\n", st.Functions["message"])
+	fmt.Fprintf(w, "    negotiate           %s/api/negotiate?userId=NAME   (development mode; the chat page uses it via %s/negotiate)\n", st.Functions["negotiate"], st.BaseURL)
+	fmt.Fprintf(w, "    broadcast           %s/api/broadcast   Authorization: Bearer %s\n", st.Functions["broadcast"], st.BroadcastSecret)
+	if heartbeat > 0 {
+		fmt.Fprintf(w, "    broadcast-schedule  %s/   runs every %s (POST to run it once)\n", st.Functions["broadcast-schedule"], heartbeat)
+	} else {
+		fmt.Fprintf(w, "    broadcast-schedule  %s/   POST to run it once (--heartbeat 10s runs it on a timer)\n", st.Functions["broadcast-schedule"])
+	}
+	fmt.Fprintf(w, "\n  Try:  curl -H 'Authorization: Bearer %s' -d '{\"to\":\"all\",\"text\":\"hello\"}' %s/api/broadcast\n", st.BroadcastSecret, st.Functions["broadcast"])
+	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
+}

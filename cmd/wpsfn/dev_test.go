@@ -1,0 +1,462 @@
+//go:build devwip
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wpsfn/wpsfn/internal/nodetest"
+	"github.com/wpsfn/wpsfn/web"
+)
+
+// startDev runs the whole dev stack in-process on loopback ports and stops
+// it when the test ends, checking that it shut down cleanly.
+func startDev(t *testing.T, heartbeat time.Duration) *devStack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *devStack, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runDev(ctx, devOptions{
+			Addr: "127.0.0.1:0", Hub: "chat", Heartbeat: heartbeat,
+			Environ: map[string]string{},
+			Logger:  testLogger(t),
+			Ready:   func(st *devStack) { ready <- st },
+		})
+	}()
+	var st *devStack
+	select {
+	case st = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("runDev: %v", err)
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("dev stack not ready within 20s")
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("runDev returned %v after shutdown", err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("dev stack did not shut down within 20s")
+		}
+	})
+	return st
+}
+
+// testLogger sends log lines to t.Log: shown with -v or on failure.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// wsClient is a reliable-JSON-subprotocol test client.
+type wsClient struct {
+	t    *testing.T
+	conn *websocket.Conn
+	msgs chan map[string]any
+}
+
+const reliable = "json.reliable.webpubsub.azure.v1"
+
+// negotiate asks the negotiate function (through the pages' same-origin
+// proxy) for alice's client access URL, as the chat page does.
+func negotiateURL(t *testing.T, st *devStack, user string) string {
+	t.Helper()
+	resp, err := http.Get(st.BaseURL + "/negotiate?userId=" + url.QueryEscape(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ URL, BaseURL, Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("negotiate: %d %v", resp.StatusCode, err)
+	}
+	if !strings.HasPrefix(body.URL, "ws"+strings.TrimPrefix(st.BaseURL, "http")+"/client/hubs/chat") || body.Token == "" {
+		t.Fatalf("negotiate answered url %q token %t", body.URL, body.Token != "")
+	}
+	return body.URL
+}
+
+func dial(t *testing.T, st *devStack, user string) *wsClient {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, resp, err := websocket.Dial(ctx, negotiateURL(t, st, user), &websocket.DialOptions{Subprotocols: []string{reliable}})
+	if err != nil {
+		t.Fatalf("dial as %s: %v", user, err)
+	}
+	if conn.Subprotocol() != reliable {
+		t.Fatalf("subprotocol %q, want %q (status %d)", conn.Subprotocol(), reliable, resp.StatusCode)
+	}
+	c := &wsClient{t: t, conn: conn, msgs: make(chan map[string]any, 256)}
+	go func() {
+		defer close(c.msgs)
+		for {
+			_, b, err := conn.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var m map[string]any
+			if json.Unmarshal(b, &m) == nil {
+				c.msgs <- m
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.CloseNow() })
+	return c
+}
+
+func (c *wsClient) send(v any) {
+	c.t.Helper()
+	b, _ := json.Marshal(v)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.conn.Write(ctx, websocket.MessageText, b); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// expect returns the first message matching pred within 10 s; messages that
+// do not match (heartbeats, greetings) are skipped.
+func (c *wsClient) expect(what string, pred func(map[string]any) bool) map[string]any {
+	c.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok {
+				c.t.Fatalf("connection closed while waiting for %s", what)
+			}
+			if pred(m) {
+				return m
+			}
+		case <-timeout:
+			c.t.Fatalf("no %s within 10s", what)
+		}
+	}
+}
+
+func data(m map[string]any) map[string]any {
+	d, _ := m["data"].(map[string]any)
+	return d
+}
+
+func isAck(id float64) func(map[string]any) bool {
+	return func(m map[string]any) bool { return m["type"] == "ack" && m["ackId"] == id }
+}
+
+func TestDevChatEndToEnd(t *testing.T) {
+	st := startDev(t, 200*time.Millisecond)
+
+	// The trace stream, open before anyone connects.
+	req, _ := http.NewRequest(http.MethodGet, st.BaseURL+"/trace/events", nil)
+	ctx, cancelTrace := context.WithCancel(context.Background())
+	defer cancelTrace()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("trace stream: %v", err)
+	}
+	defer resp.Body.Close()
+	batches := make(chan web.Batch, 1024)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 8<<20)
+		event := ""
+		for sc.Scan() {
+			line := sc.Text()
+			if v, ok := strings.CutPrefix(line, "event: "); ok {
+				event = v
+			} else if v, ok := strings.CutPrefix(line, "data: "); ok && event == "batch" {
+				var b web.Batch
+				if json.Unmarshal([]byte(v), &b) == nil {
+					batches <- b
+				}
+			}
+		}
+		close(batches)
+	}()
+	waitSubs(t, st.Trace)
+
+	alice := dial(t, st, "alice")
+	bob := dial(t, st, "bob")
+	for _, c := range []struct {
+		name string
+		c    *wsClient
+	}{{"alice", alice}, {"bob", bob}} {
+		conn := c.c.expect("connected", func(m map[string]any) bool { return m["type"] == "system" && m["event"] == "connected" })
+		if conn["userId"] != c.name || conn["reconnectionToken"] == nil || conn["connectionId"] == nil {
+			t.Errorf("%s connected = %v", c.name, conn)
+		}
+		// The connect function greets on connected, through the REST API.
+		greet := c.c.expect("welcome", func(m map[string]any) bool { return data(m)["type"] == "system" })
+		if data(greet)["text"] != "welcome "+c.name || greet["from"] != "server" {
+			t.Errorf("%s greeting = %v", c.name, greet)
+		}
+		c.c.send(map[string]any{"type": "joinGroup", "group": "lobby", "ackId": 1})
+		if ack := c.c.expect("join ack", isAck(1)); ack["success"] != true {
+			t.Fatalf("%s join: %v", c.name, ack)
+		}
+	}
+
+	// The heartbeat (the scheduled broadcast through pkg/faas's local mode).
+	hb := alice.expect("heartbeat", func(m map[string]any) bool { return data(m)["type"] == "heartbeat" })
+	if _, err := time.Parse(time.RFC3339, fmt.Sprint(data(hb)["time"])); err != nil {
+		t.Errorf("heartbeat time: %v (%v)", err, hb)
+	}
+
+	alice.send(map[string]any{"type": "event", "event": "message", "dataType": "json", "ackId": 2,
+		"data": map[string]any{"room": "lobby", "text": "hello bob"}})
+	got := bob.expect("alice's message", func(m map[string]any) bool { return data(m)["type"] == "message" })
+	d := data(got)
+	if d["room"] != "lobby" || d["from"] != "alice" || d["text"] != "hello bob" || got["group"] != "lobby" {
+		t.Errorf("bob received %v", got)
+	}
+	if _, err := time.Parse(time.RFC3339, fmt.Sprint(d["time"])); err != nil {
+		t.Errorf("message time %v: %v", d["time"], err)
+	}
+	if seq, ok := got["sequenceId"].(float64); !ok || seq < 1 {
+		t.Errorf("reliable message without a sequenceId: %v", got)
+	}
+	// The sender gets the function's answer ({"ok":true,"id":...}) and the ack.
+	reply := alice.expect("message reply", func(m map[string]any) bool { return data(m)["ok"] != nil })
+	if data(reply)["ok"] != true || data(reply)["id"] == nil {
+		t.Errorf("alice's reply = %v", reply)
+	}
+	alice.expect("event ack", isAck(2))
+
+	// The broadcast function, called as an application would.
+	body := `{"to":"group","id":"lobby","text":"announcement"}`
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"Bearer wrong-secret-wrong-secret", 401}, {"Bearer " + st.BroadcastSecret, 200}} {
+		req, _ := http.NewRequest(http.MethodPost, st.Functions["broadcast"]+"/api/broadcast", strings.NewReader(body))
+		req.Header.Set("Authorization", tc.auth)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != tc.want/100 {
+			t.Errorf("broadcast with %q: status %d, want %d", tc.auth[:12], resp.StatusCode, tc.want)
+		}
+	}
+	for _, c := range []*wsClient{alice, bob} {
+		m := c.expect("announcement", func(m map[string]any) bool { return m["data"] == "announcement" })
+		if m["dataType"] != "text" {
+			t.Errorf("announcement = %v", m)
+		}
+	}
+
+	// bob leaves: the connect function announces it to his groups.
+	bob.conn.Close(websocket.StatusNormalClosure, "bye")
+	left := alice.expect("left", func(m map[string]any) bool { return data(m)["event"] == "left" })
+	if data(left)["user"] != "bob" {
+		t.Errorf("left = %v", left)
+	}
+
+	// The trace stream carried the frames, the upstream calls with their
+	// answers and latencies, the REST calls and the group joins.
+	seen := map[string]bool{}
+	deadline := time.After(10 * time.Second)
+	for !(seen["frame-in"] && seen["frame-out"] && seen["upstream-ok"] && seen["rest"] && seen["group-join"] && seen["connected"]) {
+		select {
+		case b := <-batches:
+			for _, e := range b.Events {
+				seen[e.K] = true
+				if e.K == "upstream" && e.St == 200 && e.L > 0 {
+					seen["upstream-ok"] = true
+				}
+			}
+		case <-deadline:
+			t.Fatalf("trace stream lacks some kinds; saw %v", seen)
+		}
+	}
+}
+
+// waitSubs waits until the trace stream is registered: Publish drops events
+// while nobody watches.
+func waitSubs(t *testing.T, tr *web.Trace) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for tr.Subscribers() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("trace stream not registered within 5s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestDevShutdownTellsClients checks Ctrl-C: clients get the disconnected
+// system message before their socket closes.
+func TestDevShutdownTellsClients(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan *devStack, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runDev(ctx, devOptions{Addr: "127.0.0.1:0", Environ: map[string]string{}, Logger: testLogger(t),
+			Ready: func(st *devStack) { ready <- st }})
+	}()
+	st := <-ready
+	c := dial(t, st, "carol")
+	c.expect("connected", func(m map[string]any) bool { return m["event"] == "connected" })
+	cancel()
+	c.expect("disconnected", func(m map[string]any) bool { return m["type"] == "system" && m["event"] == "disconnected" })
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("runDev: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no shutdown within 20s")
+	}
+	if _, err := http.Get(st.BaseURL + "/"); err == nil {
+		t.Error("the pages still answer after shutdown")
+	}
+}
+
+func TestDevCommandFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--port-base", "-1"},
+		{"--heartbeat", "1ms"},
+		{"--log-level", "loud"},
+		{"extra"},
+		{"--addr", "256.0.0.1:99999"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"dev"}, args...), &out, &errb)
+		if code == 0 || !strings.HasPrefix(errb.String(), "wpsfn dev: ") || strings.Count(strings.TrimSpace(errb.String()), "\n") > 0 {
+			t.Errorf("dev %v: exit %d, stderr %q; want one line and a failure", args, code, errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"dev", "-h"}, &out, &errb); code != 0 || !strings.Contains(errb.String(), "--heartbeat") && !strings.Contains(errb.String(), "-heartbeat") {
+		t.Errorf("dev -h: exit %d, %q", code, errb.String())
+	}
+}
+
+func TestFunctionEnvironKeepsOnlyFunctionSettings(t *testing.T) {
+	got := functionEnviron([]string{
+		"WEBPUBSUB_CONNECTION_STRING=Endpoint=https://real.example;AccessKey=secret;",
+		"WEBPUBSUB_HUB=prod", "CONNECT_ROLES=webpubsub.sendToGroup", "MESSAGE_MAX_BYTES=10", "HOME=/root", "BROKEN",
+	})
+	want := map[string]string{"CONNECT_ROLES": "webpubsub.sendToGroup", "MESSAGE_MAX_BYTES": "10"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("functionEnviron = %v, want %v", got, want)
+	}
+}
+
+// TestBrowserChat runs the demo in headless Chromium (test/browser-chat.js):
+// two users in one room exchange messages, one recovers from a dropped
+// socket, and the trace page shows it all. It needs /usr/bin/chromium; under
+// CI=true its absence is a failure.
+func TestBrowserChat(t *testing.T) {
+	chromium := os.Getenv("CHROMIUM")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := exec.LookPath(chromium); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("Chromium is required under CI (apt-get install chromium): %v", err)
+		}
+		t.Skipf("Chromium not installed: %v", err)
+	}
+	nodetest.Require(t)
+	st := startDev(t, 0)
+	out := filepath.Join(nodetest.Dir(), "out")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	raw := nodetest.Run(ctx, t, nil, "browser-chat.js", st.BaseURL, out)
+
+	var res struct {
+		Alice, Bob []struct {
+			From, Text           string
+			Mine, Pending, Failed bool
+		}
+		Trace struct {
+			Rows     int
+			Kinds    []string
+			Upstream []string
+			Users    string
+			Groups   string
+			Filtered []string
+		}
+		Errors      []string
+		Screenshots []string
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("browser-chat.js output: %v\n%s", err, raw)
+	}
+	conversation := []string{"alice: hello from alice", "bob: hi alice, bob here", "bob: sent while alice reconnects", "alice: back again"}
+	for who, msgs := range map[string][]struct {
+		From, Text            string
+		Mine, Pending, Failed bool
+	}{"alice": res.Alice, "bob": res.Bob} {
+		var got []string
+		for _, m := range msgs {
+			got = append(got, m.From+": "+m.Text)
+			if m.Mine != (m.From == who) || m.Pending || m.Failed {
+				t.Errorf("%s's page shows %+v", who, m)
+			}
+		}
+		// Each message exactly once, in order, on both pages.
+		if strings.Join(got, "\n") != strings.Join(conversation, "\n") {
+			t.Errorf("%s's page shows\n%s\nwant\n%s", who, strings.Join(got, "\n"), strings.Join(conversation, "\n"))
+		}
+	}
+	if len(res.Errors) > 0 {
+		t.Errorf("page errors: %v", res.Errors)
+	}
+	if !strings.Contains(res.Trace.Users, "alice") || !strings.Contains(res.Trace.Users, "bob") || !strings.Contains(res.Trace.Groups, "#lobby") {
+		t.Errorf("trace state: users %q groups %q", res.Trace.Users, res.Trace.Groups)
+	}
+	for _, k := range []string{"connected", "frame-in", "group-join", "rest", "upstream"} {
+		if !strings.Contains(strings.Join(res.Trace.Kinds, " "), k) {
+			t.Errorf("trace page shows no %q rows (kinds %v)", k, res.Trace.Kinds)
+		}
+	}
+	if len(res.Trace.Filtered) == 0 {
+		t.Error("filtering the trace by \"bob\" shows nothing")
+	}
+	for _, r := range res.Trace.Filtered {
+		if !strings.Contains(strings.ToLower(r), "bob") {
+			t.Errorf("filtered row without bob: %q", r)
+		}
+	}
+	for _, s := range res.Screenshots {
+		if fi, err := os.Stat(filepath.Join(out, s)); err != nil || fi.Size() < 1000 {
+			t.Errorf("screenshot %s: %v", s, err)
+		}
+	}
+	t.Logf("screenshots in %s: %v; trace rows %d", out, res.Screenshots, res.Trace.Rows)
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/wpsfn/wpsfn/internal/emulator"
+)
+
+func init() {
+	commands["emulator"] = command{
+		summary: "run the local Web PubSub emulator (client WebSockets, REST API, upstream events)",
+		run:     runEmulator,
+	}
+}
+
+// emulatorFile is the JSON config file of `wpsfn emulator --config`:
+//
+//	{
+//	  "accessKey": "...", "secondaryKey": "...",
+//	  "hubs": {
+//	    "chat": {
+//	      "allowAnonymous": false,
+//	      "eventHandlers": [
+//	        {"urlTemplate": "http://localhost:7071/api/{event}", "userEvents": "*",
+//	         "systemEvents": ["connect", "connected", "disconnected"], "groupEvents": true}
+//	      ]
+//	    }
+//	  }
+//	}
+type emulatorFile struct {
+	AccessKey    string                     `json:"accessKey"`
+	SecondaryKey string                     `json:"secondaryKey"`
+	Hubs         map[string]emulatorFileHub `json:"hubs"`
+}
+
+type emulatorFileHub struct {
+	AllowAnonymous bool                  `json:"allowAnonymous"`
+	EventHandlers  []emulatorFileHandler `json:"eventHandlers"`
+}
+
+type emulatorFileHandler struct {
+	URLTemplate  string   `json:"urlTemplate"`
+	UserEvents   string   `json:"userEvents"`
+	SystemEvents []string `json:"systemEvents"`
+	GroupEvents  bool     `json:"groupEvents"`
+}
+
+// hubFlag collects repeated --hub NAME=URLTEMPLATE.
+type hubFlag []string
+
+func (h *hubFlag) String() string     { return strings.Join(*h, ",") }
+func (h *hubFlag) Set(v string) error { *h = append(*h, v); return nil }
+
+func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wpsfn emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "localhost:8080", "listen address")
+	configPath := fs.String("config", "", "JSON config file with keys, hubs and event handlers")
+	accessKey := fs.String("access-key", "", "access key (default: the emulator's fixed development key)")
+	anonymous := fs.Bool("allow-anonymous", false, "let clients connect without a token on the hubs given with --hub")
+	verbose := fs.Bool("v", false, "log every connection and upstream call")
+	var hubs hubFlag
+	fs.Var(&hubs, "hub", "NAME=URLTEMPLATE: a hub whose connect/connected/disconnected and user events\n"+
+		"go to URLTEMPLATE ({hub} and {event} are substituted); repeatable")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wpsfn emulator [--addr host:port] [--config file.json] [--hub NAME=URLTEMPLATE]... [--access-key KEY]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wpsfn emulator: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := emulatorConfig(*configPath, *accessKey, hubs, *anonymous)
+	if err != nil {
+		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", err)
+		return 2
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Addr = *addr
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", err)
+		return 2
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "wpsfn emulator: listen on %s: %v\n", *addr, err)
+		return 1
+	}
+	return serveEmulator(ctx, emu, ln, *addr, stdout, stderr)
+}
+
+// serveEmulator serves emu on ln until ctx ends, then shuts down gracefully.
+func serveEmulator(ctx context.Context, emu *emulator.Server, ln net.Listener, addr string, stdout, stderr io.Writer) int {
+	endpoint := "http://" + displayHost(addr, ln.Addr())
+	fmt.Fprintf(stdout, "Web PubSub emulator listening on %s\n", endpoint)
+	fmt.Fprintf(stdout, "Connection string: %s\n", emu.ConnectionString(endpoint))
+	fmt.Fprintf(stdout, "Clients connect to %s/client/hubs/{hub}; press Ctrl-C to stop.\n", strings.Replace(endpoint, "http", "ws", 1))
+
+	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", err)
+		return 1
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err1 := emu.Shutdown(sctx)
+	err2 := srv.Shutdown(sctx)
+	if err := errors.Join(err1, err2); err != nil {
+		fmt.Fprintf(stderr, "wpsfn emulator: shutdown: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "emulator stopped")
+	return 0
+}
+
+// displayHost is the host:port to print: the flag's host (so the printed
+// connection string stays "localhost:8080") with the real port.
+func displayHost(addr string, real net.Addr) string {
+	host, _, err := net.SplitHostPort(addr)
+	_, port, err2 := net.SplitHostPort(real.String())
+	if err != nil || err2 != nil {
+		return real.String()
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// emulatorConfig merges the config file and the flags (flags win).
+func emulatorConfig(path, accessKey string, hubs []string, anonymous bool) (emulator.Config, error) {
+	cfg := emulator.Config{Hubs: map[string]emulator.HubSettings{}}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("--config: %w", err)
+		}
+		var f emulatorFile
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			return cfg, fmt.Errorf("--config %s: %w", path, err)
+		}
+		cfg.AccessKey, cfg.SecondaryKey = f.AccessKey, f.SecondaryKey
+		for name, h := range f.Hubs {
+			hs := emulator.HubSettings{AllowAnonymous: h.AllowAnonymous}
+			for _, eh := range h.EventHandlers {
+				hs.EventHandlers = append(hs.EventHandlers, emulator.EventHandler(eh))
+			}
+			cfg.Hubs[name] = hs
+		}
+	}
+	if accessKey != "" {
+		cfg.AccessKey = accessKey
+	}
+	for _, h := range hubs {
+		name, tmpl, ok := strings.Cut(h, "=")
+		if !ok || name == "" || tmpl == "" {
+			return cfg, fmt.Errorf("--hub %q: want NAME=URLTEMPLATE", h)
+		}
+		hs := cfg.Hubs[name]
+		hs.AllowAnonymous = hs.AllowAnonymous || anonymous
+		hs.EventHandlers = append(hs.EventHandlers, emulator.EventHandler{
+			URLTemplate: tmpl, UserEvents: "*", SystemEvents: []string{"connect", "connected", "disconnected"},
+		})
+		cfg.Hubs[name] = hs
+	}
+	return cfg, nil
+}

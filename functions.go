@@ -1,0 +1,174 @@
+// Package wpsfn is the Google Cloud Functions entry of wpsfn: its init
+// registers every function with functions-framework-go, so one source tree
+// deploys each as its own function:
+//
+//	gcloud functions deploy wpsfn-connect --gen2 --runtime=go125 --source=. --entry-point=Connect --trigger-http
+//
+// Entry points: Connect, Message, Broadcast, Negotiate (HTTP), and the
+// scheduled broadcast both as BroadcastSchedule (HTTP, for a Cloud Scheduler
+// HTTP target: each POST runs it once) and as BroadcastScheduleEvent (a
+// CloudEvent function, for a Pub/Sub topic fed by Cloud Scheduler).
+//
+// Each function reads its configuration from the environment on its first
+// call, not in init: every deploy builds this whole package, and one
+// function's missing settings must not fail the deploy of another. Until the
+// configuration loads, calls answer 500 and the log names the variable.
+//
+// The code is the same as the Lambda and Azure binaries in cmd/ run through
+// pkg/faas; the libraries are pkg/wps, pkg/cloudevents and functions/*.
+package wpsfn
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/wpsfn/wpsfn/functions/broadcast"
+	"github.com/wpsfn/wpsfn/functions/connect"
+	"github.com/wpsfn/wpsfn/functions/message"
+	"github.com/wpsfn/wpsfn/functions/negotiate"
+	"github.com/wpsfn/wpsfn/pkg/faas"
+)
+
+// gcpEntry is one registration: the function's name (as in cmd/, azure-functions/
+// and template.yaml) and its Google Cloud entry point.
+type gcpEntry struct {
+	Name       string // function name, e.g. "broadcast-schedule"
+	EntryPoint string // --entry-point, e.g. "BroadcastSchedule"
+	CloudEvent bool   // registered with functions.CloudEvent instead of functions.HTTP
+}
+
+// gcpEntries lists every registration, in the order init makes them.
+var gcpEntries = []gcpEntry{
+	{"connect", "Connect", false},
+	{"message", "Message", false},
+	{"broadcast", "Broadcast", false},
+	{"broadcast-schedule", "BroadcastSchedule", false},
+	{"broadcast-schedule", "BroadcastScheduleEvent", true},
+	{"negotiate", "Negotiate", false},
+}
+
+func init() {
+	functions.HTTP("Connect", lazyHTTP("connect", func() (http.Handler, error) {
+		cfg, err := connect.LoadConfig()
+		if err != nil {
+			return nil, err
+		}
+		return connect.New(cfg)
+	}))
+	functions.HTTP("Message", lazyHTTP("message", func() (http.Handler, error) {
+		cfg, err := message.LoadConfig()
+		if err != nil {
+			return nil, err
+		}
+		return message.New(cfg)
+	}))
+	functions.HTTP("Broadcast", lazyHTTP("broadcast", func() (http.Handler, error) {
+		cfg, err := broadcast.LoadConfig()
+		if err != nil {
+			return nil, err
+		}
+		return broadcast.New(cfg)
+	}))
+	functions.HTTP("Negotiate", lazyHTTP("negotiate", func() (http.Handler, error) {
+		cfg, err := negotiate.LoadConfig()
+		if err != nil {
+			return nil, err
+		}
+		return negotiate.New(cfg)
+	}))
+	functions.HTTP("BroadcastSchedule", lazyHTTP("broadcast-schedule", func() (http.Handler, error) {
+		fn, err := scheduleFunction()
+		if err != nil {
+			return nil, err
+		}
+		return faas.Handler(fn, "gcp"), nil
+	}))
+	functions.CloudEvent("BroadcastScheduleEvent", broadcastScheduleEvent)
+}
+
+// lazyHTTP builds the handler with build on the first call and serves every
+// call with it; a build error is logged on each call (naming the variable at
+// fault, never its value) and answered 500 without detail.
+func lazyHTTP(name string, build func() (http.Handler, error)) func(http.ResponseWriter, *http.Request) {
+	load := sync.OnceValues(func() (http.Handler, error) {
+		h, err := build()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		fn := faas.Function{Name: name, HTTP: h}
+		return faas.Handler(fn, "gcp"), nil
+	})
+	return func(w http.ResponseWriter, r *http.Request) {
+		h, err := load()
+		if err != nil {
+			slog.ErrorContext(r.Context(), "function not configured", "function", name, "error", err.Error())
+			http.Error(w, name+": function not configured (see its logs)", http.StatusInternalServerError)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}
+}
+
+// scheduleFunction loads broadcast-schedule once per instance.
+var scheduleFunction = sync.OnceValues(func() (faas.Function, error) {
+	cfg, err := broadcast.LoadScheduleConfig()
+	if err != nil {
+		return faas.Function{}, fmt.Errorf("broadcast-schedule: %w", err)
+	}
+	run, err := broadcast.NewSchedule(cfg)
+	if err != nil {
+		return faas.Function{}, fmt.Errorf("broadcast-schedule: %w", err)
+	}
+	return faas.Function{Name: "broadcast-schedule", Scheduled: func(ctx context.Context, ev faas.ScheduleEvent) error {
+		return run(ctx, ev.Time)
+	}}, nil
+})
+
+// pubsubMessage is the data of a Pub/Sub CloudEvent
+// (google.cloud.pubsub.topic.v1.messagePublished).
+type pubsubMessage struct {
+	Message struct {
+		Data        []byte            `json:"data"`
+		Attributes  map[string]string `json:"attributes"`
+		MessageID   string            `json:"messageId"`
+		PublishTime string            `json:"publishTime"`
+	} `json:"message"`
+	Subscription string `json:"subscription"`
+}
+
+// broadcastScheduleEvent runs the scheduled broadcast for a Pub/Sub message
+// (Cloud Scheduler's Pub/Sub target). The tick time is the message's publish
+// time, else the event's time, else now. A returned error makes Pub/Sub
+// redeliver, so only failures to send are returned; an undecodable event is
+// logged and dropped.
+func broadcastScheduleEvent(ctx context.Context, e event.Event) error {
+	fn, err := scheduleFunction()
+	if err != nil {
+		slog.ErrorContext(ctx, "function not configured", "function", "broadcast-schedule", "error", err.Error())
+		return err
+	}
+	ev := faas.ScheduleEvent{Time: time.Now().UTC(), Source: "gcp", Raw: json.RawMessage(e.Data())}
+	if !json.Valid(ev.Raw) {
+		ev.Raw, _ = json.Marshal(string(e.Data()))
+	}
+	if t := e.Time(); !t.IsZero() {
+		ev.Time = t.UTC()
+	}
+	var m pubsubMessage
+	if err := e.DataAs(&m); err != nil {
+		slog.WarnContext(ctx, "broadcast-schedule: event data is not a Pub/Sub message; running at the event time", "type", e.Type(), "error", err.Error())
+	} else if m.Message.PublishTime != "" {
+		if t, err := faas.ParseTime(m.Message.PublishTime); err == nil {
+			ev.Time = t
+		}
+	}
+	return faas.RunScheduled(ctx, fn, ev)
+}

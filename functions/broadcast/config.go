@@ -1,0 +1,89 @@
+package broadcast
+
+import (
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+)
+
+// MinSecretLen is the shortest BROADCAST_SECRET or BROADCAST_JWT_SECRET accepted.
+const MinSecretLen = 16
+
+// Config configures the HTTP-triggered broadcast function. Callers must be
+// authorized by BROADCAST_SECRET, BROADCAST_JWT_SECRET or both (at least one).
+type Config struct {
+	// ConnectionString of the Web PubSub resource. Required.
+	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
+	// Hub the messages go to. Required.
+	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
+
+	// Secret is a shared secret accepted as "Authorization: Bearer <secret>",
+	// compared in constant time. At least MinSecretLen bytes.
+	Secret string `env:"BROADCAST_SECRET"`
+	// JWTSecret verifies "Authorization: Bearer <HS256 JWT>"; the JWT needs exp.
+	// At least MinSecretLen bytes.
+	JWTSecret string `env:"BROADCAST_JWT_SECRET"`
+	// JWTIssuer, when set, must equal the JWT's iss.
+	JWTIssuer string `env:"BROADCAST_JWT_ISSUER"`
+	// JWTAudience, when set, must be among the JWT's aud.
+	JWTAudience string `env:"BROADCAST_JWT_AUDIENCE"`
+	// JWTLeeway tolerates clock skew when checking exp, nbf and iat.
+	JWTLeeway time.Duration `env:"BROADCAST_JWT_LEEWAY" envDefault:"30s"`
+
+	// MaxBodyBytes bounds the request body.
+	MaxBodyBytes int64 `env:"BROADCAST_MAX_BODY_BYTES" envDefault:"1048576"`
+	// AllowedTargets lists the accepted "to" values, among all, user, group, connection.
+	AllowedTargets []string `env:"BROADCAST_ALLOWED_TARGETS" envDefault:"all,user,group,connection"`
+
+	// Logger receives one line per request; nil means slog.Default().
+	Logger *slog.Logger `env:"-"`
+	// HTTPClient is used for REST calls; nil means the default.
+	HTTPClient *http.Client `env:"-"`
+}
+
+// LoadConfig reads Config from the environment. The error names the
+// variables that are missing or malformed, never their values.
+func LoadConfig() (Config, error) { return loadConfig(nil) }
+
+func loadConfig(environ map[string]string) (Config, error) {
+	var c Config
+	if err := fnconf.Load(&c, environ); err != nil {
+		return Config{}, err
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	if err := fnconf.CheckService(c.ConnectionString, c.Hub); err != nil {
+		return err
+	}
+	if c.Secret == "" && c.JWTSecret == "" {
+		return fnconf.Invalid("BROADCAST_SECRET", "is required unless BROADCAST_JWT_SECRET is set (set at least one)")
+	}
+	if c.Secret != "" && len(c.Secret) < MinSecretLen {
+		return fnconf.Invalid("BROADCAST_SECRET", "must be at least 16 bytes")
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < MinSecretLen {
+		return fnconf.Invalid("BROADCAST_JWT_SECRET", "must be at least 16 bytes")
+	}
+	if c.JWTLeeway < 0 {
+		return fnconf.Invalid("BROADCAST_JWT_LEEWAY", "must not be negative")
+	}
+	if c.MaxBodyBytes <= 0 {
+		return fnconf.Invalid("BROADCAST_MAX_BODY_BYTES", "must be positive")
+	}
+	if len(c.AllowedTargets) == 0 {
+		return fnconf.Invalid("BROADCAST_ALLOWED_TARGETS", "must list at least one of all, user, group, connection")
+	}
+	for _, t := range c.AllowedTargets {
+		switch t {
+		case "all", "user", "group", "connection":
+		default:
+			return fnconf.Invalid("BROADCAST_ALLOWED_TARGETS", "names an unknown target "+strconv.Quote(t)+" (want all, user, group, connection)")
+		}
+	}
+	return nil
+}

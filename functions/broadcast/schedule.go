@@ -1,0 +1,61 @@
+package broadcast
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/wpsfn/wpsfn/pkg/wps"
+)
+
+// NewSchedule returns the scheduled broadcast: each call renders the
+// configured message with now and sends it to the configured target. Its
+// error (a failed send) makes the host report the tick as failed.
+func NewSchedule(cfg ScheduleConfig) (func(ctx context.Context, now time.Time) error, error) {
+	tg, tpl, err := cfg.compile()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("function", "broadcast-schedule")
+	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
+		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("broadcast-schedule: %w", err)
+	}
+	contentType, hub := cfg.ContentType, cfg.Hub
+	return func(ctx context.Context, now time.Time) error {
+		if now.IsZero() {
+			now = time.Now()
+		}
+		body, err := render(tpl, contentType, hub, now)
+		if err != nil {
+			log.Error("scheduled broadcast: rendering the message failed", "err", err)
+			return fmt.Errorf("broadcast-schedule: rendering the message: %w", err)
+		}
+		msg := wps.Text(string(body))
+		if contentType == "json" {
+			msg = wps.JSON(jsonRaw(body))
+		}
+		switch tg.kind {
+		case "user":
+			err = client.SendToUser(ctx, tg.id, msg, nil)
+		case "group":
+			err = client.SendToGroup(ctx, tg.id, msg, nil)
+		case "connection":
+			err = client.SendToConnection(ctx, tg.id, msg, nil)
+		default:
+			err = client.SendToAll(ctx, msg, nil)
+		}
+		if err != nil {
+			log.Error("scheduled broadcast failed", "target", tg.kind, "id", tg.id, "err", err)
+			return fmt.Errorf("broadcast-schedule: sending to %s: %w", tg.kind, err)
+		}
+		log.Info("scheduled broadcast sent", "target", tg.kind, "id", tg.id, "bytes", len(body), "tick", now.UTC())
+		return nil
+	}, nil
+}

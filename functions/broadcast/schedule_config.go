@@ -1,0 +1,126 @@
+package broadcast
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+)
+
+// DefaultScheduleMessage is the heartbeat sent when BROADCAST_SCHEDULE_MESSAGE is unset.
+const DefaultScheduleMessage = `{"type":"heartbeat","time":"{{.Time}}"}`
+
+// ScheduleConfig configures the scheduled broadcast: on each tick it renders
+// Message with the tick's time and sends it to Target.
+type ScheduleConfig struct {
+	// ConnectionString of the Web PubSub resource. Required.
+	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
+	// Hub the messages go to. Required.
+	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
+
+	// Target is "all", "user:<id>", "group:<name>" or "connection:<id>".
+	Target string `env:"BROADCAST_SCHEDULE_TARGET" envDefault:"all"`
+	// Message is a text/template rendered on each tick with ScheduleData.
+	Message string `env:"BROADCAST_SCHEDULE_MESSAGE" envDefault:"{\"type\":\"heartbeat\",\"time\":\"{{.Time}}\"}"`
+	// ContentType is "json" (the rendered message must be valid JSON) or "text".
+	ContentType string `env:"BROADCAST_SCHEDULE_CONTENT_TYPE" envDefault:"json"`
+
+	// Logger receives one line per tick; nil means slog.Default().
+	Logger *slog.Logger `env:"-"`
+	// HTTPClient is used for REST calls; nil means the default.
+	HTTPClient *http.Client `env:"-"`
+}
+
+// ScheduleData is what BROADCAST_SCHEDULE_MESSAGE is rendered with.
+type ScheduleData struct {
+	Time      string // the tick time in UTC, RFC 3339 with milliseconds
+	Unix      int64  // the tick time in seconds since 1970
+	UnixMilli int64  // the tick time in milliseconds since 1970
+	Hub       string
+}
+
+// LoadScheduleConfig reads ScheduleConfig from the environment. The error
+// names the variables that are missing or malformed.
+func LoadScheduleConfig() (ScheduleConfig, error) { return loadScheduleConfig(nil) }
+
+func loadScheduleConfig(environ map[string]string) (ScheduleConfig, error) {
+	var c ScheduleConfig
+	if err := fnconf.Load(&c, environ); err != nil {
+		return ScheduleConfig{}, err
+	}
+	_, _, err := c.compile()
+	return c, err
+}
+
+// target is a parsed BROADCAST_SCHEDULE_TARGET.
+type target struct{ kind, id string }
+
+func parseTarget(s string) (target, bool) {
+	if s == "all" {
+		return target{kind: "all"}, true
+	}
+	k, id, ok := strings.Cut(s, ":")
+	if !ok || id == "" {
+		return target{}, false
+	}
+	switch k {
+	case "user", "group", "connection":
+		return target{kind: k, id: id}, true
+	}
+	return target{}, false
+}
+
+// compile validates the configuration and parses the target and template.
+func (c *ScheduleConfig) compile() (target, *template.Template, error) {
+	if err := fnconf.CheckService(c.ConnectionString, c.Hub); err != nil {
+		return target{}, nil, err
+	}
+	tg, ok := parseTarget(c.Target)
+	if !ok {
+		return target{}, nil, fnconf.Invalid("BROADCAST_SCHEDULE_TARGET", "must be all, user:<id>, group:<name> or connection:<id>")
+	}
+	if c.ContentType != "json" && c.ContentType != "text" {
+		return target{}, nil, fnconf.Invalid("BROADCAST_SCHEDULE_CONTENT_TYPE", "must be json or text")
+	}
+	tpl, err := template.New("message").Option("missingkey=error").Parse(c.Message)
+	if err != nil {
+		return target{}, nil, fnconf.Invalid("BROADCAST_SCHEDULE_MESSAGE", "is not a valid template: "+err.Error())
+	}
+	// A trial rendering catches unknown fields and, for json, invalid JSON at start-up.
+	if _, err := render(tpl, c.ContentType, c.Hub, time.Unix(0, 0)); err != nil {
+		return target{}, nil, fnconf.Invalid("BROADCAST_SCHEDULE_MESSAGE", "fails to render: "+err.Error())
+	}
+	return tg, tpl, nil
+}
+
+func render(tpl *template.Template, contentType, hub string, now time.Time) ([]byte, error) {
+	now = now.UTC()
+	var b bytes.Buffer
+	err := tpl.Execute(&b, ScheduleData{
+		Time:      now.Format("2006-01-02T15:04:05.000Z07:00"),
+		Unix:      now.Unix(),
+		UnixMilli: now.UnixMilli(),
+		Hub:       hub,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if contentType == "json" && !json.Valid(b.Bytes()) {
+		return nil, errNotJSON
+	}
+	return b.Bytes(), nil
+}
+
+type constError string
+
+func (e constError) Error() string { return string(e) }
+
+const errNotJSON = constError("renders to invalid JSON (set BROADCAST_SCHEDULE_CONTENT_TYPE=text for plain text)")
+
+// jsonRaw is a rendered JSON message, sent as it is (compacted by wps.JSON).
+type jsonRaw = json.RawMessage

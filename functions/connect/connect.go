@@ -1,0 +1,276 @@
+// Package connect is the connect function: it serves a hub's system events.
+//
+//   - connect authorizes the client. The user is the client token's sub
+//     claim; a client without one is refused with 401 unless anonymous
+//     connections are allowed. Groups asked for with the "group" query
+//     parameter are checked against an optional allow-list (403 otherwise)
+//     and joined on connect; roles come from configuration.
+//   - connected greets the connection through the REST API:
+//     {"type":"system","text":"welcome <user>"}.
+//   - disconnected announces {"type":"system","event":"left","user":"<user>"}
+//     to each group the connection was in.
+//
+// How the function knows a connection's groups: connect writes the groups
+// it grants (and those in the token's webpubsub.group claim) to the
+// connection state under StateGroups; the message function adds each room
+// the connection posts to; the service carries that state to every later
+// event, so the disconnected event lists them on any instance. Groups the
+// client joins itself are learnt from the group presence events (gp.joined
+// and gp.left, enable them on the event handler) and kept in memory, which
+// is exact when one instance serves a connection's events (local runs,
+// warm instances) and best effort otherwise.
+package connect
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/wps"
+)
+
+// StateGroups is the connection-state key holding the groups a connection
+// is known to be in (shared with the message function).
+const StateGroups = "groups"
+
+// Greeting is sent to a new connection.
+type Greeting struct {
+	Type string `json:"type"` // "system"
+	Text string `json:"text"` // "welcome <user>"
+}
+
+// Leave is announced to a departed connection's groups.
+type Leave struct {
+	Type  string `json:"type"`  // "system"
+	Event string `json:"event"` // "left"
+	User  string `json:"user"`
+}
+
+// sender is the part of *wps.Client the function uses.
+type sender interface {
+	SendToConnection(ctx context.Context, connectionID string, msg wps.Message, opts *wps.SendOptions) error
+	SendToGroup(ctx context.Context, group string, msg wps.Message, opts *wps.SendOptions) error
+}
+
+type function struct {
+	cfg    Config
+	client sender
+	log    *slog.Logger
+	groups *tracker
+}
+
+// New returns the connect function: a pkg/cloudevents handler for the
+// connect, connected, disconnected, joined and left events.
+func New(cfg Config) (http.Handler, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("function", "connect")
+	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
+		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	keys := cfg.AccessKeys
+	if len(keys) == 0 {
+		cs, err := wps.ParseConnectionString(cfg.ConnectionString)
+		if err != nil {
+			return nil, fmt.Errorf("connect: WEBPUBSUB_CONNECTION_STRING: %w", err)
+		}
+		keys = []string{cs.AccessKey}
+	}
+	f := &function{cfg: cfg, client: client, log: log, groups: newTracker(maxTracked)}
+	return cloudevents.NewHandler(cloudevents.Options{
+		Hub:          cfg.Hub,
+		AccessKeys:   keys,
+		Logger:       log,
+		Connect:      f.connect,
+		Connected:    f.connected,
+		Disconnected: f.disconnected,
+		GroupJoined:  f.groupJoined,
+		GroupLeft:    f.groupLeft,
+	})
+}
+
+// userOf is the client token's sub claim, or the ce-userId the service sent.
+func userOf(req *cloudevents.ConnectRequest) string {
+	if subs := req.Claims["sub"]; len(subs) > 0 && subs[0] != "" {
+		return subs[0]
+	}
+	return req.UserID
+}
+
+func (f *function) connect(ctx context.Context, req *cloudevents.ConnectRequest) (*cloudevents.ConnectResponse, error) {
+	user := userOf(req)
+	if user == "" && !f.cfg.AllowAnonymous {
+		return nil, f.refuse(req, http.StatusUnauthorized, "anonymous connections are not allowed: the client token has no sub (user id)")
+	}
+	var groups []string
+	for _, g := range req.Query["group"] {
+		if slices.Contains(groups, g) {
+			continue
+		}
+		if !validGroup(g) {
+			return nil, f.refuse(req, http.StatusBadRequest, fmt.Sprintf("group %q is not a valid group name", clip(g)))
+		}
+		if len(f.cfg.AllowedGroups) > 0 && !slices.Contains(f.cfg.AllowedGroups, g) {
+			return nil, f.refuse(req, http.StatusForbidden, fmt.Sprintf("group %q may not be joined", clip(g)))
+		}
+		groups = append(groups, g)
+	}
+	if len(groups) > f.cfg.MaxGroups {
+		return nil, f.refuse(req, http.StatusBadRequest, fmt.Sprintf("%d groups asked for; at most %d are allowed", len(groups), f.cfg.MaxGroups))
+	}
+	res := &cloudevents.ConnectResponse{
+		UserID:      user,
+		Groups:      groups,
+		Roles:       slices.Clone(f.cfg.Roles),
+		Subprotocol: f.subprotocol(req.Subprotocols),
+	}
+	known := slices.Clone(groups)
+	for _, g := range req.Claims["webpubsub.group"] {
+		if !slices.Contains(known, g) {
+			known = append(known, g)
+		}
+	}
+	if len(known) > 0 {
+		if err := res.SetState(StateGroups, known); err != nil {
+			return nil, err
+		}
+	}
+	f.log.Info("connect accepted", "connection", req.ConnectionID, "user", user, "groups", groups, "subprotocol", res.Subprotocol)
+	return res, nil
+}
+
+// subprotocol picks the first subprotocol the client offers that is allowed;
+// none when the client offers none of them.
+func (f *function) subprotocol(offered []string) string {
+	for _, p := range offered {
+		if slices.Contains(f.cfg.Subprotocols, p) {
+			return p
+		}
+	}
+	return ""
+}
+
+func (f *function) refuse(req *cloudevents.ConnectRequest, status int, reason string) error {
+	f.log.Warn("connect refused", "connection", req.ConnectionID, "status", status, "reason", reason)
+	return cloudevents.Errorf(status, "%s", reason)
+}
+
+func (f *function) connected(ctx context.Context, req *cloudevents.ConnectedRequest) error {
+	if !f.cfg.Greet {
+		return nil
+	}
+	text := "welcome"
+	if req.UserID != "" {
+		text += " " + req.UserID
+	}
+	if err := f.client.SendToConnection(ctx, req.ConnectionID, wps.JSON(Greeting{Type: "system", Text: text}), nil); err != nil {
+		f.log.Error("greeting failed", "connection", req.ConnectionID, "err", err)
+		return fmt.Errorf("connect: greeting %s: %w", req.ConnectionID, err)
+	}
+	f.log.Info("connected", "connection", req.ConnectionID, "user", req.UserID)
+	return nil
+}
+
+func (f *function) groupJoined(ctx context.Context, req *cloudevents.GroupEventRequest) error {
+	f.groups.set(req.ConnectionID, req.Group, true)
+	return nil
+}
+
+func (f *function) groupLeft(ctx context.Context, req *cloudevents.GroupEventRequest) error {
+	f.groups.set(req.ConnectionID, req.Group, false)
+	return nil
+}
+
+func (f *function) disconnected(ctx context.Context, req *cloudevents.DisconnectedRequest) error {
+	tracked := f.groups.take(req.ConnectionID)
+	var groups []string
+	if _, err := req.State().Get(StateGroups, &groups); err != nil {
+		groups = nil // state written by someone else
+	}
+	groups = slices.DeleteFunc(groups, func(g string) bool { joined, ok := tracked[g]; return ok && !joined })
+	for g, joined := range tracked {
+		if joined && !slices.Contains(groups, g) {
+			groups = append(groups, g)
+		}
+	}
+	slices.Sort(groups)
+	f.log.Info("disconnected", "connection", req.ConnectionID, "user", req.UserID, "reason", req.Reason, "groups", groups)
+	if !f.cfg.AnnounceLeave || req.UserID == "" {
+		return nil
+	}
+	msg := wps.JSON(Leave{Type: "system", Event: "left", User: req.UserID})
+	var errs []error
+	for _, g := range groups {
+		if err := f.client.SendToGroup(ctx, g, msg, nil); err != nil {
+			f.log.Error("leave announcement failed", "connection", req.ConnectionID, "group", g, "err", err)
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("connect: announcing the leave of %s: %w", req.ConnectionID, errors.Join(errs...))
+	}
+	return nil
+}
+
+// maxTracked bounds the connections whose group events are kept in memory.
+const maxTracked = 10000
+
+// tracker remembers, per connection, the groups it joined (true) or left
+// (false) according to the group presence events seen by this instance.
+type tracker struct {
+	mu    sync.Mutex
+	max   int
+	conns map[string]map[string]bool
+}
+
+func newTracker(max int) *tracker {
+	return &tracker{max: max, conns: map[string]map[string]bool{}}
+}
+
+func (t *tracker) set(conn, group string, joined bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.conns[conn]
+	if m == nil {
+		if len(t.conns) >= t.max {
+			for k := range t.conns { // evict one: the map's order is as good as any
+				delete(t.conns, k)
+				break
+			}
+		}
+		m = map[string]bool{}
+		t.conns[conn] = m
+	}
+	if len(m) < 1000 || m[group] {
+		m[group] = joined
+	}
+}
+
+// take returns and forgets what is known about conn.
+func (t *tracker) take(conn string) map[string]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.conns[conn]
+	delete(t.conns, conn)
+	return m
+}
+
+// clip shortens s for an error message.
+func clip(s string) string {
+	if r := []rune(s); len(r) > 40 {
+		return string(r[:40]) + "…"
+	}
+	return s
+}

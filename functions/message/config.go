@@ -1,0 +1,93 @@
+package message
+
+import (
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+)
+
+// DefaultRoomPattern is the room names accepted when MESSAGE_ROOM_PATTERN is unset.
+const DefaultRoomPattern = `^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$`
+
+// Config configures the message function.
+type Config struct {
+	// ConnectionString of the Web PubSub resource. Required.
+	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
+	// Hub whose upstream events this function serves. Required.
+	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
+
+	// Events lists the user event names accepted; others get 400.
+	Events []string `env:"MESSAGE_EVENTS" envDefault:"message"`
+	// MaxBytes bounds the event's data (the JSON {room, text}).
+	MaxBytes int `env:"MESSAGE_MAX_BYTES" envDefault:"4096"`
+	// MaxTextRunes bounds the text in characters.
+	MaxTextRunes int `env:"MESSAGE_MAX_TEXT_RUNES" envDefault:"1000"`
+	// RoomPattern is a regular expression room names must match.
+	RoomPattern string `env:"MESSAGE_ROOM_PATTERN" envDefault:"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"`
+	// AllowedRooms, when set, is the only rooms messages may go to.
+	AllowedRooms []string `env:"MESSAGE_ALLOWED_ROOMS"`
+	// AllowAnonymous accepts messages from connections without a user id
+	// (sent as from "anonymous").
+	AllowAnonymous bool `env:"MESSAGE_ALLOW_ANONYMOUS" envDefault:"false"`
+
+	// AccessKeys verify ce-signature; empty means the connection string's key.
+	AccessKeys []string `env:"WEBPUBSUB_ACCESS_KEYS"`
+
+	// Logger receives one line per event; nil means slog.Default().
+	Logger *slog.Logger `env:"-"`
+	// HTTPClient is used for REST calls; nil means the default.
+	HTTPClient *http.Client `env:"-"`
+	// Now stamps messages; nil means time.Now.
+	Now func() time.Time `env:"-"`
+}
+
+// LoadConfig reads Config from the environment. The error names the
+// variables that are missing or malformed, never their values.
+func LoadConfig() (Config, error) { return loadConfig(nil) }
+
+func loadConfig(environ map[string]string) (Config, error) {
+	var c Config
+	if err := fnconf.Load(&c, environ); err != nil {
+		return Config{}, err
+	}
+	_, err := c.compile()
+	return c, err
+}
+
+func (c *Config) compile() (*regexp.Regexp, error) {
+	if err := fnconf.CheckService(c.ConnectionString, c.Hub); err != nil {
+		return nil, err
+	}
+	if len(c.Events) == 0 {
+		return nil, fnconf.Invalid("MESSAGE_EVENTS", "must list at least one event name")
+	}
+	for _, e := range c.Events {
+		if e == "" {
+			return nil, fnconf.Invalid("MESSAGE_EVENTS", "holds an empty event name")
+		}
+	}
+	if c.MaxBytes <= 0 {
+		return nil, fnconf.Invalid("MESSAGE_MAX_BYTES", "must be positive")
+	}
+	if c.MaxTextRunes <= 0 {
+		return nil, fnconf.Invalid("MESSAGE_MAX_TEXT_RUNES", "must be positive")
+	}
+	pattern := c.RoomPattern
+	if pattern == "" {
+		pattern = DefaultRoomPattern
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, fnconf.Invalid("MESSAGE_ROOM_PATTERN", "is not a valid regular expression: "+err.Error())
+	}
+	for _, r := range c.AllowedRooms {
+		if !re.MatchString(r) {
+			return nil, fnconf.Invalid("MESSAGE_ALLOWED_ROOMS", "has room "+strconv.Quote(r)+", which does not match MESSAGE_ROOM_PATTERN")
+		}
+	}
+	return re, nil
+}

@@ -1,0 +1,105 @@
+package negotiate
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+)
+
+// MinSecretLen is the shortest NEGOTIATE_JWT_SECRET accepted.
+const MinSecretLen = 16
+
+// Config configures the negotiate function.
+type Config struct {
+	// ConnectionString of the Web PubSub resource. Required.
+	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
+	// Hub clients connect to. Required.
+	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
+
+	// JWTSecret verifies the application's HS256 JWT in "Authorization: Bearer";
+	// its sub is the user id. Required unless AllowQueryUser is set.
+	JWTSecret string `env:"NEGOTIATE_JWT_SECRET"`
+	// JWTIssuer, when set, must equal the JWT's iss.
+	JWTIssuer string `env:"NEGOTIATE_JWT_ISSUER"`
+	// JWTAudience, when set, must be among the JWT's aud.
+	JWTAudience string `env:"NEGOTIATE_JWT_AUDIENCE"`
+	// JWTLeeway tolerates clock skew when checking exp, nbf and iat.
+	JWTLeeway time.Duration `env:"NEGOTIATE_JWT_LEEWAY" envDefault:"30s"`
+	// AllowQueryUser trusts a ?userId= query parameter when no bearer token is
+	// sent. For local development only: anyone can claim any user.
+	AllowQueryUser bool `env:"NEGOTIATE_ALLOW_QUERY_USER" envDefault:"false"`
+
+	// Roles are put in the client token.
+	Roles []string `env:"NEGOTIATE_ROLES"`
+	// Groups are joined on connect (the token's webpubsub.group claim).
+	Groups []string `env:"NEGOTIATE_GROUPS"`
+	// TokenLifetime is the client token's lifetime.
+	TokenLifetime time.Duration `env:"NEGOTIATE_TOKEN_LIFETIME" envDefault:"60m"`
+	// AllowedOrigins are the browser origins allowed by CORS ("*" for any);
+	// empty sends no CORS headers (same-origin pages only).
+	AllowedOrigins []string `env:"NEGOTIATE_ALLOWED_ORIGINS"`
+
+	// Logger receives one line per request; nil means slog.Default().
+	Logger *slog.Logger `env:"-"`
+	// HTTPClient is used for REST calls (token generation with Entra); nil means the default.
+	HTTPClient *http.Client `env:"-"`
+	// Now replaces time.Now when checking the application's JWT (tests).
+	Now func() time.Time `env:"-"`
+}
+
+// LoadConfig reads Config from the environment. The error names the
+// variables that are missing or malformed, never their values.
+func LoadConfig() (Config, error) { return loadConfig(nil) }
+
+func loadConfig(environ map[string]string) (Config, error) {
+	var c Config
+	if err := fnconf.Load(&c, environ); err != nil {
+		return Config{}, err
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	if err := fnconf.CheckService(c.ConnectionString, c.Hub); err != nil {
+		return err
+	}
+	if c.JWTSecret == "" && !c.AllowQueryUser {
+		return fnconf.Invalid("NEGOTIATE_JWT_SECRET", "is required unless NEGOTIATE_ALLOW_QUERY_USER=true (local development)")
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < MinSecretLen {
+		return fnconf.Invalid("NEGOTIATE_JWT_SECRET", "must be at least 16 bytes")
+	}
+	if c.JWTLeeway < 0 {
+		return fnconf.Invalid("NEGOTIATE_JWT_LEEWAY", "must not be negative")
+	}
+	if c.TokenLifetime < time.Minute || c.TokenLifetime > 24*time.Hour {
+		return fnconf.Invalid("NEGOTIATE_TOKEN_LIFETIME", "must be between 1m and 24h")
+	}
+	for _, r := range c.Roles {
+		if r == "" {
+			return fnconf.Invalid("NEGOTIATE_ROLES", "holds an empty role")
+		}
+	}
+	for _, g := range c.Groups {
+		if g == "" || len(g) > 1024 {
+			return fnconf.Invalid("NEGOTIATE_GROUPS", "has group "+strconv.Quote(g)+", which is not a valid group name")
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		if o != "*" && !validOrigin(o) {
+			return fnconf.Invalid("NEGOTIATE_ALLOWED_ORIGINS", "has origin "+strconv.Quote(o)+", which is not * or scheme://host[:port]")
+		}
+	}
+	return nil
+}
+
+// validOrigin reports whether o is a browser origin: scheme://host[:port].
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
+}

@@ -1,0 +1,208 @@
+// Package negotiate is the negotiate function: a browser or app asks it for
+// the URL to open a WebSocket to the hub with.
+//
+//	GET /   Authorization: Bearer <the application's HS256 JWT; sub = user id>
+//	→ 200 {"url":"wss://…/client/hubs/<hub>?access_token=…","baseUrl":"wss://…/client/hubs/<hub>","token":"…"}
+//
+// The answer has the shape of Microsoft's SDKs' getClientAccessToken. Only
+// when NEGOTIATE_ALLOW_QUERY_USER=true (local development: anyone can claim
+// any user) a request without a bearer token may name its user with
+// ?userId=<name>. The client token carries the configured roles and groups.
+// Browser pages on other origins are served through CORS when their origin
+// is configured.
+package negotiate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/wpsfn/wpsfn/functions/internal/bearer"
+	"github.com/wpsfn/wpsfn/pkg/wps"
+)
+
+// Response is the negotiate answer.
+type Response struct {
+	URL     string `json:"url"`
+	BaseURL string `json:"baseUrl"`
+	Token   string `json:"token"`
+}
+
+// accessor is the part of *wps.Client the function uses.
+type accessor interface {
+	ClientAccessURL(ctx context.Context, opts *wps.ClientAccessOptions) (wps.ClientAccess, error)
+}
+
+type handler struct {
+	cfg    Config
+	client accessor
+	auth   *bearer.Verifier // nil when no JWT secret is configured
+	log    *slog.Logger
+}
+
+// New returns the negotiate function.
+func New(cfg Config) (http.Handler, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("function", "negotiate")
+	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
+		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("negotiate: %w", err)
+	}
+	h := &handler{cfg: cfg, client: client, log: log}
+	if cfg.JWTSecret != "" {
+		h.auth = &bearer.Verifier{JWTSecret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
+			Leeway: cfg.JWTLeeway, RequireSubject: true, Now: cfg.Now}
+	}
+	if cfg.AllowQueryUser {
+		log.Warn("NEGOTIATE_ALLOW_QUERY_USER is on: any caller may claim any user id; use it for local development only")
+	}
+	return h, nil
+}
+
+const allowedMethods = "GET, OPTIONS"
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	allowed := h.cors(w, origin)
+	switch r.Method {
+	case http.MethodOptions:
+		if origin != "" && !allowed {
+			h.fail(w, r, http.StatusForbidden, "origin not allowed")
+			return
+		}
+		w.Header().Set("Access-Control-Allow-Methods", allowedMethods)
+		w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		w.Header().Set("Access-Control-Max-Age", "600")
+		w.Header().Set("Allow", allowedMethods)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case http.MethodGet:
+	default:
+		w.Header().Set("Allow", allowedMethods)
+		h.fail(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
+		return
+	}
+	user, how, status, reason := h.user(r)
+	if status != 0 {
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="negotiate"`)
+		}
+		h.fail(w, r, status, reason)
+		return
+	}
+	ca, err := h.client.ClientAccessURL(r.Context(), &wps.ClientAccessOptions{
+		UserID: user,
+		Roles:  h.cfg.Roles,
+		Groups: h.cfg.Groups,
+		Expiry: h.cfg.TokenLifetime,
+	})
+	if err != nil {
+		h.log.Error("client access token failed", "user", user, "err", err)
+		status := http.StatusBadGateway
+		if errors.Is(err, context.DeadlineExceeded) {
+			status = http.StatusGatewayTimeout
+		}
+		writeJSON(w, status, map[string]string{"error": "the client access token could not be made"})
+		return
+	}
+	h.log.Info("negotiated", "user", user, "auth", how, "origin", origin)
+	writeJSON(w, http.StatusOK, Response{URL: ca.URL, BaseURL: ca.BaseURL, Token: ca.Token})
+}
+
+// user finds who the caller is: the bearer JWT's sub, or (development only)
+// the userId query parameter. status is non-zero on failure.
+func (h *handler) user(r *http.Request) (user, how string, status int, reason string) {
+	if r.Header.Get("Authorization") != "" || !h.cfg.AllowQueryUser {
+		if h.auth == nil {
+			return "", "", http.StatusUnauthorized, "bearer tokens are not accepted here; use ?userId="
+		}
+		id, err := h.auth.Verify(r)
+		if err != nil {
+			var be *bearer.Error
+			if errors.As(err, &be) {
+				return "", "", http.StatusUnauthorized, be.Reason
+			}
+			return "", "", http.StatusUnauthorized, "unauthorized"
+		}
+		if err := validUser(id.Subject); err != nil {
+			return "", "", http.StatusUnauthorized, "token sub " + err.Error()
+		}
+		return id.Subject, "jwt", 0, ""
+	}
+	q := r.URL.Query()["userId"]
+	switch {
+	case len(q) == 0:
+		return "", "", http.StatusBadRequest, "userId query parameter is required"
+	case len(q) > 1:
+		return "", "", http.StatusBadRequest, "userId query parameter is given more than once"
+	}
+	if err := validUser(q[0]); err != nil {
+		return "", "", http.StatusBadRequest, "userId " + err.Error()
+	}
+	return q[0], "query", 0, ""
+}
+
+// cors sets the CORS answer headers for an allowed origin and reports
+// whether origin is allowed.
+func (h *handler) cors(w http.ResponseWriter, origin string) bool {
+	if len(h.cfg.AllowedOrigins) == 0 {
+		return false
+	}
+	w.Header().Add("Vary", "Origin")
+	if origin == "" {
+		return false
+	}
+	switch {
+	case slices.Contains(h.cfg.AllowedOrigins, "*"):
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+	case slices.ContainsFunc(h.cfg.AllowedOrigins, func(o string) bool { return strings.EqualFold(o, origin) }):
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+	default:
+		return false
+	}
+	return true
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, status int, reason string) {
+	h.log.Warn("negotiate refused", "status", status, "reason", reason, "method", r.Method, "remote", r.RemoteAddr)
+	writeJSON(w, status, map[string]string{"error": reason})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, _ := json.Marshal(v)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// validUser checks a user id.
+func validUser(u string) error {
+	switch {
+	case u == "":
+		return errors.New("is empty")
+	case len(u) > 256:
+		return errors.New("is longer than 256 bytes")
+	case !utf8.ValidString(u):
+		return errors.New("is not valid UTF-8")
+	case strings.TrimSpace(u) == "":
+		return errors.New("is only whitespace")
+	case strings.IndexFunc(u, unicode.IsControl) >= 0:
+		return errors.New("holds a control character")
+	}
+	return nil
+}

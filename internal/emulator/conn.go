@@ -1,0 +1,445 @@
+package emulator
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// protocol is a connection's client protocol.
+type protocol uint8
+
+const (
+	protoRaw protocol = iota
+	protoJSON
+	protoReliable
+)
+
+// Subprotocol names.
+const (
+	SubprotocolJSON         = "json.webpubsub.azure.v1"
+	SubprotocolJSONReliable = "json.reliable.webpubsub.azure.v1"
+)
+
+// Limits of reliable connections (the client spec's buffer).
+const (
+	reliableMaxUnacked      = 1000
+	reliableMaxUnackedBytes = 16 << 20
+	writeTimeout            = 10 * time.Second
+	maxRememberedAckIDs     = 1 << 16
+)
+
+// closeReason says why a connection ends.
+type closeReason struct {
+	code   websocket.StatusCode
+	reason string // the disconnected message / upstream reason
+	now    bool   // close the socket at once, without flushing
+}
+
+var (
+	closeServiceShutdown = closeReason{code: websocket.StatusGoingAway, reason: "ServiceShutdown: the emulator is shutting down."}
+	closeSessionExpired  = closeReason{code: websocket.StatusPolicyViolation, reason: "SessionExpired: the client did not reconnect in time."}
+	closeSlowClient      = closeReason{code: websocket.StatusPolicyViolation, reason: "SlowClient: too many messages are waiting for the client.", now: true}
+)
+
+// conn is one logical client connection. For reliable clients it outlives
+// its socket: a new socket may resume it within the reconnect window.
+type conn struct {
+	s           *Server
+	h           *hub
+	id          string
+	userID      string
+	proto       protocol
+	subprotocol string
+	since       time.Time
+	claims      map[string][]string
+
+	// sendToGroupMode: plain WebSocket frames go to modeGroup.
+	sendToGroupMode bool
+	modeGroup       string
+	reconnectToken  string
+
+	groups map[string]struct{} // guarded by h.mu
+
+	pmu    sync.Mutex // guards perms, state, ackIDs
+	perms  perms
+	state  string
+	hasSt  bool
+	ackIDs map[uint64]struct{}
+
+	omu          sync.Mutex // guards the outbound side and the socket
+	sock         *socket
+	pending      []outMsg
+	spare        []outMsg
+	unacked      []outMsg // reliable: sequenced, not yet acknowledged
+	unackedBytes int
+	nextSeq      uint64
+	ended        bool
+	endReason    closeReason
+	dropTimer    *time.Timer
+
+	async asyncQueue
+}
+
+// socket is one WebSocket attached to a conn.
+type socket struct {
+	ws     *websocket.Conn
+	ctx    context.Context
+	cancel context.CancelFunc
+	wake   chan struct{}
+	done   chan struct{} // closed when the writer has exited
+}
+
+func newSocket(ws *websocket.Conn) *socket {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &socket{ws: ws, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (sk *socket) signal() {
+	select {
+	case sk.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) hasSocket() bool {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	return c.sock != nil
+}
+
+// deliver enqueues d in this connection's protocol; false means the
+// connection is too slow and must be closed.
+func (c *conn) deliver(d *delivery) bool {
+	switch c.proto {
+	case protoRaw:
+		return c.enqueue(d.raw())
+	case protoJSON:
+		return c.enqueue(d.jsonFrame())
+	default:
+		return c.enqueue(d.reliableFrame())
+	}
+}
+
+// enqueue queues m for the writer. It returns false when the connection's
+// buffer overflowed (the caller closes it as a slow client).
+func (c *conn) enqueue(m outMsg) bool {
+	c.omu.Lock()
+	if c.ended {
+		c.omu.Unlock()
+		return true
+	}
+	if m.needSeq {
+		c.nextSeq++
+		m.seq = c.nextSeq
+		c.unacked = append(c.unacked, m)
+		c.unackedBytes += len(m.data)
+		if len(c.unacked) > reliableMaxUnacked || c.unackedBytes > reliableMaxUnackedBytes {
+			c.omu.Unlock()
+			return false
+		}
+	} else if len(c.pending) >= c.s.cfg.OutboundQueue {
+		c.omu.Unlock()
+		return false
+	}
+	sk := c.sock
+	if sk != nil {
+		c.pending = append(c.pending, m)
+	}
+	c.omu.Unlock()
+	if sk != nil {
+		sk.signal()
+	}
+	return true
+}
+
+// send enqueues a single control or data frame and closes the connection if
+// that overflows its buffer.
+func (c *conn) send(m outMsg) {
+	if !c.enqueue(m) {
+		c.closeSlow()
+	}
+}
+
+// sequenceAck drops acknowledged messages (everything ≤ seq).
+func (c *conn) sequenceAck(seq uint64) {
+	c.omu.Lock()
+	i := 0
+	for i < len(c.unacked) && c.unacked[i].seq <= seq {
+		c.unackedBytes -= len(c.unacked[i].data)
+		i++
+	}
+	if i > 0 {
+		n := copy(c.unacked, c.unacked[i:])
+		clear(c.unacked[n:])
+		c.unacked = c.unacked[:n]
+	}
+	c.omu.Unlock()
+}
+
+// attach makes sk the connection's socket and starts its writer. For a
+// resumed reliable connection it queues every unacknowledged message again
+// (after first), replacing an old socket that has not noticed its drop yet.
+func (c *conn) attach(sk *socket, first ...outMsg) bool {
+	c.omu.Lock()
+	if c.ended {
+		c.omu.Unlock()
+		return false
+	}
+	old := c.sock
+	if c.dropTimer != nil {
+		c.dropTimer.Stop()
+		c.dropTimer = nil
+	}
+	c.sock = sk
+	c.pending = append(c.pending[:0], first...)
+	c.pending = append(c.pending, c.unacked...) // empty unless reliable
+	c.omu.Unlock()
+	if old != nil {
+		old.cancel()
+		old.ws.CloseNow()
+	}
+	c.s.conns.Add(1)
+	go c.writeLoop(sk)
+	sk.signal()
+	return true
+}
+
+// writeLoop is a socket's only writer: it drains the queue in batches, so
+// that fan-out never waits on a socket, and sends keep-alive pings when idle.
+func (c *conn) writeLoop(sk *socket) {
+	defer c.s.conns.Done()
+	defer close(sk.done)
+	ticker := time.NewTicker(c.s.cfg.KeepAlive)
+	defer ticker.Stop()
+	var scratch []byte
+	busy := false
+	for {
+		select {
+		case <-sk.ctx.Done():
+			return
+		case <-ticker.C:
+			if !busy {
+				go c.ping(sk)
+			}
+			busy = false
+			continue
+		case <-sk.wake:
+		}
+		for {
+			c.omu.Lock()
+			if c.sock != sk {
+				c.omu.Unlock()
+				return
+			}
+			batch := c.pending
+			c.pending, c.spare = c.spare[:0], nil
+			ending, reason := c.ended && len(batch) == 0, c.endReason
+			c.omu.Unlock()
+			if ending {
+				sk.ws.Close(reason.code, truncateReason(reason.reason))
+				sk.cancel()
+				return
+			}
+			if len(batch) == 0 {
+				break
+			}
+			busy = true
+			ctx, cancel := context.WithTimeout(sk.ctx, writeTimeout)
+			for _, m := range batch {
+				data := m.data
+				if m.seq > 0 {
+					scratch = appendSequenced(scratch[:0], m.seq, m.data)
+					data = scratch
+				}
+				if err := sk.ws.Write(ctx, m.typ, data); err != nil {
+					cancel()
+					c.s.log.Debug("emulator: write failed", "hub", c.h.name, "connectionId", c.id, "err", err)
+					sk.ws.CloseNow()
+					sk.cancel()
+					return
+				}
+				if c.s.tracing() {
+					c.traceFrame(TraceFrameOut, m.kind, m.typ, data)
+				}
+			}
+			cancel()
+			clear(batch)
+			c.omu.Lock()
+			if c.spare == nil {
+				c.spare = batch[:0]
+			}
+			c.omu.Unlock()
+		}
+	}
+}
+
+func (c *conn) ping(sk *socket) {
+	ctx, cancel := context.WithTimeout(sk.ctx, c.s.cfg.KeepAlive)
+	defer cancel()
+	if err := sk.ws.Ping(ctx); err != nil && sk.ctx.Err() == nil {
+		c.s.log.Info("emulator: client missed a ping", "hub", c.h.name, "connectionId", c.id)
+		sk.ws.CloseNow()
+		sk.cancel()
+	}
+}
+
+// socketGone handles the end of sk's read loop: a reliable connection waits
+// for recovery, any other ends.
+func (c *conn) socketGone(sk *socket, resumable bool, r closeReason) {
+	c.omu.Lock()
+	if c.sock != sk {
+		c.omu.Unlock()
+		return // replaced by a resumed socket
+	}
+	c.sock = nil
+	ended := c.ended
+	if !ended && resumable && c.proto == protoReliable && !c.s.closing.Load() {
+		c.dropTimer = time.AfterFunc(c.s.cfg.ReconnectWindow, func() { c.close(closeSessionExpired) })
+		c.omu.Unlock()
+		sk.cancel()
+		c.s.log.Info("emulator: socket dropped, waiting for recovery", "hub", c.h.name, "connectionId", c.id)
+		return
+	}
+	c.omu.Unlock()
+	sk.cancel()
+	if !ended {
+		c.close(r)
+	}
+}
+
+// dropSocket cuts the socket off without a close frame.
+func (c *conn) dropSocket() bool {
+	c.omu.Lock()
+	sk := c.sock
+	c.omu.Unlock()
+	if sk == nil {
+		return false
+	}
+	sk.ws.CloseNow()
+	return true
+}
+
+// close ends the connection: a disconnected system message (JSON
+// protocols), a close frame, removal from the hub, the disconnected upstream
+// event and the trace entry. It is idempotent.
+func (c *conn) close(r closeReason) {
+	c.omu.Lock()
+	if c.ended {
+		c.omu.Unlock()
+		return
+	}
+	c.ended = true
+	if c.proto == protoReliable && r.code != websocket.StatusGoingAway {
+		// The session is gone; 1008 tells the client not to try recovery.
+		r.code = websocket.StatusPolicyViolation
+	}
+	c.endReason = r
+	if c.dropTimer != nil {
+		c.dropTimer.Stop()
+		c.dropTimer = nil
+	}
+	sk := c.sock
+	if sk != nil && c.proto != protoRaw && !r.now {
+		c.pending = append(c.pending, disconnectedFrame(r.reason))
+	}
+	c.omu.Unlock()
+	if sk != nil {
+		if r.now {
+			sk.ws.CloseNow()
+			sk.cancel()
+		} else {
+			sk.signal()
+		}
+	}
+	c.h.remove(c)
+	c.s.up.disconnected(c, r.reason)
+	c.s.log.Info("emulator: connection closed", "hub", c.h.name, "connectionId", c.id, "reason", r.reason)
+	c.s.trace(TraceEvent{Kind: TraceDisconnected, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Summary: r.reason})
+}
+
+func (c *conn) closeSlow() {
+	c.s.log.Warn("emulator: closing slow client", "hub", c.h.name, "connectionId", c.id)
+	c.close(closeSlowClient)
+}
+
+// joined and left run after a membership change: trace and presence event.
+func (c *conn) joined(g string) {
+	c.s.trace(TraceEvent{Kind: TraceGroupJoin, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Group: g, Summary: "joined " + g})
+	c.s.up.groupEvent(c, "joined", g)
+}
+
+func (c *conn) left(g string) {
+	c.s.trace(TraceEvent{Kind: TraceGroupLeave, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Group: g, Summary: "left " + g})
+	c.s.up.groupEvent(c, "left", g)
+}
+
+// getState returns the stored ce-connectionState value.
+func (c *conn) getState() (string, bool) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return c.state, c.hasSt
+}
+
+func (c *conn) setState(v string) {
+	c.pmu.Lock()
+	c.state, c.hasSt = v, true
+	c.pmu.Unlock()
+}
+
+// seenAck records ackID and reports whether it was processed before.
+func (c *conn) seenAck(ackID uint64) bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if _, ok := c.ackIDs[ackID]; ok {
+		return true
+	}
+	if c.ackIDs == nil || len(c.ackIDs) >= maxRememberedAckIDs {
+		c.ackIDs = map[uint64]struct{}{}
+	}
+	c.ackIDs[ackID] = struct{}{}
+	return false
+}
+
+func (c *conn) traceFrame(kind, what string, typ websocket.MessageType, data []byte) {
+	c.s.trace(TraceEvent{Kind: kind, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Summary: frameSummary(what, typ, data)})
+}
+
+// frameSummary is a short, single-line description of a frame.
+func frameSummary(what string, typ websocket.MessageType, data []byte) string {
+	const max = 160
+	if typ == websocket.MessageBinary {
+		return what + " binary " + strconv.Itoa(len(data)) + " bytes"
+	}
+	s := string(data)
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' || s[i] == '\r' {
+			b := []byte(s)
+			for j := range b {
+				if b[j] == '\n' || b[j] == '\r' {
+					b[j] = ' '
+				}
+			}
+			s = string(b)
+			break
+		}
+	}
+	if what == "" {
+		return s
+	}
+	return what + " " + s
+}
+
+func truncateReason(s string) string {
+	// A close frame's reason is at most 123 bytes.
+	if len(s) > 120 {
+		return s[:120]
+	}
+	return s
+}

@@ -1,0 +1,273 @@
+package emulator
+
+import (
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// hub is one hub's connections, users and groups. Membership is guarded by
+// mu; fan-out holds it for reading only while it enqueues (never while it
+// writes to a socket).
+type hub struct {
+	s        *Server
+	name     string // as first seen
+	key      string // lower-case
+	settings atomic.Pointer[HubSettings]
+
+	mu     sync.RWMutex
+	conns  map[string]*conn
+	users  map[string]map[*conn]struct{}
+	groups map[string]map[*conn]struct{}
+	// userGroups remembers AddUserToGroup so that the user's later
+	// connections join too (RemoveUserFromGroup forgets).
+	userGroups map[string]map[string]struct{}
+}
+
+func newHub(s *Server, name string) *hub {
+	h := &hub{
+		s: s, name: name, key: strings.ToLower(name),
+		conns:      map[string]*conn{},
+		users:      map[string]map[*conn]struct{}{},
+		groups:     map[string]map[*conn]struct{}{},
+		userGroups: map[string]map[string]struct{}{},
+	}
+	h.settings.Store(&HubSettings{})
+	return h
+}
+
+func (h *hub) conf() *HubSettings { return h.settings.Load() }
+
+func (h *hub) conn(id string) *conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.conns[id]
+}
+
+func (h *hub) connections() []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	cs := make([]*conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		cs = append(cs, c)
+	}
+	return cs
+}
+
+// add registers c and joins it to groups (its initial groups, which need no
+// permission) and to the groups its user was added to. It returns the
+// groups joined.
+func (h *hub) add(c *conn, groups []string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.conns[c.id] = c
+	if c.userID != "" {
+		set := h.users[c.userID]
+		if set == nil {
+			set = map[*conn]struct{}{}
+			h.users[c.userID] = set
+		}
+		set[c] = struct{}{}
+		for g := range h.userGroups[c.userID] {
+			groups = append(groups, g)
+		}
+	}
+	var joined []string
+	for _, g := range groups {
+		if h.joinLocked(c, g) {
+			joined = append(joined, g)
+		}
+	}
+	return joined
+}
+
+// remove unregisters c and takes it out of every group.
+func (h *hub) remove(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conns[c.id] != c {
+		return
+	}
+	delete(h.conns, c.id)
+	if set := h.users[c.userID]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.users, c.userID)
+		}
+	}
+	for g := range c.groups {
+		h.leaveLocked(c, g)
+	}
+}
+
+func (h *hub) joinLocked(c *conn, g string) bool {
+	if _, ok := c.groups[g]; ok {
+		return false
+	}
+	if h.conns[c.id] != c {
+		return false // already gone
+	}
+	c.groups[g] = struct{}{}
+	set := h.groups[g]
+	if set == nil {
+		set = map[*conn]struct{}{}
+		h.groups[g] = set
+	}
+	set[c] = struct{}{}
+	return true
+}
+
+func (h *hub) leaveLocked(c *conn, g string) bool {
+	if _, ok := c.groups[g]; !ok {
+		return false
+	}
+	delete(c.groups, g)
+	if set := h.groups[g]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.groups, g)
+		}
+	}
+	return true
+}
+
+// join adds c to group g; it reports whether c was not a member before, and
+// then traces the join and sends the group presence event.
+func (h *hub) join(c *conn, g string) bool {
+	h.mu.Lock()
+	ok := h.joinLocked(c, g)
+	h.mu.Unlock()
+	if ok {
+		c.joined(g)
+	}
+	return ok
+}
+
+// leave removes c from group g, reporting whether it was a member.
+func (h *hub) leave(c *conn, g string) bool {
+	h.mu.Lock()
+	ok := h.leaveLocked(c, g)
+	h.mu.Unlock()
+	if ok {
+		c.left(g)
+	}
+	return ok
+}
+
+// groupsOf returns c's groups, sorted.
+func (h *hub) groupsOf(c *conn) []string {
+	h.mu.RLock()
+	gs := make([]string, 0, len(c.groups))
+	for g := range c.groups {
+		gs = append(gs, g)
+	}
+	h.mu.RUnlock()
+	sort.Strings(gs)
+	return gs
+}
+
+// selector chooses the recipients of a fan-out.
+type selector struct {
+	all        bool
+	group      string // when non-empty: the group's members
+	user       string // when non-empty: the user's connections
+	connection string // when non-empty: that connection
+	excluded   map[string]struct{}
+	filter     *filterExpr
+	skip       *conn // noEcho sender
+}
+
+// each calls fn for every selected connection with h.mu held for reading.
+func (h *hub) eachLocked(sel *selector, fn func(*conn)) {
+	pick := func(c *conn) {
+		if c == sel.skip {
+			return
+		}
+		if _, ok := sel.excluded[c.id]; ok {
+			return
+		}
+		if sel.filter != nil && !sel.filter.match(c) {
+			return
+		}
+		fn(c)
+	}
+	switch {
+	case sel.connection != "":
+		if c := h.conns[sel.connection]; c != nil {
+			pick(c)
+		}
+	case sel.group != "":
+		for c := range h.groups[sel.group] {
+			pick(c)
+		}
+	case sel.user != "":
+		for c := range h.users[sel.user] {
+			pick(c)
+		}
+	case sel.all:
+		for _, c := range h.conns {
+			pick(c)
+		}
+	}
+}
+
+// selected returns the connections sel chooses.
+func (h *hub) selected(sel *selector) []*conn {
+	var cs []*conn
+	h.mu.RLock()
+	h.eachLocked(sel, func(c *conn) { cs = append(cs, c) })
+	h.mu.RUnlock()
+	return cs
+}
+
+// broadcast enqueues d for every connection sel chooses and returns how
+// many got it. The message is encoded once per protocol, not per
+// connection; connections whose queue overflows are closed afterwards as
+// slow clients, outside the lock.
+func (h *hub) broadcast(sel *selector, d *delivery) int {
+	var slow []*conn
+	n := 0
+	h.mu.RLock()
+	h.eachLocked(sel, func(c *conn) {
+		if c.deliver(d) {
+			n++
+		} else {
+			slow = append(slow, c)
+		}
+	})
+	h.mu.RUnlock()
+	for _, c := range slow {
+		c.closeSlow()
+	}
+	return n
+}
+
+func (h *hub) snapshot() HubSnapshot {
+	hs := HubSnapshot{Name: h.name, Groups: map[string][]string{}}
+	h.mu.RLock()
+	for _, c := range h.conns {
+		cs := ConnectionSnapshot{ID: c.id, UserID: c.userID, Protocol: c.subprotocol, Since: c.since, Groups: []string{}}
+		for g := range c.groups {
+			cs.Groups = append(cs.Groups, g)
+		}
+		sort.Strings(cs.Groups)
+		hs.Connections = append(hs.Connections, cs)
+	}
+	for g, set := range h.groups {
+		ids := make([]string, 0, len(set))
+		for c := range set {
+			ids = append(ids, c.id)
+		}
+		sort.Strings(ids)
+		hs.Groups[g] = ids
+	}
+	h.mu.RUnlock()
+	for i := range hs.Connections {
+		if c := h.conn(hs.Connections[i].ID); c != nil {
+			hs.Connections[i].Connected = c.hasSocket()
+		}
+	}
+	sort.Slice(hs.Connections, func(i, j int) bool { return hs.Connections[i].ID < hs.Connections[j].ID })
+	return hs
+}

@@ -1,0 +1,361 @@
+package emulator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+)
+
+// Upstream delivery. The wire format (ce- headers, signatures, answers, the
+// abuse-protection handshake) is pkg/cloudevents' service side; this file
+// chooses the handler, validates it before first use, applies timeouts and
+// retries, and keeps the connection state.
+//
+// Local choices (the service documents none of them): blocking events
+// (connect, user events) get one attempt bounded by Config.UpstreamTimeout;
+// notifications (connected, disconnected, joined, left) are delivered in
+// order per connection, off the client's path, with up to 3 retries (0.2 s,
+// 1 s, 3 s) on network errors, 429 and 5xx. A failed validation is retried
+// on the next event after 2 s.
+
+const (
+	validationRetryAfter = 2 * time.Second
+	requestOrigin        = "localhost"
+)
+
+var notifyBackoff = []time.Duration{200 * time.Millisecond, time.Second, 3 * time.Second}
+
+// errNoHandler means no event handler of the hub takes the event.
+var errNoHandler = errors.New("no event handler is registered for this event")
+
+type upstream struct {
+	s      *Server
+	client *http.Client
+
+	mu        sync.Mutex
+	validated map[string]validation // by validation URL
+}
+
+type validation struct {
+	err error
+	at  time.Time
+}
+
+func newUpstream(s *Server) *upstream {
+	client := s.cfg.HTTPClient
+	if client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 64
+		client = &http.Client{Transport: tr}
+	}
+	return &upstream{s: s, client: client, validated: map[string]validation{}}
+}
+
+// forget drops cached validations (after SetHub).
+func (u *upstream) forget() {
+	u.mu.Lock()
+	clear(u.validated)
+	u.mu.Unlock()
+}
+
+// validateTemplate checks that t is an absolute http(s) URL with
+// placeholders only outside the host.
+func validateTemplate(t string) error {
+	if t == "" {
+		return errors.New("empty URL template")
+	}
+	u, err := url.Parse(expand(t, "hub", "event"))
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("URL template %q is not an absolute http or https URL", redactTemplate(t))
+	}
+	if strings.Contains(strings.SplitN(strings.SplitN(t, "://", 2)[1], "/", 2)[0], "{") {
+		return fmt.Errorf("URL template %q has a placeholder in the host", redactTemplate(t))
+	}
+	return nil
+}
+
+func redactTemplate(t string) string {
+	if i := strings.IndexByte(t, '?'); i >= 0 {
+		return t[:i] + "?REDACTED"
+	}
+	return t
+}
+
+func expand(t, hub, event string) string {
+	r := strings.NewReplacer("{hub}", url.PathEscape(hub), "{event}", url.PathEscape(event))
+	return r.Replace(t)
+}
+
+// handlerFor returns the first handler of h that takes the event, or nil.
+// kind is "system", "user" or "group"; name is the event name.
+func handlerFor(h *hub, kind, name string) *EventHandler {
+	hs := h.conf()
+	for i := range hs.EventHandlers {
+		eh := &hs.EventHandlers[i]
+		switch kind {
+		case "user":
+			if userPatternMatch(eh.UserEvents, name) {
+				return eh
+			}
+		case "group":
+			if eh.GroupEvents || containsFold(eh.SystemEvents, name) {
+				return eh
+			}
+		default:
+			if containsFold(eh.SystemEvents, name) {
+				return eh
+			}
+		}
+	}
+	return nil
+}
+
+func userPatternMatch(pattern, name string) bool {
+	pattern = strings.TrimSpace(pattern)
+	if pattern == "" {
+		return false
+	}
+	if pattern == "*" {
+		return true
+	}
+	for p := range strings.SplitSeq(pattern, ",") {
+		if p = strings.TrimSpace(p); p == "*" || strings.EqualFold(p, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(strings.TrimSpace(x), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// validate runs the abuse-protection handshake for eh before its first use.
+func (u *upstream) validate(ctx context.Context, h *hub, eh *EventHandler) error {
+	vu := expand(eh.URLTemplate, h.name, "validate")
+	u.mu.Lock()
+	v, ok := u.validated[vu]
+	u.mu.Unlock()
+	if ok && (v.err == nil || time.Since(v.at) < validationRetryAfter) {
+		return v.err
+	}
+	start := time.Now()
+	err := cloudevents.Validate(ctx, u.client, vu, requestOrigin)
+	status := 200
+	var ve *cloudevents.ValidationError
+	if errors.As(err, &ve) {
+		status = ve.Status
+	} else if err != nil {
+		status = 0
+	}
+	u.s.trace(TraceEvent{Kind: TraceUpstream, Hub: h.name, Summary: "validate " + redactTemplate(vu) + " → " + resultText(status, err), Status: status, Latency: time.Since(start)})
+	if err != nil {
+		u.s.log.Warn("emulator: event handler failed abuse-protection validation", "hub", h.name, "url", redactTemplate(vu), "err", err)
+		err = fmt.Errorf("event handler validation failed: %w", err)
+	}
+	u.mu.Lock()
+	u.validated[vu] = validation{err: err, at: time.Now()}
+	u.mu.Unlock()
+	return err
+}
+
+func resultText(status int, err error) string {
+	if status == 0 && err != nil {
+		return "error: " + err.Error()
+	}
+	return fmt.Sprintf("%d %s", status, http.StatusText(status))
+}
+
+// call posts ev to eh once and reads the answer, tracing it.
+func (u *upstream) call(ctx context.Context, h *hub, eh *EventHandler, event string, ev cloudevents.Event, cc *cloudevents.ConnectionContext) (*cloudevents.Answer, error) {
+	if err := u.validate(ctx, h, eh); err != nil {
+		return nil, err
+	}
+	target := expand(eh.URLTemplate, h.name, event)
+	start := time.Now()
+	ans, err := cloudevents.Send(ctx, u.client, target, ev, u.s.keys...)
+	status := 0
+	if ans != nil {
+		status = ans.Status
+	}
+	if u.s.tracing() {
+		u.s.trace(TraceEvent{Kind: TraceUpstream, Hub: h.name, ConnectionID: cc.ConnectionID, UserID: cc.UserID,
+			Summary: event + " → " + resultText(status, err), Status: status, Latency: time.Since(start)})
+	}
+	if err != nil {
+		u.s.log.Warn("emulator: upstream call failed", "hub", h.name, "event", event, "connectionId", cc.ConnectionID, "err", err)
+	}
+	return ans, err
+}
+
+func (c *conn) context(event string) cloudevents.ConnectionContext {
+	st, _ := c.getState()
+	return cloudevents.ConnectionContext{
+		Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, EventName: event,
+		Subprotocol: c.subprotocol, Origin: requestOrigin, RawState: st,
+	}
+}
+
+// connectResult is the outcome of the connect event.
+type connectResult struct {
+	resp  *cloudevents.ConnectResponse // nil: keep what the token says
+	state string
+	set   bool
+}
+
+// connect sends the blocking connect event. A refusal is a *cloudevents.Error
+// with the handler's status; no handler means accept.
+func (u *upstream) connect(ctx context.Context, h *hub, req *cloudevents.ConnectRequest) (connectResult, error) {
+	eh := handlerFor(h, "system", "connect")
+	if eh == nil {
+		return connectResult{}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, u.s.cfg.UpstreamTimeout)
+	defer cancel()
+	req.Origin = requestOrigin
+	ans, err := u.call(ctx, h, eh, "connect", req, &req.ConnectionContext)
+	if err != nil {
+		return connectResult{}, err
+	}
+	resp, err := ans.Connect()
+	if err != nil {
+		return connectResult{}, err
+	}
+	st, set := ans.State()
+	return connectResult{resp: resp, state: st, set: set}, nil
+}
+
+// userEvent sends a blocking user event and returns the reply for the
+// client (nil: nothing to send). errNoHandler when no handler takes it.
+func (u *upstream) userEvent(c *conn, event string, p payload) (*payload, error) {
+	eh := handlerFor(c.h, "user", event)
+	if eh == nil {
+		return nil, errNoHandler
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), u.s.cfg.UpstreamTimeout)
+	defer cancel()
+	req := &cloudevents.UserEventRequest{ConnectionContext: c.context(event), Data: p.data, ContentType: p.contentType()}
+	ans, err := u.call(ctx, c.h, eh, event, req, &req.ConnectionContext)
+	if err != nil {
+		return nil, err
+	}
+	if st, ok := ans.State(); ok && ans.OK() {
+		c.setState(st)
+	}
+	resp, err := ans.UserEvent()
+	if err != nil {
+		return nil, err
+	}
+	if resp == nil || len(resp.Data) == 0 {
+		return nil, nil
+	}
+	out := payloadFromContentType(ans.Header.Get("Content-Type"), resp.Data)
+	return &out, nil
+}
+
+// notify queues a notification event for c, delivered in order with retries.
+func (u *upstream) notify(c *conn, kind, event string, build func(cloudevents.ConnectionContext) cloudevents.Event) {
+	eh := handlerFor(c.h, kind, event)
+	if eh == nil {
+		return
+	}
+	cc := c.context(event)
+	ev := build(cc)
+	h := c.h
+	c.async.push(u.s, func() {
+		for attempt := 0; ; attempt++ {
+			ctx, cancel := context.WithTimeout(context.Background(), u.s.cfg.UpstreamTimeout)
+			ans, err := u.call(ctx, h, eh, event, ev, &cc)
+			cancel()
+			if err == nil && (ans.OK() || !retryable(ans.Status)) {
+				if !ans.OK() {
+					u.s.log.Warn("emulator: event handler refused a notification", "hub", h.name, "event", event, "status", ans.Status)
+				}
+				return
+			}
+			if attempt >= len(notifyBackoff) {
+				u.s.log.Warn("emulator: notification dropped after retries", "hub", h.name, "event", event, "connectionId", cc.ConnectionID)
+				return
+			}
+			var ve *cloudevents.ValidationError
+			if errors.As(err, &ve) && attempt > 0 {
+				return // validation failures are not transient
+			}
+			time.Sleep(notifyBackoff[attempt])
+		}
+	})
+}
+
+func retryable(status int) bool {
+	return status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500
+}
+
+func (u *upstream) connected(c *conn) {
+	u.notify(c, "system", "connected", func(cc cloudevents.ConnectionContext) cloudevents.Event {
+		return &cloudevents.ConnectedRequest{ConnectionContext: cc}
+	})
+}
+
+func (u *upstream) disconnected(c *conn, reason string) {
+	u.notify(c, "system", "disconnected", func(cc cloudevents.ConnectionContext) cloudevents.Event {
+		return &cloudevents.DisconnectedRequest{ConnectionContext: cc, Reason: reason}
+	})
+}
+
+func (u *upstream) groupEvent(c *conn, event, group string) {
+	u.notify(c, "group", event, func(cc cloudevents.ConnectionContext) cloudevents.Event {
+		if event == "left" {
+			cc.Type = cloudevents.TypeGroupLeft
+		} else {
+			cc.Type = cloudevents.TypeGroupJoined
+		}
+		return &cloudevents.GroupEventRequest{ConnectionContext: cc, Group: group}
+	})
+}
+
+// asyncQueue runs a connection's notifications one at a time, in order,
+// with no goroutine while idle.
+type asyncQueue struct {
+	mu      sync.Mutex
+	q       []func()
+	running bool
+}
+
+func (a *asyncQueue) push(s *Server, f func()) {
+	s.conns.Add(1)
+	a.mu.Lock()
+	a.q = append(a.q, f)
+	if a.running {
+		a.mu.Unlock()
+		return
+	}
+	a.running = true
+	a.mu.Unlock()
+	go func() {
+		for {
+			a.mu.Lock()
+			if len(a.q) == 0 {
+				a.running = false
+				a.mu.Unlock()
+				return
+			}
+			f := a.q[0]
+			a.q = a.q[1:]
+			a.mu.Unlock()
+			f()
+			s.conns.Done()
+		}
+	}()
+}

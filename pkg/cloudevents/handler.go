@@ -1,0 +1,536 @@
+package cloudevents
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/wpsfn/wpsfn/pkg/wps"
+)
+
+// DefaultMaxBodyBytes is the default body limit: 1 MiB, the service's frame limit.
+const DefaultMaxBodyBytes = 1 << 20
+
+// DefaultTimeout bounds a callback when Options.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// Options configure the handler returned by NewHandler. Only the callbacks
+// that are set are called; the others' events are acknowledged.
+type Options struct {
+	// Hub is the hub served, matched case-insensitively; events for another
+	// hub get 404. Empty serves every hub.
+	Hub string
+
+	// AccessKeys verify ce-signature: a request must carry an entry matching
+	// HMAC-SHA256(key, connectionId) for one of them (primary and secondary,
+	// so keys can be rotated). ConnectionString's AccessKey is added to them.
+	AccessKeys       []string
+	ConnectionString wps.ConnectionString
+	// InsecureSkipSignature turns signature checks off when no key is set.
+	// Without it NewHandler refuses to build a handler that cannot verify.
+	InsecureSkipSignature bool
+
+	// AllowedOrigins are the service hosts (e.g. "x.webpubsub.azure.com", or
+	// a URL whose host is used) accepted by the abuse-protection handshake.
+	// Empty allows any origin.
+	AllowedOrigins []string
+
+	// MaxBodyBytes bounds request bodies (413 beyond); zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// Timeout bounds each callback; zero means DefaultTimeout, negative no bound.
+	Timeout time.Duration
+	// Logger receives one line per refused request; nil means slog.Default().
+	Logger *slog.Logger
+
+	// Connect decides on a connecting client. A nil response accepts it as its
+	// token says (204); an error refuses it (see Errorf and MQTTErrorf). Nil
+	// Connect accepts every client.
+	Connect func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error)
+	// UserEvent handles a client's message; the response's data goes back to
+	// the sender, a nil response sends nothing (204).
+	UserEvent func(ctx context.Context, req *UserEventRequest) (*UserEventResponse, error)
+	// Connected, Disconnected, GroupJoined and GroupLeft are notifications.
+	// They run before the answer is written (a FaaS host may freeze the
+	// process right after it), bounded by Timeout; an error is answered with
+	// its status, which the service only logs.
+	Connected    func(ctx context.Context, req *ConnectedRequest) error
+	Disconnected func(ctx context.Context, req *DisconnectedRequest) error
+	GroupJoined  func(ctx context.Context, req *GroupEventRequest) error
+	GroupLeft    func(ctx context.Context, req *GroupEventRequest) error
+}
+
+type handler struct {
+	opts     Options
+	verify   *verifier // nil: signatures are not checked
+	origins  []string  // lower-case hosts; empty: any
+	maxBody  int64
+	timeout  time.Duration
+	log      *slog.Logger
+	hubEmpty bool
+}
+
+// NewHandler returns the http.Handler for a hub's event handler URL: it
+// answers abuse-protection requests (OPTIONS, or GET) and event POSTs,
+// verifying each event's signature before any callback runs.
+func NewHandler(opts Options) (http.Handler, error) {
+	h := &handler{opts: opts, maxBody: opts.MaxBodyBytes, timeout: opts.Timeout, log: opts.Logger, hubEmpty: opts.Hub == ""}
+	var keys []string
+	for _, k := range append(append([]string(nil), opts.AccessKeys...), opts.ConnectionString.AccessKey) {
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	switch {
+	case len(keys) > 0:
+		h.verify = newVerifier(keys)
+	case !opts.InsecureSkipSignature:
+		return nil, errors.New("cloudevents: no access key to verify signatures: set AccessKeys or ConnectionString (or InsecureSkipSignature for local tests)")
+	}
+	for _, o := range opts.AllowedOrigins {
+		host := originHost(o)
+		if host == "" {
+			return nil, fmt.Errorf("cloudevents: AllowedOrigins: %q has no host", o)
+		}
+		h.origins = append(h.origins, host)
+	}
+	if h.maxBody < 0 {
+		return nil, errors.New("cloudevents: MaxBodyBytes is negative")
+	}
+	if h.maxBody == 0 {
+		h.maxBody = DefaultMaxBodyBytes
+	}
+	if h.timeout == 0 {
+		h.timeout = DefaultTimeout
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	return h, nil
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodPost:
+		h.serveEvent(w, r)
+	case http.MethodOptions, http.MethodGet:
+		h.serveValidation(w, r)
+	default:
+		w.Header().Set("Allow", "OPTIONS, GET, POST")
+		h.refuse(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed")
+	}
+}
+
+// refuse answers status with a one-line plain-text reason and logs it.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
+	level := slog.LevelWarn
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	h.log.LogAttrs(r.Context(), level, "cloudevents: refused request",
+		slog.Int("status", status), slog.String("reason", reason), slog.String("method", r.Method),
+		slog.String("type", clip(header(r.Header, HeaderType))), slog.String("hub", clip(header(r.Header, HeaderHub))),
+		slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))), slog.String("remote", r.RemoteAddr))
+	writeText(w, status, reason)
+}
+
+func writeText(w http.ResponseWriter, status int, msg string) {
+	hd := w.Header()
+	hd["Content-Type"] = []string{contentTypeText}
+	hd["Content-Length"] = []string{strconv.Itoa(len(msg))}
+	w.WriteHeader(status)
+	io.WriteString(w, msg)
+}
+
+// clip keeps attacker-controlled strings short in logs and answers.
+func clip(s string) string {
+	if len(s) > 128 {
+		s = s[:128] + "…"
+	}
+	return oneLine(s)
+}
+
+func (h *handler) serveEvent(w http.ResponseWriter, r *http.Request) {
+	hd := r.Header
+	connID := header(hd, HeaderConnectionID)
+	typ := header(hd, HeaderType)
+	hub := header(hd, HeaderHub)
+	switch {
+	case connID == "":
+		h.refuse(w, r, http.StatusBadRequest, "missing ce-connectionId header")
+		return
+	case typ == "":
+		h.refuse(w, r, http.StatusBadRequest, "missing ce-type header")
+		return
+	case hub == "":
+		h.refuse(w, r, http.StatusBadRequest, "missing ce-hub header")
+		return
+	}
+	if h.verify != nil && !h.verifySignature(connID, hd[HeaderSignature]) {
+		if len(hd[HeaderSignature]) == 0 {
+			h.refuse(w, r, http.StatusUnauthorized, "missing ce-signature header")
+		} else {
+			h.refuse(w, r, http.StatusUnauthorized, "ce-signature does not match any access key")
+		}
+		return
+	}
+	if !h.hubEmpty && !strings.EqualFold(hub, h.opts.Hub) {
+		h.refuse(w, r, http.StatusNotFound, "hub "+strconv.Quote(clip(hub))+" is not served here")
+		return
+	}
+	kind := eventKind(typ)
+	if kind == kindUnknown {
+		h.refuse(w, r, http.StatusBadRequest, "unknown event type "+strconv.Quote(clip(typ)))
+		return
+	}
+	if r.ContentLength > h.maxBody {
+		h.refuse(w, r, http.StatusRequestEntityTooLarge, "body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
+		return
+	}
+	body, err := readBody(w, r, h.maxBody)
+	if err != nil {
+		var mb *http.MaxBytesError
+		if errors.As(err, &mb) {
+			h.refuse(w, r, http.StatusRequestEntityTooLarge, "body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
+		} else {
+			h.refuse(w, r, http.StatusBadRequest, "reading the body: "+err.Error())
+		}
+		return
+	}
+	cc := ConnectionContext{
+		Hub:                  hub,
+		ConnectionID:         connID,
+		UserID:               header(hd, HeaderUserID),
+		EventName:            header(hd, HeaderEventName),
+		Type:                 typ,
+		Subprotocol:          header(hd, HeaderSubprotocol),
+		Origin:               header(hd, HeaderRequestOrigin),
+		PhysicalConnectionID: header(hd, HeaderPhysicalConnectionID),
+		SessionID:            header(hd, HeaderSessionID),
+		ID:                   header(hd, HeaderID),
+		Time:                 header(hd, HeaderTime),
+		RawState:             header(hd, HeaderConnectionState),
+		stateParsed:          true,
+	}
+	if cc.RawState != "" {
+		if cc.state, err = DecodeState(cc.RawState); err != nil {
+			h.refuse(w, r, http.StatusBadRequest, "ce-connectionState is not base64 of a JSON object")
+			return
+		}
+	}
+	if cc.EventName == "" {
+		cc.EventName = defaultEventName(kind, typ)
+	}
+	switch kind {
+	case kindConnect:
+		h.serveConnect(w, r, cc, body)
+	case kindUser:
+		h.serveUserEvent(w, r, cc, body)
+	default:
+		h.serveNotification(w, r, kind, cc, body)
+	}
+}
+
+func (h *handler) verifySignature(connID string, sigs []string) bool {
+	for _, s := range sigs {
+		if h.verify.verify(connID, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// readBody reads at most limit bytes of r's body.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	rb := http.MaxBytesReader(w, r.Body, limit)
+	if n := r.ContentLength; n >= 0 {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(rb, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(rb)
+}
+
+type kind int
+
+const (
+	kindUnknown kind = iota
+	kindConnect
+	kindUser
+	kindConnected
+	kindDisconnected
+	kindGroupJoined
+	kindGroupLeft
+)
+
+func eventKind(typ string) kind {
+	switch typ {
+	case TypeConnect:
+		return kindConnect
+	case TypeConnected:
+		return kindConnected
+	case TypeDisconnected:
+		return kindDisconnected
+	case TypeGroupJoined:
+		return kindGroupJoined
+	case TypeGroupLeft:
+		return kindGroupLeft
+	}
+	if len(typ) > len(TypeUserPrefix) && strings.HasPrefix(typ, TypeUserPrefix) {
+		return kindUser
+	}
+	return kindUnknown
+}
+
+func defaultEventName(k kind, typ string) string {
+	switch k {
+	case kindConnect:
+		return "connect"
+	case kindConnected:
+		return "connected"
+	case kindDisconnected:
+		return "disconnected"
+	case kindGroupJoined:
+		return "joined"
+	case kindGroupLeft:
+		return "left"
+	}
+	return strings.TrimPrefix(typ, TypeUserPrefix)
+}
+
+// errTimeout is returned by call when a callback outlives Timeout.
+var errTimeout = errors.New("callback timed out")
+
+// errPanic is returned by call when a callback panicked.
+var errPanic = errors.New("callback panicked")
+
+// call runs fn bounded by the handler's timeout and turns a panic into errPanic.
+func (h *handler) call(ctx context.Context, name string, fn func(context.Context) error) error {
+	if h.timeout < 0 {
+		return h.safe(ctx, name, fn)
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.safe(ctx, name, fn) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		// A callback that returns in the same instant wins.
+		select {
+		case err := <-done:
+			return err
+		default:
+		}
+		return fmt.Errorf("%s: %w after %v", name, errTimeout, h.timeout)
+	}
+}
+
+func (h *handler) safe(ctx context.Context, name string, fn func(context.Context) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.LogAttrs(ctx, slog.LevelError, "cloudevents: callback panicked",
+				slog.String("callback", name), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			err = errPanic
+		}
+	}()
+	return fn(ctx)
+}
+
+func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc ConnectionContext, body []byte) {
+	if len(body) == 0 {
+		h.refuse(w, r, http.StatusBadRequest, "connect event has an empty body")
+		return
+	}
+	req := &ConnectRequest{}
+	if err := json.Unmarshal(body, req); err != nil {
+		h.refuse(w, r, http.StatusBadRequest, "connect body is not a valid JSON object: "+oneLine(err.Error()))
+		return
+	}
+	req.ConnectionContext = cc
+	mqttVersion := 0
+	if cc.IsMQTT() || req.MQTT != nil {
+		mqttVersion = 4
+		if req.MQTT != nil && req.MQTT.ProtocolVersion != 0 {
+			mqttVersion = req.MQTT.ProtocolVersion
+		}
+	}
+	if h.opts.Connect == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	var resp *ConnectResponse
+	err := h.call(r.Context(), "Connect", func(ctx context.Context) error {
+		var err error
+		resp, err = h.opts.Connect(ctx, req)
+		return err
+	})
+	if err != nil {
+		h.writeError(w, r, err, mqttVersion)
+		return
+	}
+	if resp == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if resp.edits.changed() {
+		w.Header()[HeaderConnectionState] = []string{resp.edits.apply(cc.state).Encode()}
+	}
+	if !resp.hasBody() {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("encoding the connect response: %w", err), mqttVersion)
+		return
+	}
+	hd := w.Header()
+	hd["Content-Type"] = []string{contentTypeJSON}
+	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+}
+
+func (h *handler) serveUserEvent(w http.ResponseWriter, r *http.Request, cc ConnectionContext, body []byte) {
+	ct := header(r.Header, "Content-Type")
+	req := &UserEventRequest{ConnectionContext: cc, Data: body, DataType: DataTypeOf(ct), ContentType: ct}
+	if cc.PhysicalConnectionID != "" {
+		req.MQTTUserProperties = mqttProperties(r.Header)
+	}
+	if h.opts.UserEvent == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	var resp *UserEventResponse
+	err := h.call(r.Context(), "UserEvent", func(ctx context.Context) error {
+		var err error
+		resp, err = h.opts.UserEvent(ctx, req)
+		return err
+	})
+	if err != nil {
+		h.writeError(w, r, err, 0)
+		return
+	}
+	if resp == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	hd := w.Header()
+	if resp.edits.changed() {
+		hd[HeaderConnectionState] = []string{resp.edits.apply(cc.state).Encode()}
+	}
+	for _, p := range resp.MQTTUserProperties {
+		hd.Add(mqttHeaderPrefix+p.Name, p.Value)
+	}
+	hd["Content-Type"] = []string{resp.DataType.ContentType()}
+	hd["Content-Length"] = []string{strconv.Itoa(len(resp.Data))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(resp.Data)
+}
+
+func (h *handler) serveNotification(w http.ResponseWriter, r *http.Request, k kind, cc ConnectionContext, body []byte) {
+	var run func(context.Context) error
+	var name string
+	switch k {
+	case kindConnected:
+		if fn := h.opts.Connected; fn != nil {
+			req := &ConnectedRequest{ConnectionContext: cc}
+			name, run = "Connected", func(ctx context.Context) error { return fn(ctx, req) }
+		}
+	case kindDisconnected:
+		req := &DisconnectedRequest{}
+		if len(body) > 0 {
+			if err := json.Unmarshal(body, req); err != nil {
+				h.refuse(w, r, http.StatusBadRequest, "disconnected body is not a valid JSON object: "+oneLine(err.Error()))
+				return
+			}
+		}
+		req.ConnectionContext = cc
+		if fn := h.opts.Disconnected; fn != nil {
+			name, run = "Disconnected", func(ctx context.Context) error { return fn(ctx, req) }
+		}
+	case kindGroupJoined, kindGroupLeft:
+		req := &GroupEventRequest{}
+		if err := json.Unmarshal(body, req); err != nil {
+			h.refuse(w, r, http.StatusBadRequest, "group event body is not a valid JSON object: "+oneLine(err.Error()))
+			return
+		}
+		if req.Group == "" {
+			h.refuse(w, r, http.StatusBadRequest, "group event body has no group")
+			return
+		}
+		req.ConnectionContext = cc
+		fn := h.opts.GroupJoined
+		name = "GroupJoined"
+		if k == kindGroupLeft {
+			fn, name = h.opts.GroupLeft, "GroupLeft"
+		}
+		if fn != nil {
+			run = func(ctx context.Context) error { return fn(ctx, req) }
+		}
+	}
+	if run != nil {
+		if err := h.call(r.Context(), name, run); err != nil {
+			h.writeError(w, r, err, 0)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// writeError answers a callback's error: an *Error with its status and
+// message (as MQTT JSON for MQTT connects), a timeout with 504, anything else
+// with a 500 that does not reveal its text.
+func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error, mqttVersion int) {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		h.log.LogAttrs(r.Context(), slog.LevelInfo, "cloudevents: callback refused the event",
+			slog.Int("status", e.Status), slog.String("reason", e.Message),
+			slog.String("type", clip(header(r.Header, HeaderType))), slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
+	case errors.Is(err, errTimeout) || errors.Is(err, context.DeadlineExceeded):
+		h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback timed out",
+			slog.String("error", err.Error()), slog.String("type", clip(header(r.Header, HeaderType))),
+			slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
+		e = &Error{Status: http.StatusGatewayTimeout, Message: "event handler timed out"}
+	default:
+		h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback failed",
+			slog.String("error", oneLine(err.Error())), slog.String("type", clip(header(r.Header, HeaderType))),
+			slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
+		e = &Error{Status: http.StatusInternalServerError, Message: "internal error"}
+	}
+	status := e.Status
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	if mqttVersion == 0 {
+		writeText(w, status, e.Message)
+		return
+	}
+	m := e.MQTT
+	if m == nil {
+		m = &MQTTError{Code: mqttCodeFor(status, mqttVersion), Reason: e.Message}
+	}
+	b, _ := json.Marshal(struct {
+		MQTT *MQTTError `json:"mqtt"`
+	}{m})
+	hd := w.Header()
+	hd["Content-Type"] = []string{"application/json"}
+	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
+	w.WriteHeader(status)
+	w.Write(b)
+}

@@ -1,0 +1,142 @@
+package cloudevents
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"hash"
+	"strings"
+	"sync"
+)
+
+// Sign returns the ce-signature value the service sends for connectionID:
+// "sha256=<hex>" per key (lower-case hex of HMAC-SHA256 keyed with the UTF-8
+// bytes of the access key string over the connection id), joined with ",".
+// Empty keys are skipped; with no key it returns "".
+func Sign(connectionID string, keys ...string) string {
+	var b strings.Builder
+	var sum [sha256.Size]byte
+	var hx [2 * sha256.Size]byte
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		m := hmac.New(sha256.New, []byte(k))
+		m.Write([]byte(connectionID))
+		m.Sum(sum[:0])
+		hex.Encode(hx[:], sum[:])
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("sha256=")
+		b.Write(hx[:])
+	}
+	return b.String()
+}
+
+// verifier checks ce-signature values against a fixed set of keys. It keeps a
+// pool of keyed HMACs per key so that a check allocates nothing.
+type verifier struct {
+	pools []*sync.Pool
+}
+
+func newVerifier(keys []string) *verifier {
+	v := &verifier{}
+	for _, k := range keys {
+		key := []byte(k)
+		v.pools = append(v.pools, &sync.Pool{New: func() any {
+			return &keyedMAC{h: hmac.New(sha256.New, key), buf: make([]byte, 0, 64)}
+		}})
+	}
+	return v
+}
+
+// keyedMAC is one pooled HMAC with a scratch buffer for its input and output.
+type keyedMAC struct {
+	h   hash.Hash
+	buf []byte
+}
+
+// maxSignatureEntries bounds the work one request can cause; the service
+// sends one entry per access key (two).
+const maxSignatureEntries = 16
+
+// verify reports whether any "sha256=<hex>" entry of sig (separated by "," or
+// ", ", hex in either case) equals HMAC-SHA256(key, connectionID) for any key.
+// Comparisons are constant-time.
+func (v *verifier) verify(connectionID, sig string) bool {
+	if sig == "" || len(v.pools) == 0 {
+		return false
+	}
+	var want [4][sha256.Size]byte // the service has two keys; more are rare
+	wants := want[:0]
+	var extra [][sha256.Size]byte
+	for i, p := range v.pools {
+		m := p.Get().(*keyedMAC)
+		m.h.Reset()
+		m.buf = append(m.buf[:0], connectionID...)
+		m.h.Write(m.buf)
+		m.buf = m.h.Sum(m.buf[:0])
+		var s [sha256.Size]byte
+		copy(s[:], m.buf)
+		if cap(m.buf) <= 1024 { // do not keep huge ids alive
+			p.Put(m)
+		}
+		if i < len(want) {
+			wants = append(wants, s)
+		} else {
+			extra = append(extra, s)
+		}
+	}
+	wants = append(wants, extra...)
+	ok := false
+	n := 0
+	for len(sig) > 0 && n < maxSignatureEntries {
+		var entry string
+		entry, sig, _ = strings.Cut(sig, ",")
+		n++
+		entry = strings.TrimSpace(entry)
+		if len(entry) != len("sha256=")+2*sha256.Size || !strings.EqualFold(entry[:7], "sha256=") {
+			continue
+		}
+		var got [sha256.Size]byte
+		if !decodeHex(got[:], entry[7:]) {
+			continue
+		}
+		for i := range wants {
+			if hmac.Equal(got[:], wants[i][:]) {
+				ok = true
+			}
+		}
+	}
+	return ok
+}
+
+// decodeHex decodes the hex string s (either case) into dst, which must be
+// exactly half its length, without allocating.
+func decodeHex(dst []byte, s string) bool {
+	if len(s) != 2*len(dst) {
+		return false
+	}
+	for i := range dst {
+		hi, ok1 := fromHex(s[2*i])
+		lo, ok2 := fromHex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}

@@ -1,0 +1,162 @@
+// Package faas serves one wpsfn function on whichever host runs it: AWS Lambda
+// (function URLs and schedules), an Azure Functions custom handler (forwarded
+// HTTP and timer invocation payloads) or a plain HTTP server on $PORT for local
+// runs and containers. Google Cloud Functions builds the module root package
+// instead (see functions.go there), so it needs no branch here.
+//
+// A function's code is an http.Handler or a scheduled func; it never learns
+// which host it is on.
+package faas
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Function is one independently deployed function.
+type Function struct {
+	// Name is the Azure function name and route (/api/<Name>), the Lambda
+	// function and the base of the Google Cloud entry point: "connect",
+	// "message", "broadcast", "broadcast-schedule", "negotiate".
+	Name string
+	// HTTP is set for HTTP-triggered functions.
+	HTTP http.Handler
+	// Scheduled is set for timer/schedule-triggered functions.
+	Scheduled func(ctx context.Context, ev ScheduleEvent) error
+}
+
+// ScheduleEvent describes one scheduled invocation.
+type ScheduleEvent struct {
+	// Time is when the schedule fired, as the host reports it (UTC); the
+	// current time when the host gives none.
+	Time time.Time
+	// Source names the host: "lambda", "azure", "gcp" or "local".
+	Source string
+	// Raw is the host's payload as received (JSON), for callers that need
+	// more than the time. It may be empty for local runs.
+	Raw json.RawMessage
+}
+
+// Host is where Run found itself.
+type Host string
+
+// The hosts Run detects.
+const (
+	HostLambda Host = "lambda"
+	HostAzure  Host = "azure"
+	HostLocal  Host = "local"
+)
+
+// DetectHost reports the host the process runs on, from the environment
+// variables each platform sets for its child: AWS_LAMBDA_RUNTIME_API (Lambda)
+// and FUNCTIONS_CUSTOMHANDLER_PORT (Azure); otherwise HostLocal.
+func DetectHost(getenv func(string) string) Host {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	switch {
+	case getenv("AWS_LAMBDA_RUNTIME_API") != "":
+		return HostLambda
+	case getenv("FUNCTIONS_CUSTOMHANDLER_PORT") != "":
+		return HostAzure
+	default:
+		return HostLocal
+	}
+}
+
+// ErrInvalidFunction is returned (wrapped) when a Function cannot be served.
+var ErrInvalidFunction = errors.New("faas: invalid function")
+
+func (fn Function) validate() error {
+	if fn.Name == "" {
+		return fmt.Errorf("%w: empty Name", ErrInvalidFunction)
+	}
+	if strings.ContainsAny(fn.Name, "/ ?#%") {
+		return fmt.Errorf("%w: name %q must be a single path segment", ErrInvalidFunction, fn.Name)
+	}
+	if fn.HTTP == nil && fn.Scheduled == nil {
+		return fmt.Errorf("%w: %s has neither HTTP nor Scheduled set", ErrInvalidFunction, fn.Name)
+	}
+	return nil
+}
+
+// shutdownTimeout bounds how long in-flight requests may finish after SIGTERM.
+// Lambda and Azure give a process a few seconds at most; Cloud Run 10 s.
+const shutdownTimeout = 8 * time.Second
+
+// Run serves fn on the detected host until SIGTERM (or SIGINT) and returns
+// after a graceful shutdown. It sets slog's default logger to JSON on stderr
+// (level from LOG_LEVEL: debug, info, warn, error), which every host collects.
+// On a failure to start it prints one line to stderr and exits with status 1.
+func Run(fn Function) {
+	if err := run(fn, os.Getenv); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", progName(fn.Name), err)
+		os.Exit(1)
+	}
+}
+
+func progName(name string) string {
+	if name == "" {
+		return "faas"
+	}
+	return name
+}
+
+func run(fn Function, getenv func(string) string) error {
+	if err := fn.validate(); err != nil {
+		return err
+	}
+	host := DetectHost(getenv)
+	slog.SetDefault(newLogger(getenv("LOG_LEVEL")).With("function", fn.Name, "host", string(host)))
+
+	switch host {
+	case HostLambda:
+		// lambda.Start never returns: it exits the process itself.
+		startLambda(fn)
+		return nil
+	case HostAzure:
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		port := getenv("FUNCTIONS_CUSTOMHANDLER_PORT")
+		// The host connects to 127.0.0.1:<port>; bind loopback only.
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+		if err != nil {
+			return fmt.Errorf("azure custom handler: listen on port %s: %w", port, err)
+		}
+		slog.Info("serving azure custom handler", "addr", ln.Addr().String())
+		return serve(ctx, ln, newAzureHandler(fn), "azure")
+	default:
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		port := getenv("PORT")
+		if port == "" {
+			port = "8080"
+		}
+		// HOST narrows the bind address (e.g. 127.0.0.1 in tests); containers
+		// need every interface, the default.
+		ln, err := net.Listen("tcp", net.JoinHostPort(getenv("HOST"), port))
+		if err != nil {
+			return fmt.Errorf("listen on port %s: %w", port, err)
+		}
+		slog.Info("serving locally", "addr", ln.Addr().String())
+		return Serve(ctx, ln, fn)
+	}
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil || level == "" {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}

@@ -1,0 +1,386 @@
+package wps
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultAPIVersion is the REST api-version a Client speaks unless
+// ClientOptions.APIVersion says otherwise.
+const DefaultAPIVersion = "2024-12-01"
+
+// ClientOptions configures a Client. The zero value (or a nil pointer) is
+// ready to use.
+type ClientOptions struct {
+	// HTTPClient sends the requests. Nil means a shared client whose transport
+	// keeps enough idle connections for concurrent use.
+	HTTPClient *http.Client
+	// APIVersion is the api-version query parameter (default DefaultAPIVersion).
+	APIVersion string
+	// ReverseProxyEndpoint, when set (e.g. an Azure API Management gateway,
+	// "https://apim.example.net"), is where requests are sent instead of the
+	// service endpoint: its scheme, host and path prefix replace the
+	// endpoint's. Tokens are still issued for the service's own URL.
+	ReverseProxyEndpoint string
+	// ClientEndpoint, when set, is the base URL ClientAccessURL hands to
+	// WebSocket clients instead of the service endpoint (the token's audience
+	// stays the service's). NewClientFromConnectionString takes it from the
+	// connection string's ClientEndpoint unless set here.
+	ClientEndpoint string
+	// Retry bounds the retries of failed calls.
+	Retry RetryOptions
+	// UserAgent, when set, is put before the library's own User-Agent.
+	UserAgent string
+	// Logger receives a debug line for each retry. Nil means no logging.
+	Logger *slog.Logger
+}
+
+// Client calls the data-plane REST API of one hub of a Web PubSub resource.
+// It is safe for concurrent use; create one per hub and reuse it.
+type Client struct {
+	endpoint       string // service base URL without trailing slash; used for token audiences
+	clientEndpoint string // base URL for client access URLs
+	hub            string
+	apiVersion     string
+	hubPath        string // "/api/hubs/<hub>", escaped
+	sendAllAud     string // the URL of SendToAll without options, precomputed
+
+	// where requests go: the endpoint's, or the reverse proxy's
+	scheme, host, prefix string
+
+	key *KeyCredential
+	tc  TokenCredential
+
+	hc        *http.Client
+	retry     RetryOptions
+	userAgent []string
+	log       *slog.Logger
+	now       func() time.Time
+
+	tokens tokenCache
+	aad    aadCache
+}
+
+// hubPattern is the REST API's pattern for hub names.
+var hubPattern = regexp.MustCompile("^[A-Za-z][A-Za-z0-9_`,.\\[\\]]{0,127}$")
+
+// ValidHub reports whether name is a hub name the REST API accepts: a letter,
+// then up to 127 letters, digits or any of _ ` , . [ ].
+func ValidHub(name string) bool { return hubPattern.MatchString(name) }
+
+// NewClientFromConnectionString returns a Client for hub using the endpoint
+// and access key of connStr (see ParseConnectionString). opts may be nil.
+func NewClientFromConnectionString(connStr, hub string, opts *ClientOptions) (*Client, error) {
+	cs, err := ParseConnectionString(connStr)
+	if err != nil {
+		return nil, err
+	}
+	if cs.ClientEndpoint != "" && (opts == nil || opts.ClientEndpoint == "") {
+		o := ClientOptions{}
+		if opts != nil {
+			o = *opts
+		}
+		o.ClientEndpoint = cs.ClientEndpoint
+		opts = &o
+	}
+	return NewClient(cs.Endpoint, NewKeyCredential(cs.AccessKey), hub, opts)
+}
+
+// NewClient returns a Client for hub at endpoint (e.g.
+// "https://x.webpubsub.azure.com") authenticated by cred, a *KeyCredential or
+// a TokenCredential. opts may be nil.
+func NewClient(endpoint string, cred Credential, hub string, opts *ClientOptions) (*Client, error) {
+	if opts == nil {
+		opts = &ClientOptions{}
+	}
+	if !ValidHub(hub) {
+		return nil, fmt.Errorf("wps: hub name %q is not valid: it must start with a letter and have at most 128 letters, digits or _", hub)
+	}
+	ep, err := normalizeEndpoint(endpoint, "")
+	if err != nil {
+		return nil, fmt.Errorf("wps: endpoint: %w", err)
+	}
+	c := &Client{
+		endpoint:       ep,
+		clientEndpoint: ep,
+		hub:            hub,
+		apiVersion:     opts.APIVersion,
+		hc:             opts.HTTPClient,
+		retry:          opts.Retry.withDefaults(),
+		log:            opts.Logger,
+		now:            time.Now,
+	}
+	switch cr := cred.(type) {
+	case *KeyCredential:
+		if cr.Key() == "" {
+			return nil, errEmptyKey
+		}
+		c.key = cr
+	case TokenCredential:
+		if cr == nil {
+			return nil, errors.New("wps: credential is nil")
+		}
+		c.tc = cr
+	case nil:
+		return nil, errors.New("wps: credential is nil")
+	default:
+		return nil, fmt.Errorf("wps: credential of type %T is neither a *KeyCredential nor a TokenCredential", cred)
+	}
+	if c.apiVersion == "" {
+		c.apiVersion = DefaultAPIVersion
+	}
+	if c.hc == nil {
+		c.hc = defaultHTTPClient()
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.ClientEndpoint != "" {
+		if c.clientEndpoint, err = normalizeEndpoint(opts.ClientEndpoint, ""); err != nil {
+			return nil, fmt.Errorf("wps: client endpoint: %w", err)
+		}
+	}
+	target := ep
+	if opts.ReverseProxyEndpoint != "" {
+		if target, err = normalizeEndpoint(opts.ReverseProxyEndpoint, ""); err != nil {
+			return nil, fmt.Errorf("wps: reverse proxy endpoint: %w", err)
+		}
+	}
+	u, _ := url.Parse(target) // normalizeEndpoint checked it
+	// The path of the endpoint (rare) or of the proxy prefixes every request path.
+	c.scheme, c.host, c.prefix = u.Scheme, u.Host, u.EscapedPath()
+	c.hubPath = "/api/hubs/" + escapePath(hub)
+	c.sendAllAud = c.endpoint + c.hubPath + "/:send?api-version=" + escapeQuery(c.apiVersion)
+	ua := "wpsfn-wps/1 (" + goVersion() + ")"
+	if opts.UserAgent != "" {
+		ua = opts.UserAgent + " " + ua
+	}
+	c.userAgent = []string{ua}
+	return c, nil
+}
+
+// Hub returns the hub the Client is for.
+func (c *Client) Hub() string { return c.hub }
+
+// Endpoint returns the service endpoint, e.g. "https://x.webpubsub.azure.com".
+func (c *Client) Endpoint() string { return c.endpoint }
+
+var (
+	defaultClientOnce sync.Once
+	defaultClient     *http.Client
+)
+
+// defaultHTTPClient is shared by Clients without their own, so connections are
+// reused across them. Go's default of 2 idle connections per host would make
+// concurrent senders open and close a connection for most calls.
+func defaultHTTPClient() *http.Client {
+	defaultClientOnce.Do(func() {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 512
+		t.MaxIdleConnsPerHost = 256
+		t.IdleConnTimeout = 90 * time.Second
+		t.ResponseHeaderTimeout = 60 * time.Second
+		defaultClient = &http.Client{Transport: t}
+	})
+	return defaultClient
+}
+
+// call is one REST operation, described once and attempted up to
+// 1+MaxRetries times.
+type call struct {
+	op          string // method name, for errors and logs
+	method      string
+	path        string // escaped, after the hub path, e.g. "/:send"; or absolute (see abs)
+	query       string // "&k=v..." after api-version, escaped
+	abs         string // when set, the complete URL to call (a nextLink)
+	contentType string
+	accept      string
+	body        []byte
+	allow404    bool // HEAD existence checks: 404 is an answer, not an error
+}
+
+// audience returns the URL the call's token is issued for: the service URL,
+// query included, as Microsoft's SDKs sign it.
+func (c *Client) audience(cl *call) string {
+	if cl.abs != "" {
+		return cl.abs
+	}
+	if cl.path == "/:send" && cl.query == "" {
+		return c.sendAllAud
+	}
+	return c.endpoint + c.hubPath + cl.path + "?api-version=" + escapeQuery(c.apiVersion) + cl.query
+}
+
+// request builds one attempt of cl for aud.
+func (c *Client) request(ctx context.Context, cl *call, aud, auth string) (*http.Request, error) {
+	rest := aud[len(c.endpoint):]
+	path, rawQuery, _ := strings.Cut(rest, "?")
+	req, err := http.NewRequestWithContext(ctx, cl.method, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.URL = &url.URL{Scheme: c.scheme, Host: c.host, Opaque: c.prefix + path, RawQuery: rawQuery}
+	req.Host = c.host
+	h := req.Header
+	h["Authorization"] = []string{auth}
+	h["User-Agent"] = c.userAgent
+	if cl.accept != "" {
+		h["Accept"] = []string{cl.accept}
+	}
+	if cl.body != nil || cl.contentType != "" {
+		body := cl.body
+		req.ContentLength = int64(len(body))
+		if len(body) > 0 {
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		} else {
+			req.Body = http.NoBody
+			req.GetBody = func() (io.ReadCloser, error) { return http.NoBody, nil }
+		}
+		h["Content-Type"] = contentTypeHeader(cl.contentType)
+	}
+	return req, nil
+}
+
+var (
+	ctJSON   = []string{ContentTypeJSON}
+	ctText   = []string{ContentTypeText}
+	ctBinary = []string{ContentTypeBinary}
+)
+
+func contentTypeHeader(ct string) []string {
+	switch ct {
+	case ContentTypeJSON:
+		return ctJSON
+	case ContentTypeText:
+		return ctText
+	case ContentTypeBinary, "":
+		return ctBinary
+	}
+	return []string{ct}
+}
+
+// do performs cl, retrying as RetryOptions allow, and returns the answer when
+// it is a success (or a 404 for existence checks). The caller closes its body.
+func (c *Client) do(ctx context.Context, cl *call) (*http.Response, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("wps: %s: %w", cl.op, err)
+	}
+	aud := c.audience(cl)
+	for attempt := 0; ; attempt++ {
+		auth, err := c.authorization(ctx, aud)
+		if err != nil {
+			return nil, fmt.Errorf("wps: %s: %w", cl.op, err)
+		}
+		req, err := c.request(ctx, cl, aud, auth)
+		if err != nil {
+			return nil, fmt.Errorf("wps: %s: %w", cl.op, err)
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, fmt.Errorf("wps: %s: %w", cl.op, cerr)
+			}
+			err = c.networkError(cl, aud, err, auth)
+			if attempt >= c.retry.MaxRetries {
+				return nil, err
+			}
+			if werr := c.wait(ctx, cl, attempt+1, c.retry.backoff(attempt+1), 0, err); werr != nil {
+				return nil, werr
+			}
+			continue
+		}
+		code := resp.StatusCode
+		if code < 300 || (code == http.StatusNotFound && cl.allow404) {
+			return resp, nil
+		}
+		if !retryableStatus(code) || attempt >= c.retry.MaxRetries {
+			rerr := newResponseError(resp, auth[len("Bearer "):], c.key.Key())
+			resp.Body.Close()
+			return nil, fmt.Errorf("wps: %s: %w", cl.op, rerr)
+		}
+		d, asked := retryAfter(resp, c.now())
+		if !asked {
+			d = c.retry.backoff(attempt + 1)
+		}
+		d = min(d, c.retry.MaxDelay)
+		rerr := fmt.Errorf("wps: %s: %w", cl.op, newResponseError(resp, auth[len("Bearer "):], c.key.Key()))
+		resp.Body.Close()
+		if werr := c.wait(ctx, cl, attempt+1, d, code, rerr); werr != nil {
+			return nil, werr
+		}
+	}
+}
+
+// wait sleeps d before retry number n, unless ctx ends first or would end
+// before the retry could start, in which case it returns last (or ctx's error).
+func (c *Client) wait(ctx context.Context, cl *call, n int, d time.Duration, status int, last error) error {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		return last
+	}
+	c.log.DebugContext(ctx, "wps: retrying", "op", cl.op, "retry", n, "status", status, "delay", d, "err", last)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("wps: %s: %w", cl.op, ctx.Err())
+	case <-t.C:
+		return nil
+	}
+}
+
+// networkError words a transport error as one line without the request's
+// odd-looking opaque URL, and without secrets.
+func (c *Client) networkError(cl *call, aud string, err error, auth string) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg := err.Error()
+	if strings.Contains(msg, auth[len("Bearer "):]) || (c.key != nil && strings.Contains(msg, c.key.Key())) {
+		return fmt.Errorf("wps: %s: %s %s: request failed", cl.op, cl.method, stripQuery(aud))
+	}
+	return fmt.Errorf("wps: %s: %s %s: %w", cl.op, cl.method, stripQuery(aud), err)
+}
+
+func stripQuery(u string) string {
+	u, _, _ = strings.Cut(u, "?")
+	return u
+}
+
+// exec performs cl and discards a successful answer's body.
+func (c *Client) exec(ctx context.Context, cl *call) error {
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return err
+	}
+	drain(resp)
+	return nil
+}
+
+// exists performs a HEAD check: 2xx is true, 404 false.
+func (c *Client) exists(ctx context.Context, cl *call) (bool, error) {
+	cl.allow404 = true
+	resp, err := c.do(ctx, cl)
+	if err != nil {
+		return false, err
+	}
+	drain(resp)
+	return resp.StatusCode != http.StatusNotFound, nil
+}
+
+// drain reads a little of the body so the connection can be reused, then closes it.
+func drain(resp *http.Response) {
+	_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}

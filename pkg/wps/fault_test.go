@@ -1,0 +1,414 @@
+package wps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fastRetry keeps retry waits short in tests.
+var fastRetry = RetryOptions{MaxRetries: 3, Delay: time.Millisecond, MaxDelay: 10 * time.Millisecond}
+
+const testKey = "test-key-0123456789-0123456789-0123456789="
+
+func newTestClient(t *testing.T, endpoint string, opts *ClientOptions) *Client {
+	t.Helper()
+	if opts == nil {
+		opts = &ClientOptions{}
+	}
+	if opts.Retry == (RetryOptions{}) {
+		opts.Retry = fastRetry
+	}
+	c, err := NewClient(endpoint, NewKeyCredential(testKey), "chat", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// assertNoSecrets fails t if err's text holds the key or any token in auths.
+func assertNoSecrets(t *testing.T, err error, auths ...string) {
+	t.Helper()
+	msg := err.Error()
+	if strings.Contains(msg, testKey) {
+		t.Errorf("error text contains the key: %s", msg)
+	}
+	for _, a := range auths {
+		if tok := strings.TrimPrefix(a, "Bearer "); tok != "" && strings.Contains(msg, tok) {
+			t.Errorf("error text contains the token: %s", msg)
+		}
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("error text is not one line: %q", msg)
+	}
+}
+
+func TestRetriesRetryableStatuses(t *testing.T) {
+	for _, code := range []int{408, 429, 500, 502, 503, 504} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			rec := newRecorder(t)
+			rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+				if n <= 2 {
+					w.WriteHeader(code)
+					return
+				}
+				w.WriteHeader(http.StatusAccepted)
+			}
+			c := newTestClient(t, rec.srv.URL, nil)
+			if err := c.SendToGroup(context.Background(), "g", JSON(map[string]string{"k": "v"}), &SendOptions{Excluded: []string{"x"}}); err != nil {
+				t.Fatalf("SendToGroup: %v", err)
+			}
+			got := rec.requests()
+			if len(got) != 3 {
+				t.Fatalf("%d requests, want 3 (two failures, one success)", len(got))
+			}
+			for i, r := range got {
+				if r.Body != `{"k":"v"}` || r.ContentType != "application/json" || r.RawQuery != "api-version=2024-12-01&excluded=x" {
+					t.Errorf("attempt %d sent %+v: the body or query was not replayed intact", i+1, r)
+				}
+				if _, claims := verifyRESTToken(t, r.Authorization, testKey); claims["aud"] != rec.srv.URL+"/api/hubs/chat/groups/g/:send?api-version=2024-12-01&excluded=x" {
+					t.Errorf("attempt %d aud %v", i+1, claims["aud"])
+				}
+			}
+		})
+	}
+}
+
+func TestNeverRetriesOtherStatuses(t *testing.T) {
+	for _, code := range []int{400, 401, 403, 404, 409, 413, 501, 505} {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			rec := newRecorder(t)
+			rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+				w.Header().Set("Content-Type", "application/json; charset=utf-8")
+				w.Header().Set("x-ms-error-code", "Test.Code")
+				w.Header().Set("x-ms-request-id", "req-42")
+				w.WriteHeader(code)
+				// A hostile or buggy answer echoing the credentials must not leak them.
+				fmt.Fprintf(w, `{"code":"Test.Code","message":"bad call\nwith %s and key %s","target":null}`, r.Header.Get("Authorization"), testKey)
+			}
+			c := newTestClient(t, rec.srv.URL, nil)
+			err := c.SendToAll(context.Background(), Text("hi"), nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := rec.requests()
+			if len(got) != 1 {
+				t.Fatalf("%d requests, want 1: status %d must not be retried", len(got), code)
+			}
+			var re *ResponseError
+			if !errors.As(err, &re) {
+				t.Fatalf("error %v is not a *ResponseError", err)
+			}
+			if re.StatusCode != code || re.Code != "Test.Code" || re.RequestID != "req-42" || !strings.HasPrefix(re.Message, "bad call with Bearer [redacted] and key [redacted]") {
+				t.Errorf("ResponseError %+v", re)
+			}
+			if !strings.HasPrefix(err.Error(), "wps: SendToAll: "+fmt.Sprint(code)) {
+				t.Errorf("error text %q", err)
+			}
+			assertNoSecrets(t, err, got[0].Authorization)
+		})
+	}
+}
+
+func TestRetriesExhausted(t *testing.T) {
+	rec := newRecorder(t)
+	rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("x-ms-error-code", "Busy")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	c := newTestClient(t, rec.srv.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: 2, Delay: time.Millisecond}})
+	err := c.AddUserToGroup(context.Background(), "g", "u")
+	var re *ResponseError
+	if !errors.As(err, &re) || re.StatusCode != 503 || re.Code != "Busy" {
+		t.Fatalf("error %v, want a 503 ResponseError", err)
+	}
+	if n := len(rec.requests()); n != 3 {
+		t.Fatalf("%d requests, want 1 + MaxRetries(2)", n)
+	}
+
+	rec.reset()
+	c = newTestClient(t, rec.srv.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: -1}})
+	if err := c.AddUserToGroup(context.Background(), "g", "u"); err == nil {
+		t.Fatal("no error")
+	}
+	if n := len(rec.requests()); n != 1 {
+		t.Fatalf("%d requests with retries disabled, want 1", n)
+	}
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	cases := []struct {
+		name    string
+		header  func() (string, string)
+		atLeast time.Duration
+		atMost  time.Duration
+	}{
+		{"seconds", func() (string, string) { return "Retry-After", "1" }, 950 * time.Millisecond, 3 * time.Second},
+		{"http-date", func() (string, string) {
+			return "Retry-After", time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat)
+		}, 900 * time.Millisecond, 3 * time.Second},
+		{"retry-after-ms", func() (string, string) { return "retry-after-ms", "300" }, 280 * time.Millisecond, 2 * time.Second},
+		// MaxDelay (10 ms here) caps what the server asks for.
+		{"capped", func() (string, string) { return "Retry-After", "120" }, 0, time.Second},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var times []time.Time
+			rec := newRecorder(t)
+			rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+				mu.Lock()
+				times = append(times, time.Now())
+				mu.Unlock()
+				if n == 1 {
+					w.Header().Set(tc.header())
+					w.WriteHeader(http.StatusTooManyRequests)
+					return
+				}
+				w.WriteHeader(http.StatusAccepted)
+			}
+			opts := &ClientOptions{Retry: RetryOptions{MaxRetries: 1, Delay: time.Millisecond, MaxDelay: 5 * time.Second}}
+			if tc.name == "capped" {
+				opts.Retry.MaxDelay = 10 * time.Millisecond
+			}
+			c := newTestClient(t, rec.srv.URL, opts)
+			if err := c.SendToAll(context.Background(), Text("x"), nil); err != nil {
+				t.Fatal(err)
+			}
+			if len(times) != 2 {
+				t.Fatalf("%d requests, want 2", len(times))
+			}
+			if gap := times[1].Sub(times[0]); gap < tc.atLeast || gap > tc.atMost {
+				t.Errorf("retried after %v, want %v to %v", gap, tc.atLeast, tc.atMost)
+			}
+		})
+	}
+}
+
+func TestCancelledContextStopsAtOnce(t *testing.T) {
+	t.Run("in flight", func(t *testing.T) {
+		release := make(chan struct{})
+		rec := newRecorder(t)
+		rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+		defer close(release)
+		c := newTestClient(t, rec.srv.URL, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		start := time.Now()
+		err := c.SendToAll(ctx, Text("x"), nil)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %v, want context.Canceled", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("returned %v after the cancel", d)
+		}
+		if n := len(rec.requests()); n != 1 {
+			t.Errorf("%d requests, want 1", n)
+		}
+	})
+	t.Run("while waiting to retry", func(t *testing.T) {
+		rec := newRecorder(t)
+		rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		c := newTestClient(t, rec.srv.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: 3, Delay: time.Millisecond, MaxDelay: time.Minute}})
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(50*time.Millisecond, cancel)
+		start := time.Now()
+		err := c.SendToAll(ctx, Text("x"), nil)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %v, want context.Canceled", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("returned %v after the cancel", d)
+		}
+		if n := len(rec.requests()); n != 1 {
+			t.Errorf("%d requests, want 1", n)
+		}
+	})
+	t.Run("deadline before the retry", func(t *testing.T) {
+		rec := newRecorder(t)
+		rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+			w.Header().Set("Retry-After", "30")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		c := newTestClient(t, rec.srv.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: 3, Delay: time.Millisecond, MaxDelay: time.Minute}})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		start := time.Now()
+		err := c.SendToAll(ctx, Text("x"), nil)
+		var re *ResponseError
+		if !errors.As(err, &re) || re.StatusCode != 503 {
+			t.Fatalf("error %v, want the 503 (no point waiting past the deadline)", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("waited %v", d)
+		}
+	})
+	t.Run("already cancelled", func(t *testing.T) {
+		rec := newRecorder(t)
+		c := newTestClient(t, rec.srv.URL, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := c.SendToAll(ctx, Text("x"), nil); !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %v", err)
+		}
+		if n := len(rec.requests()); n != 0 {
+			t.Errorf("%d requests sent with a cancelled context", n)
+		}
+	})
+}
+
+func TestNetworkErrorsRetried(t *testing.T) {
+	rec := newRecorder(t)
+	rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		if n <= 2 { // drop the connection without an answer
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}
+	c := newTestClient(t, rec.srv.URL, nil)
+	if err := c.SendToUser(context.Background(), "u 1", Binary([]byte("payload")), nil); err != nil {
+		t.Fatalf("SendToUser: %v", err)
+	}
+	got := rec.requests()
+	if len(got) != 3 {
+		t.Fatalf("%d requests, want 3", len(got))
+	}
+	for _, r := range got {
+		if r.Body != "payload" || r.Path != "/api/hubs/chat/users/u%201/:send" {
+			t.Errorf("replayed request %+v", r)
+		}
+	}
+
+	// Nothing listening: every attempt fails; the error says why, on one line.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c = newTestClient(t, "http://"+addr, nil)
+	err = c.SendToAll(context.Background(), Text("x"), nil)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.HasPrefix(err.Error(), "wps: SendToAll: POST http://"+addr+"/api/hubs/chat/:send: ") {
+		t.Fatalf("error %v", err)
+	}
+	assertNoSecrets(t, err)
+}
+
+func TestNothingSentTwiceAfterSuccess(t *testing.T) {
+	rec := newRecorder(t)
+	rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(successStatus(r.Method, r.URL.Path))
+	}
+	c := newTestClient(t, rec.srv.URL, nil)
+	ctx := context.Background()
+	if err := c.SendToAll(ctx, Text("once"), nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []func() error{
+		func() error { return c.SendToConnection(ctx, "c", Text("once"), nil) },
+		func() error { return c.AddConnectionToGroup(ctx, "g", "c") },
+		func() error { return c.CloseConnection(ctx, "c", "") },
+		func() error { _, err := c.GroupExists(ctx, "g"); return err },
+	} {
+		if err := f(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // nothing may arrive late either
+	got := rec.requests()
+	if len(got) != 6 {
+		t.Fatalf("%d requests, want 6 (one retried failure, then each call once): %+v", len(got), got)
+	}
+}
+
+func TestExistsAnswers(t *testing.T) {
+	rec := newRecorder(t)
+	status := http.StatusNotFound
+	rec.answer = func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(status) }
+	c := newTestClient(t, rec.srv.URL, nil)
+	ctx := context.Background()
+	checks := map[string]func() (bool, error){
+		"ConnectionExists": func() (bool, error) { return c.ConnectionExists(ctx, "c") },
+		"UserExists":       func() (bool, error) { return c.UserExists(ctx, "u") },
+		"GroupExists":      func() (bool, error) { return c.GroupExists(ctx, "g") },
+		"CheckPermission": func() (bool, error) {
+			return c.CheckPermission(ctx, "c", PermissionSendToGroup, &PermissionOptions{TargetName: "g"})
+		},
+	}
+	for name, f := range checks {
+		status = http.StatusNotFound
+		if ok, err := f(); ok || err != nil {
+			t.Errorf("%s on 404 = %v, %v; want false, nil", name, ok, err)
+		}
+		status = http.StatusOK
+		if ok, err := f(); !ok || err != nil {
+			t.Errorf("%s on 200 = %v, %v; want true, nil", name, ok, err)
+		}
+		status = http.StatusForbidden
+		var re *ResponseError
+		if _, err := f(); !errors.As(err, &re) || re.StatusCode != 403 {
+			t.Errorf("%s on 403: error %v", name, err)
+		}
+	}
+}
+
+func TestInvalidInputRejectedBeforeSending(t *testing.T) {
+	rec := newRecorder(t)
+	c := newTestClient(t, rec.srv.URL, nil)
+	ctx := context.Background()
+	cases := map[string]error{
+		"empty user":          c.SendToUser(ctx, "", Text("x"), nil),
+		"empty connection":    c.SendToConnection(ctx, "", Text("x"), nil),
+		"blank group":         c.SendToGroup(ctx, "   ", Text("x"), nil),
+		"long group":          c.AddUserToGroup(ctx, strings.Repeat("g", 1025), "u"),
+		"excluded on user":    c.SendToUser(ctx, "u", Text("x"), &SendOptions{Excluded: []string{"c"}}),
+		"filter on conn":      c.SendToConnection(ctx, "c", Text("x"), &SendOptions{Filter: "userId eq 'a'"}),
+		"ttl too long":        c.SendToAll(ctx, Text("x"), &SendOptions{MessageTTL: 301 * time.Second}),
+		"bad json":            c.SendToAll(ctx, JSON(func() {}), nil),
+		"unknown permission":  c.GrantPermission(ctx, "c", Permission("admin"), nil),
+		"no groups":           c.AddConnectionsToGroups(ctx, nil, ""),
+		"empty group in list": c.RemoveConnectionsFromGroups(ctx, []string{"g", ""}, ""),
+	}
+	for name, err := range cases {
+		if err == nil {
+			t.Errorf("%s: no error", name)
+		} else if !strings.HasPrefix(err.Error(), "wps: ") || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error %q", name, err)
+		}
+	}
+	if n := len(rec.requests()); n != 0 {
+		t.Errorf("%d requests sent for invalid input", n)
+	}
+	if _, err := NewClient(rec.srv.URL, NewKeyCredential(testKey), "1hub", nil); err == nil {
+		t.Error("hub starting with a digit accepted")
+	}
+	if _, err := NewClient(rec.srv.URL, "a string", "chat", nil); err == nil {
+		t.Error("a string accepted as a credential")
+	}
+	if _, err := NewClient(rec.srv.URL, NewKeyCredential(""), "chat", nil); err == nil {
+		t.Error("empty key accepted")
+	}
+}

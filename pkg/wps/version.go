@@ -1,0 +1,5 @@
+package wps
+
+import "runtime"
+
+func goVersion() string { return runtime.Version() }
