@@ -91,8 +91,9 @@ async function main() {
     // A dropped socket: alice's client recovers with its reconnection token
     // and misses nothing that was sent meanwhile.
     await alice.page.click("#drop-btn");
+    await alice.page.waitForSelector('body[data-status="recovering"]', { timeout: T }); // offline for 2 s
     await say(bob.page, "sent while alice reconnects");
-    await alice.page.waitForSelector('body[data-status="online"]', { timeout: T });
+    await alice.page.waitForSelector('body[data-status="online"][data-recoveries="1"]', { timeout: T });
     await waitForMessage(alice.page, "bob", "sent while alice reconnects");
     await say(alice.page, "back again");
     await waitForMessage(bob.page, "alice", "back again");
@@ -118,6 +119,8 @@ async function main() {
     result.alice = await messages(alice.page);
     result.bob = await messages(bob.page);
     result.errors = [...alice.errors, ...bob.errors];
+    result.recovery = await alice.page.evaluate(() => ({
+      recoveries: Number(document.body.dataset.recoveries || 0), resets: Number(document.body.dataset.resets || 0) }));
 
     await alice.page.screenshot({ path: path.join(outDir, "browser-chat-alice.png") });
     await bob.page.screenshot({ path: path.join(outDir, "browser-chat-bob.png") });

@@ -1,5 +1,3 @@
-//go:build devwip
-
 package main
 
 import (
@@ -212,6 +210,9 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 				{
 					URLTemplate:  fnURL["connect"] + "/api/connect/{event}",
 					SystemEvents: []string{"connect", "connected", "disconnected"},
+					// The connect function learns the groups a client joins
+					// from these, to announce its leave to them.
+					GroupEvents: true,
 				},
 				{
 					URLTemplate: fnURL["message"] + "/api/message/{event}",
@@ -309,11 +310,14 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	log.Info("shutting down")
 	stopHB()
 	<-hbDone
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := emu.Shutdown(sctx); err != nil {
+	// Bounded: the disconnected events it sends may still be retrying.
+	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer ecancel()
+	if err := emu.Shutdown(ectx); err != nil {
 		log.Warn("emulator shutdown", "err", err)
 	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
 	trace.Close()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("server shutdown", "err", err)
@@ -472,8 +476,8 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	fmt.Fprintf(w, "  Emulator     %s   clients: %s/client/hubs/%s   REST: %s/api/\n", st.BaseURL, wsBase, st.Hub, st.BaseURL)
 	fmt.Fprintf(w, "\n  WEBPUBSUB_CONNECTION_STRING='%s'\n", st.ConnectionString)
 	fmt.Fprintf(w, "  WEBPUBSUB_HUB=%s\n", st.Hub)
-	fmt.Fprintf(w, "\n  Functions (hub %q's event handlers, served by pkg/faas's local mode):\n", st.Hub)
-	fmt.Fprintf(w, "    connect             %s/api/connect/{event}   system events connect, connected, disconnected\n", st.Functions["connect"])
+	fmt.Fprintf(w, "\n  Functions (the event handlers of hub %q, each served by pkg/faas's local mode):\n", st.Hub)
+	fmt.Fprintf(w, "    connect             %s/api/connect/{event}   system events connect, connected, disconnected; group events\n", st.Functions["connect"])
 	fmt.Fprintf(w, "    message             %s/api/message/{event}   user events *\n", st.Functions["message"])
 	fmt.Fprintf(w, "    negotiate           %s/api/negotiate?userId=NAME   (development mode; the chat page uses it via %s/negotiate)\n", st.Functions["negotiate"], st.BaseURL)
 	fmt.Fprintf(w, "    broadcast           %s/api/broadcast   Authorization: Bearer %s\n", st.Functions["broadcast"], st.BroadcastSecret)

@@ -30,6 +30,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wpsfn/wpsfn/functions/internal/bearer"
+	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
@@ -71,13 +72,11 @@ type handler struct {
 
 // New returns the HTTP-triggered broadcast function.
 func New(cfg Config) (http.Handler, error) {
+	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := fnconf.Logger(cfg.Logger)
 	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
 		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
 	if err != nil {
@@ -89,7 +88,7 @@ func New(cfg Config) (http.Handler, error) {
 			Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway},
 		maxBody: cfg.MaxBodyBytes,
 		targets: cfg.AllowedTargets,
-		log:     log.With("function", "broadcast"),
+		log:     log,
 	}, nil
 }
 

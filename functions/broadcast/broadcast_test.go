@@ -276,3 +276,29 @@ func TestSchedule(t *testing.T) {
 		t.Fatalf("bad target: %v", err)
 	}
 }
+
+func TestMinimalConfigs(t *testing.T) {
+	rec := wpsrec.New(t)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := New(Config{ConnectionString: rec.ConnectionString(), Hub: "chat", Secret: secret, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := post(h, "Bearer "+secret, `{"to":"connection","id":"c","text":"x"}`); w.Code != 202 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	tick, err := NewSchedule(ScheduleConfig{ConnectionString: rec.ConnectionString(), Hub: "chat", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tick(context.Background(), time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.Requests()
+	if len(got) != 2 || got[1].Path != "/api/hubs/chat/:send" || got[1].Body != `{"type":"heartbeat","time":"1970-01-01T00:00:00.000Z"}` {
+		t.Fatalf("%+v", got)
+	}
+	if _, err := New(Config{ConnectionString: rec.ConnectionString(), Hub: "chat"}); err == nil || !strings.Contains(err.Error(), "BROADCAST_SECRET") {
+		t.Fatalf("no credential: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ const MinSecretLen = 16
 
 // Config configures the HTTP-triggered broadcast function. Callers must be
 // authorized by BROADCAST_SECRET, BROADCAST_JWT_SECRET or both (at least one).
+// Zero values of MaxBodyBytes and AllowedTargets mean their defaults.
 type Config struct {
 	// ConnectionString of the Web PubSub resource. Required.
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
@@ -46,9 +47,11 @@ type Config struct {
 
 // LoadConfig reads Config from the environment. The error names the
 // variables that are missing or malformed, never their values.
-func LoadConfig() (Config, error) { return loadConfig(nil) }
+func LoadConfig() (Config, error) { return LoadConfigFrom(nil) }
 
-func loadConfig(environ map[string]string) (Config, error) {
+// LoadConfigFrom is LoadConfig reading environ (KEY→value) instead of the
+// process environment; nil means the process environment.
+func LoadConfigFrom(environ map[string]string) (Config, error) {
 	var c Config
 	if err := fnconf.Load(&c, environ); err != nil {
 		return Config{}, err
@@ -86,4 +89,15 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// setDefaults gives zero fields (a config built in code) their documented
+// defaults; LoadConfig already applied them from the environment tags.
+func (c *Config) setDefaults() {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.AllowedTargets == nil {
+		c.AllowedTargets = []string{"all", "user", "group", "connection"}
+	}
 }

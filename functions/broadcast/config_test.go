@@ -14,7 +14,7 @@ func TestLoadConfig(t *testing.T) {
 		"WEBPUBSUB_HUB":               "chat",
 		"BROADCAST_SECRET":            "plain-secret-0123456789",
 	}
-	c, err := loadConfig(base)
+	c, err := LoadConfigFrom(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestLoadConfig(t *testing.T) {
 				env[k] = v
 			}
 		}
-		_, err := loadConfig(env)
+		_, err := LoadConfigFrom(env)
 		if err == nil {
 			t.Errorf("%v: no error", c.set)
 			continue
@@ -70,7 +70,7 @@ func TestLoadConfig(t *testing.T) {
 
 func TestLoadScheduleConfig(t *testing.T) {
 	base := map[string]string{"WEBPUBSUB_CONNECTION_STRING": testConnStr, "WEBPUBSUB_HUB": "chat"}
-	c, err := loadScheduleConfig(base)
+	c, err := LoadScheduleConfigFrom(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestLoadScheduleConfig(t *testing.T) {
 		for k, v := range bad {
 			env[k], name = v, k
 		}
-		if _, err := loadScheduleConfig(env); err == nil || !strings.Contains(err.Error(), name) {
+		if _, err := LoadScheduleConfigFrom(env); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%v: err = %v, want one naming %s", bad, err, name)
 		}
 	}
@@ -101,7 +101,7 @@ func TestLoadScheduleConfig(t *testing.T) {
 	for k, v := range base {
 		env[k] = v
 	}
-	c, err = loadScheduleConfig(env)
+	c, err = LoadScheduleConfigFrom(env)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,9 +3,9 @@ package broadcast
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
+	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
@@ -13,15 +13,12 @@ import (
 // configured message with now and sends it to the configured target. Its
 // error (a failed send) makes the host report the tick as failed.
 func NewSchedule(cfg ScheduleConfig) (func(ctx context.Context, now time.Time) error, error) {
+	cfg.setDefaults()
 	tg, tpl, err := cfg.compile()
 	if err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("function", "broadcast-schedule")
+	log := fnconf.Logger(cfg.Logger)
 	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
 		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
 	if err != nil {

@@ -16,7 +16,8 @@ import (
 const DefaultScheduleMessage = `{"type":"heartbeat","time":"{{.Time}}"}`
 
 // ScheduleConfig configures the scheduled broadcast: on each tick it renders
-// Message with the tick's time and sends it to Target.
+// Message with the tick's time and sends it to Target. Zero values of Target,
+// Message and ContentType mean their defaults.
 type ScheduleConfig struct {
 	// ConnectionString of the Web PubSub resource. Required.
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
@@ -46,9 +47,11 @@ type ScheduleData struct {
 
 // LoadScheduleConfig reads ScheduleConfig from the environment. The error
 // names the variables that are missing or malformed.
-func LoadScheduleConfig() (ScheduleConfig, error) { return loadScheduleConfig(nil) }
+func LoadScheduleConfig() (ScheduleConfig, error) { return LoadScheduleConfigFrom(nil) }
 
-func loadScheduleConfig(environ map[string]string) (ScheduleConfig, error) {
+// LoadScheduleConfigFrom is LoadScheduleConfig reading environ (KEY→value)
+// instead of the process environment; nil means the process environment.
+func LoadScheduleConfigFrom(environ map[string]string) (ScheduleConfig, error) {
 	var c ScheduleConfig
 	if err := fnconf.Load(&c, environ); err != nil {
 		return ScheduleConfig{}, err
@@ -124,3 +127,17 @@ const errNotJSON = constError("renders to invalid JSON (set BROADCAST_SCHEDULE_C
 
 // jsonRaw is a rendered JSON message, sent as it is (compacted by wps.JSON).
 type jsonRaw = json.RawMessage
+
+// setDefaults gives zero fields (a config built in code) their documented
+// defaults; LoadConfig already applied them from the environment tags.
+func (c *ScheduleConfig) setDefaults() {
+	if c.Target == "" {
+		c.Target = "all"
+	}
+	if c.Message == "" {
+		c.Message = DefaultScheduleMessage
+	}
+	if c.ContentType == "" {
+		c.ContentType = "json"
+	}
+}

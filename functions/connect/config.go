@@ -39,7 +39,8 @@ type Config struct {
 	// connection's groups on disconnected.
 	AnnounceLeave bool `env:"CONNECT_ANNOUNCE_LEAVE" envDefault:"true"`
 
-	// AccessKeys verify ce-signature; empty means the connection string's key.
+	// AccessKeys are more keys accepted for ce-signature besides the
+	// connection string's own (e.g. the secondary key while rotating).
 	AccessKeys []string `env:"WEBPUBSUB_ACCESS_KEYS"`
 
 	// Logger receives one line per event; nil means slog.Default().
@@ -50,9 +51,11 @@ type Config struct {
 
 // LoadConfig reads Config from the environment. The error names the
 // variables that are missing or malformed, never their values.
-func LoadConfig() (Config, error) { return loadConfig(nil) }
+func LoadConfig() (Config, error) { return LoadConfigFrom(nil) }
 
-func loadConfig(environ map[string]string) (Config, error) {
+// LoadConfigFrom is LoadConfig reading environ (KEY→value) instead of the
+// process environment; nil means the process environment.
+func LoadConfigFrom(environ map[string]string) (Config, error) {
 	var c Config
 	if err := fnconf.Load(&c, environ); err != nil {
 		return Config{}, err

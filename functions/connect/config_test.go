@@ -9,7 +9,7 @@ const testConnStr = "Endpoint=http://127.0.0.1:1;AccessKey=SECRETKEYSECRETKEYSEC
 
 func TestLoadConfig(t *testing.T) {
 	base := map[string]string{"WEBPUBSUB_CONNECTION_STRING": testConnStr, "WEBPUBSUB_HUB": "chat"}
-	c, err := loadConfig(base)
+	c, err := LoadConfigFrom(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestLoadConfig(t *testing.T) {
 		} else {
 			env[tc.key] = tc.val
 		}
-		_, err := loadConfig(env)
+		_, err := LoadConfigFrom(env)
 		if err == nil || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%s=%q: err = %v, want one naming it", tc.key, tc.val, err)
 		}
@@ -49,7 +49,7 @@ func TestLoadConfig(t *testing.T) {
 	for k, v := range base {
 		env[k] = v
 	}
-	if c, err = loadConfig(env); err != nil || len(c.AllowedGroups) != 2 || len(c.Roles) != 2 || !c.AllowAnonymous {
+	if c, err = LoadConfigFrom(env); err != nil || len(c.AllowedGroups) != 2 || len(c.Roles) != 2 || !c.AllowAnonymous {
 		t.Fatalf("%+v, %v", c, err)
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -70,34 +71,27 @@ func New(cfg Config) (http.Handler, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("function", "connect")
+	log := fnconf.Logger(cfg.Logger)
 	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
 		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
-	keys := cfg.AccessKeys
-	if len(keys) == 0 {
-		cs, err := wps.ParseConnectionString(cfg.ConnectionString)
-		if err != nil {
-			return nil, fmt.Errorf("connect: WEBPUBSUB_CONNECTION_STRING: %w", err)
-		}
-		keys = []string{cs.AccessKey}
+	cs, err := wps.ParseConnectionString(cfg.ConnectionString)
+	if err != nil {
+		return nil, fmt.Errorf("connect: WEBPUBSUB_CONNECTION_STRING: %w", err)
 	}
 	f := &function{cfg: cfg, client: client, log: log, groups: newTracker(maxTracked)}
 	return cloudevents.NewHandler(cloudevents.Options{
-		Hub:          cfg.Hub,
-		AccessKeys:   keys,
-		Logger:       log,
-		Connect:      f.connect,
-		Connected:    f.connected,
-		Disconnected: f.disconnected,
-		GroupJoined:  f.groupJoined,
-		GroupLeft:    f.groupLeft,
+		Hub:              cfg.Hub,
+		AccessKeys:       cfg.AccessKeys,
+		ConnectionString: cs,
+		Logger:           log,
+		Connect:          f.connect,
+		Connected:        f.connected,
+		Disconnected:     f.disconnected,
+		GroupJoined:      f.groupJoined,
+		GroupLeft:        f.groupLeft,
 	})
 }
 
@@ -125,10 +119,10 @@ func (f *function) connect(ctx context.Context, req *cloudevents.ConnectRequest)
 		if len(f.cfg.AllowedGroups) > 0 && !slices.Contains(f.cfg.AllowedGroups, g) {
 			return nil, f.refuse(req, http.StatusForbidden, fmt.Sprintf("group %q may not be joined", clip(g)))
 		}
+		if len(groups) == f.cfg.MaxGroups { // checked as we go: the query may be huge
+			return nil, f.refuse(req, http.StatusBadRequest, fmt.Sprintf("too many groups asked for (at most %d)", f.cfg.MaxGroups))
+		}
 		groups = append(groups, g)
-	}
-	if len(groups) > f.cfg.MaxGroups {
-		return nil, f.refuse(req, http.StatusBadRequest, fmt.Sprintf("%d groups asked for; at most %d are allowed", len(groups), f.cfg.MaxGroups))
 	}
 	res := &cloudevents.ConnectResponse{
 		UserID:      user,

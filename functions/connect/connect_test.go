@@ -24,7 +24,7 @@ func newConnect(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
 	rec := wpsrec.New(t)
 	logs := &bytes.Buffer{}
-	cfg, err := loadConfig(map[string]string{"WEBPUBSUB_CONNECTION_STRING": rec.ConnectionString(), "WEBPUBSUB_HUB": "chat"})
+	cfg, err := LoadConfigFrom(map[string]string{"WEBPUBSUB_CONNECTION_STRING": rec.ConnectionString(), "WEBPUBSUB_HUB": "chat"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestConnectRefuses(t *testing.T) {
 		}
 	}
 	g := newConnect(t, func(c *Config) { c.MaxGroups = 1 })
-	if a := g.send(t, connectReq("alice", map[string][]string{"group": {"a", "b"}})); a.Status != 400 || string(a.Body) != "2 groups asked for; at most 1 are allowed" {
+	if a := g.send(t, connectReq("alice", map[string][]string{"group": {"a", "b"}})); a.Status != 400 || string(a.Body) != "too many groups asked for (at most 1)" {
 		t.Errorf("too many groups: %d %q", a.Status, a.Body)
 	}
 	// Without an allow-list any valid group may be asked for.

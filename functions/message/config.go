@@ -13,7 +13,8 @@ import (
 // DefaultRoomPattern is the room names accepted when MESSAGE_ROOM_PATTERN is unset.
 const DefaultRoomPattern = `^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$`
 
-// Config configures the message function.
+// Config configures the message function. Zero values of Events, MaxBytes,
+// MaxTextRunes and RoomPattern mean their defaults.
 type Config struct {
 	// ConnectionString of the Web PubSub resource. Required.
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
@@ -34,7 +35,8 @@ type Config struct {
 	// (sent as from "anonymous").
 	AllowAnonymous bool `env:"MESSAGE_ALLOW_ANONYMOUS" envDefault:"false"`
 
-	// AccessKeys verify ce-signature; empty means the connection string's key.
+	// AccessKeys are more keys accepted for ce-signature besides the
+	// connection string's own (e.g. the secondary key while rotating).
 	AccessKeys []string `env:"WEBPUBSUB_ACCESS_KEYS"`
 
 	// Logger receives one line per event; nil means slog.Default().
@@ -47,9 +49,11 @@ type Config struct {
 
 // LoadConfig reads Config from the environment. The error names the
 // variables that are missing or malformed, never their values.
-func LoadConfig() (Config, error) { return loadConfig(nil) }
+func LoadConfig() (Config, error) { return LoadConfigFrom(nil) }
 
-func loadConfig(environ map[string]string) (Config, error) {
+// LoadConfigFrom is LoadConfig reading environ (KEY→value) instead of the
+// process environment; nil means the process environment.
+func LoadConfigFrom(environ map[string]string) (Config, error) {
 	var c Config
 	if err := fnconf.Load(&c, environ); err != nil {
 		return Config{}, err
@@ -90,4 +94,18 @@ func (c *Config) compile() (*regexp.Regexp, error) {
 		}
 	}
 	return re, nil
+}
+
+// setDefaults gives zero fields (a config built in code) their documented
+// defaults; LoadConfig already applied them from the environment tags.
+func (c *Config) setDefaults() {
+	if c.Events == nil {
+		c.Events = []string{"message"}
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 4096
+	}
+	if c.MaxTextRunes == 0 {
+		c.MaxTextRunes = 1000
+	}
 }

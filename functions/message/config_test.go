@@ -9,7 +9,7 @@ const testConnStr = "Endpoint=http://127.0.0.1:1;AccessKey=SECRETKEYSECRETKEYSEC
 
 func TestLoadConfig(t *testing.T) {
 	base := map[string]string{"WEBPUBSUB_CONNECTION_STRING": testConnStr, "WEBPUBSUB_HUB": "chat"}
-	c, err := loadConfig(base)
+	c, err := LoadConfigFrom(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestLoadConfig(t *testing.T) {
 		} else {
 			env[tc.key] = tc.val
 		}
-		_, err := loadConfig(env)
+		_, err := LoadConfigFrom(env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s=%q: err = %v, want one naming %s", tc.key, tc.val, err, tc.want)
 		}

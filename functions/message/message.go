@@ -29,6 +29,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -78,47 +79,33 @@ type function struct {
 // New returns the message function: a pkg/cloudevents handler whose user
 // events are chat messages.
 func New(cfg Config) (http.Handler, error) {
+	cfg.setDefaults()
 	re, err := cfg.compile()
 	if err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("function", "message")
+	log := fnconf.Logger(cfg.Logger)
 	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
 		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("message: %w", err)
 	}
-	keys, err := accessKeys(cfg.ConnectionString, cfg.AccessKeys)
+	cs, err := wps.ParseConnectionString(cfg.ConnectionString)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("message: WEBPUBSUB_CONNECTION_STRING: %w", err)
 	}
 	f := &function{cfg: cfg, room: re, client: client, now: cfg.Now, log: log}
 	if f.now == nil {
 		f.now = time.Now
 	}
 	return cloudevents.NewHandler(cloudevents.Options{
-		Hub:          cfg.Hub,
-		AccessKeys:   keys,
-		MaxBodyBytes: int64(cfg.MaxBytes) + 1024, // the handler's own bound; ours is checked precisely below
-		Logger:       log,
-		UserEvent:    f.userEvent,
+		Hub:              cfg.Hub,
+		AccessKeys:       cfg.AccessKeys,
+		ConnectionString: cs,
+		MaxBodyBytes:     int64(cfg.MaxBytes) + 1024, // the handler's own bound; ours is checked precisely below
+		Logger:           log,
+		UserEvent:        f.userEvent,
 	})
-}
-
-// accessKeys are the keys that verify ce-signature.
-func accessKeys(connStr string, extra []string) ([]string, error) {
-	if len(extra) > 0 {
-		return extra, nil
-	}
-	cs, err := wps.ParseConnectionString(connStr)
-	if err != nil {
-		return nil, fmt.Errorf("message: WEBPUBSUB_CONNECTION_STRING: %w", err)
-	}
-	return []string{cs.AccessKey}, nil
 }
 
 func (f *function) userEvent(ctx context.Context, req *cloudevents.UserEventRequest) (*cloudevents.UserEventResponse, error) {

@@ -27,7 +27,7 @@ func newMessage(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
 	rec := wpsrec.New(t)
 	logs := &bytes.Buffer{}
-	cfg, err := loadConfig(map[string]string{"WEBPUBSUB_CONNECTION_STRING": rec.ConnectionString(), "WEBPUBSUB_HUB": "chat"})
+	cfg, err := LoadConfigFrom(map[string]string{"WEBPUBSUB_CONNECTION_STRING": rec.ConnectionString(), "WEBPUBSUB_HUB": "chat"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,5 +186,38 @@ func TestMessageServiceFailure(t *testing.T) {
 	a := f.event(t, chat("alice", `{"room":"lobby","text":"x"}`))
 	if a.Status != http.StatusInternalServerError || string(a.Body) != "the message could not be published" {
 		t.Fatalf("%d %q", a.Status, a.Body)
+	}
+}
+
+func TestMessageSecondaryKey(t *testing.T) {
+	const secondary = "SECONDARYKEY0123456789SECONDARYKEY0123456="
+	f := newMessage(t, func(c *Config) { c.AccessKeys = []string{secondary} })
+	for _, key := range []string{secondary, wpsrec.AccessKey} {
+		ev := chat("alice", `{"room":"lobby","text":"hi"}`)
+		ev.Hub, ev.ConnectionID = "chat", "conn-9"
+		a, err := cloudevents.Send(context.Background(), nil, f.url, ev, key)
+		if err != nil || a.Status != http.StatusOK {
+			t.Fatalf("signed with one of the keys: %v %+v", err, a)
+		}
+	}
+	if n := len(f.rec.Requests()); n != 2 {
+		t.Fatalf("%d sends", n)
+	}
+}
+
+func TestMessageMinimalConfig(t *testing.T) {
+	rec := wpsrec.New(t)
+	h, err := New(Config{ConnectionString: rec.ConnectionString(), Hub: "chat", Logger: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	f := &fixture{url: srv.URL, rec: rec}
+	if a := f.event(t, chat("alice", `{"room":"lobby","text":"hi"}`)); a.Status != 200 || len(rec.Requests()) != 1 {
+		t.Fatalf("%d %q", a.Status, a.Body)
+	}
+	if a := f.event(t, chat("alice", `{"room":"lobby","text":"`+strings.Repeat("x", 1001)+`"}`)); a.Status != 400 || string(a.Body) != "text is 1001 characters; the limit is 1000" {
+		t.Fatalf("default limit: %d %q", a.Status, a.Body)
 	}
 }

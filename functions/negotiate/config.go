@@ -13,7 +13,7 @@ import (
 // MinSecretLen is the shortest NEGOTIATE_JWT_SECRET accepted.
 const MinSecretLen = 16
 
-// Config configures the negotiate function.
+// Config configures the negotiate function. A zero TokenLifetime means 60m.
 type Config struct {
 	// ConnectionString of the Web PubSub resource. Required.
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
@@ -53,9 +53,11 @@ type Config struct {
 
 // LoadConfig reads Config from the environment. The error names the
 // variables that are missing or malformed, never their values.
-func LoadConfig() (Config, error) { return loadConfig(nil) }
+func LoadConfig() (Config, error) { return LoadConfigFrom(nil) }
 
-func loadConfig(environ map[string]string) (Config, error) {
+// LoadConfigFrom is LoadConfig reading environ (KEY→value) instead of the
+// process environment; nil means the process environment.
+func LoadConfigFrom(environ map[string]string) (Config, error) {
 	var c Config
 	if err := fnconf.Load(&c, environ); err != nil {
 		return Config{}, err
@@ -102,4 +104,12 @@ func validOrigin(o string) bool {
 	u, err := url.Parse(o)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
 		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
+}
+
+// setDefaults gives zero fields (a config built in code) their documented
+// defaults; LoadConfig already applied them from the environment tags.
+func (c *Config) setDefaults() {
+	if c.TokenLifetime == 0 {
+		c.TokenLifetime = time.Hour
+	}
 }

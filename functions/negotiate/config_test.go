@@ -10,7 +10,7 @@ const testConnStr = "Endpoint=http://127.0.0.1:1;AccessKey=SECRETKEYSECRETKEYSEC
 
 func TestLoadConfig(t *testing.T) {
 	base := map[string]string{"WEBPUBSUB_CONNECTION_STRING": testConnStr, "WEBPUBSUB_HUB": "chat", "NEGOTIATE_JWT_SECRET": "app-secret-0123456789"}
-	c, err := loadConfig(base)
+	c, err := LoadConfigFrom(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestLoadConfig(t *testing.T) {
 		} else {
 			env[tc.key] = tc.val
 		}
-		_, err := loadConfig(env)
+		_, err := LoadConfigFrom(env)
 		if err == nil || !strings.Contains(err.Error(), tc.key) {
 			t.Errorf("%s=%q: err = %v, want one naming it", tc.key, tc.val, err)
 		}
@@ -49,7 +49,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 	// Development mode needs no secret.
 	env := map[string]string{"WEBPUBSUB_CONNECTION_STRING": testConnStr, "WEBPUBSUB_HUB": "chat", "NEGOTIATE_ALLOW_QUERY_USER": "true", "NEGOTIATE_ALLOWED_ORIGINS": "*"}
-	if c, err = loadConfig(env); err != nil || !c.AllowQueryUser {
+	if c, err = LoadConfigFrom(env); err != nil || !c.AllowQueryUser {
 		t.Fatalf("%+v, %v", c, err)
 	}
 }

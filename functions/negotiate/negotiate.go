@@ -25,6 +25,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wpsfn/wpsfn/functions/internal/bearer"
+	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
@@ -49,14 +50,11 @@ type handler struct {
 
 // New returns the negotiate function.
 func New(cfg Config) (http.Handler, error) {
+	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	log = log.With("function", "negotiate")
+	log := fnconf.Logger(cfg.Logger)
 	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
 		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
 	if err != nil {

@@ -21,7 +21,7 @@ func newNegotiate(t *testing.T, mod func(*Config)) (http.Handler, *wpsrec.Record
 	t.Helper()
 	rec := wpsrec.New(t)
 	logs := &bytes.Buffer{}
-	cfg, err := loadConfig(map[string]string{"WEBPUBSUB_CONNECTION_STRING": rec.ConnectionString(), "WEBPUBSUB_HUB": "chat",
+	cfg, err := LoadConfigFrom(map[string]string{"WEBPUBSUB_CONNECTION_STRING": rec.ConnectionString(), "WEBPUBSUB_HUB": "chat",
 		"NEGOTIATE_JWT_SECRET": appSecret, "NEGOTIATE_JWT_AUDIENCE": "chat-app", "NEGOTIATE_JWT_ISSUER": "https://login.example",
 		"NEGOTIATE_ROLES": "webpubsub.joinLeaveGroup,webpubsub.sendToGroup.lobby", "NEGOTIATE_GROUPS": "lobby", "NEGOTIATE_TOKEN_LIFETIME": "30m"})
 	if err != nil {

@@ -89,6 +89,9 @@ func clientAudienceOK(claims jwt.MapClaims, hub string) bool {
 // sign the full URL).
 func restAudienceOK(claims jwt.MapClaims, r *http.Request) bool {
 	for _, a := range audiences(claims) {
+		if isEntraAudience(a) {
+			return true
+		}
 		u, err := url.Parse(a)
 		if err != nil {
 			continue
@@ -101,6 +104,17 @@ func restAudienceOK(claims jwt.MapClaims, r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// EntraAudience is the audience of Microsoft Entra tokens for Web PubSub. The
+// emulator has no Entra ID; it accepts an HS256 token signed with its access
+// key for this audience in place of one, so that code using a
+// TokenCredential (and the :generateToken path) runs locally.
+const EntraAudience = "https://webpubsub.azure.com"
+
+func isEntraAudience(a string) bool {
+	a = strings.TrimSuffix(strings.TrimSuffix(a, "/.default"), "/")
+	return a == EntraAudience
 }
 
 func sameQuery(a, b url.Values) bool {

@@ -208,8 +208,11 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	if c.proto != protoRaw {
 		first = append(first, connectedFrame(c.id, c.userID, c.reconnectToken))
 	}
-	c.attach(sk, first...)
 	joined := h.add(c, groups)
+	if !c.attach(sk, first...) {
+		ws.Close(websocket.StatusGoingAway, "The emulator is shutting down.")
+		return
+	}
 	s.log.Info("emulator: client connected", "hub", h.name, "connectionId", id, "userId", userID, "protocol", chosen)
 	s.trace(TraceEvent{Kind: TraceConnected, Hub: h.name, ConnectionID: id, UserID: userID, Summary: "connected " + protocolName(chosen)})
 	s.up.connected(c)
@@ -300,6 +303,9 @@ func (s *Server) readLoop(c *conn, sk *socket) {
 		}
 		if s.tracing() {
 			c.traceFrame(TraceFrameIn, "", typ, data)
+		}
+		if !c.waitRoom() {
+			continue // closed as slow; the next read fails
 		}
 		c.handleFrame(typ, data)
 	}

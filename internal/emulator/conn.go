@@ -78,6 +78,7 @@ type conn struct {
 	unackedBytes int
 	nextSeq      uint64
 	ended        bool
+	attached     bool // a socket was attached once; before that, frames wait in pending
 	endReason    closeReason
 	dropTimer    *time.Timer
 
@@ -146,7 +147,7 @@ func (c *conn) enqueue(m outMsg) bool {
 		return false
 	}
 	sk := c.sock
-	if sk != nil {
+	if sk != nil || !c.attached {
 		c.pending = append(c.pending, m)
 	}
 	c.omu.Unlock()
@@ -195,8 +196,15 @@ func (c *conn) attach(sk *socket, first ...outMsg) bool {
 		c.dropTimer = nil
 	}
 	c.sock = sk
-	c.pending = append(c.pending[:0], first...)
-	c.pending = append(c.pending, c.unacked...) // empty unless reliable
+	if !c.attached {
+		// The first socket: what was queued before it follows the first frames.
+		c.pending = append(first, c.pending...)
+		c.attached = true
+	} else {
+		// A resumed socket: the first frames, then every unacknowledged message.
+		c.pending = append(c.pending[:0], first...)
+		c.pending = append(c.pending, c.unacked...)
+	}
 	c.omu.Unlock()
 	if old != nil {
 		old.cancel()
@@ -359,6 +367,30 @@ func (c *conn) close(r closeReason) {
 	c.s.up.disconnected(c, r.reason)
 	c.s.log.Info("emulator: connection closed", "hub", c.h.name, "connectionId", c.id, "reason", r.reason)
 	c.s.trace(TraceEvent{Kind: TraceDisconnected, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Summary: r.reason})
+}
+
+// waitRoom holds the reader while the connection's own queue is more than
+// half full, so a client that sends faster than it reads its acks is slowed
+// down (back-pressure) instead of being dropped; after writeTimeout it is
+// dropped as slow.
+func (c *conn) waitRoom() bool {
+	limit := c.s.cfg.OutboundQueue / 2
+	deadline := time.Time{}
+	for {
+		c.omu.Lock()
+		n, ok := len(c.pending), c.sock != nil && !c.ended
+		c.omu.Unlock()
+		if n <= limit || !ok {
+			return true
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(writeTimeout)
+		} else if time.Now().After(deadline) {
+			c.closeSlow()
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (c *conn) closeSlow() {

@@ -60,7 +60,7 @@ func MQTTErrorf(code int, format string, args ...any) error {
 func MQTTCodeStatus(code int) int {
 	switch code {
 	case 1, 2, // v3: unacceptable protocol version, identifier rejected
-		0x81, 0x82, 0x84, 0x85, 0x8C, 0x90, 0x95, 0x99, 0x9A, 0x9B: // v5: malformed, protocol error, version, client id, auth method, topic, size, payload, retain, QoS
+		0x81, 0x82, 0x83, 0x84, 0x85, 0x8C, 0x90, 0x95, 0x99, 0x9A, 0x9B: // v5: malformed, protocol, implementation specific, version, client id, auth method, topic, size, payload, retain, QoS
 		return http.StatusBadRequest
 	case 4, 5, 0x86, 0x87: // bad user name or password, not authorized
 		return http.StatusUnauthorized

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -310,33 +311,61 @@ func defaultEventName(k kind, typ string) string {
 	return strings.TrimPrefix(typ, TypeUserPrefix)
 }
 
-// errTimeout is returned by call when a callback outlives Timeout.
-var errTimeout = errors.New("callback timed out")
+// errAnswered is returned by call when the callback outlived Timeout and the
+// timeout answer has already been written.
+var errAnswered = errors.New("answered after a timeout")
 
 // errPanic is returned by call when a callback panicked.
 var errPanic = errors.New("callback panicked")
 
-// call runs fn bounded by the handler's timeout and turns a panic into errPanic.
-func (h *handler) call(ctx context.Context, name string, fn func(context.Context) error) error {
+// call runs fn on the request's goroutine with a context that ends after the
+// handler's Timeout, recovering a panic into errPanic. A callback that
+// ignores its context does not hold the answer back: when Timeout passes, a
+// watchdog writes the 504 and flushes it, and call later returns errAnswered.
+// (Running fn on its own goroutine instead would cost every request a
+// goroutine handoff.)
+func (h *handler) call(w http.ResponseWriter, r *http.Request, name string, fn func(context.Context) error) error {
 	if h.timeout < 0 {
-		return h.safe(ctx, name, fn)
+		return h.safe(r.Context(), name, fn)
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.timeout)
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- h.safe(ctx, name, fn) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		// A callback that returns in the same instant wins.
-		select {
-		case err := <-done:
-			return err
-		default:
+	g := &answerGuard{}
+	stop := context.AfterFunc(ctx, func() {
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return // the client went away: nobody to answer
 		}
-		return fmt.Errorf("%s: %w after %v", name, errTimeout, h.timeout)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if g.answered {
+			return
+		}
+		g.answered = true
+		h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback timed out",
+			slog.String("callback", name), slog.Duration("timeout", h.timeout),
+			slog.String("type", clip(header(r.Header, HeaderType))), slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
+		writeText(w, http.StatusGatewayTimeout, "event handler timed out")
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	})
+	err := h.safe(ctx, name, fn)
+	stop()
+	g.mu.Lock()
+	timedOut := g.answered
+	g.answered = true
+	g.mu.Unlock()
+	if timedOut {
+		return errAnswered
 	}
+	return err
+}
+
+// answerGuard makes sure exactly one of the callback's path and the timeout
+// watchdog writes the answer.
+type answerGuard struct {
+	mu       sync.Mutex
+	answered bool
 }
 
 func (h *handler) safe(ctx context.Context, name string, fn func(context.Context) error) (err error) {
@@ -373,7 +402,7 @@ func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc Connec
 		return
 	}
 	var resp *ConnectResponse
-	err := h.call(r.Context(), "Connect", func(ctx context.Context) error {
+	err := h.call(w, r, "Connect", func(ctx context.Context) error {
 		var err error
 		resp, err = h.opts.Connect(ctx, req)
 		return err
@@ -416,7 +445,7 @@ func (h *handler) serveUserEvent(w http.ResponseWriter, r *http.Request, cc Conn
 		return
 	}
 	var resp *UserEventResponse
-	err := h.call(r.Context(), "UserEvent", func(ctx context.Context) error {
+	err := h.call(w, r, "UserEvent", func(ctx context.Context) error {
 		var err error
 		resp, err = h.opts.UserEvent(ctx, req)
 		return err
@@ -484,7 +513,7 @@ func (h *handler) serveNotification(w http.ResponseWriter, r *http.Request, k ki
 		}
 	}
 	if run != nil {
-		if err := h.call(r.Context(), name, run); err != nil {
+		if err := h.call(w, r, name, run); err != nil {
 			h.writeError(w, r, err, 0)
 			return
 		}
@@ -502,9 +531,11 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error, 
 		h.log.LogAttrs(r.Context(), slog.LevelInfo, "cloudevents: callback refused the event",
 			slog.Int("status", e.Status), slog.String("reason", e.Message),
 			slog.String("type", clip(header(r.Header, HeaderType))), slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
-	case errors.Is(err, errTimeout) || errors.Is(err, context.DeadlineExceeded):
-		h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback timed out",
-			slog.String("error", err.Error()), slog.String("type", clip(header(r.Header, HeaderType))),
+	case errors.Is(err, errAnswered):
+		return
+	case errors.Is(err, context.DeadlineExceeded):
+		h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback gave up at its deadline",
+			slog.String("error", oneLine(err.Error())), slog.String("type", clip(header(r.Header, HeaderType))),
 			slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
 		e = &Error{Status: http.StatusGatewayTimeout, Message: "event handler timed out"}
 	default:

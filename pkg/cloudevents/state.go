@@ -132,3 +132,17 @@ func (e *stateEdits) apply(prev State) State {
 	}
 	return State{m: m}
 }
+
+// NewState builds a State from Go values (each marshalled to JSON), for the
+// service side and for tests.
+func NewState(values map[string]any) (State, error) {
+	m := make(map[string]json.RawMessage, len(values))
+	for k, v := range values {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return State{}, fmt.Errorf("cloudevents: state %q: %w", k, err)
+		}
+		m[k] = b
+	}
+	return State{m: m}, nil
+}

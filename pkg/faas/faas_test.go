@@ -1,6 +1,7 @@
 package faas
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -266,4 +267,27 @@ func TestRecoverHTTP(t *testing.T) {
 	if rec.Code != 500 || strings.Contains(rec.Body.String(), "boom") {
 		t.Errorf("%d %q", rec.Code, rec.Body)
 	}
+}
+
+func FuzzAzureInvocation(f *testing.F) {
+	f.Add([]byte(`{"Data":{"req":{"Url":"http://h/api/fn?a=1","Method":"POST","Headers":{"A":["b"]},"Body":"x"}},"Metadata":{}}`))
+	f.Add([]byte(`{"Data":{"req":"{\"Url\":\"http://h/api/fn\",\"Method\":\"GET\",\"Body\":{\"k\":1}}"}}`))
+	f.Add([]byte(`{"Data":{"timer":{"IsPastDue":true}},"Metadata":{"sys":{"UtcNow":"2026-11-27T05:00:00Z"}}}`))
+	f.Add([]byte(`{"Data":{"req":{"Url":"::","Method":"GET"}}}`))
+	fn := Function{Name: "fn",
+		HTTP:      http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(w, r.Body) }),
+		Scheduled: func(ctx context.Context, ev ScheduleEvent) error { return nil },
+	}
+	h := newAzureHandler(fn)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/fn", bytes.NewReader(b)))
+		if rec.Code != 200 && rec.Code != 400 {
+			t.Errorf("status %d for %q", rec.Code, b)
+		}
+		var a AzureResponse
+		if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil || a.Outputs == nil || a.Logs == nil {
+			t.Errorf("answer %q: %v", rec.Body, err)
+		}
+	})
 }

@@ -221,7 +221,7 @@ func TestAzureCustomHandlerHTTP(t *testing.T) {
 
 	// Forwarded request: the original path, route prefix included, and query.
 	resp, b := do(t, "POST", base+"/api/echo?hub=chat", http.Header{
-		"Ce-Type":                       {"azure.webpubsub.user.message"},
+		"Ce-Type":                        {"azure.webpubsub.user.message"},
 		"X-Azure-Functions-Invocationid": {"inv-1"},
 	}, "hello")
 	var e echo
@@ -397,5 +397,29 @@ func TestRunFailsWithOneLine(t *testing.T) {
 	lines := strings.Split(out, "\n")
 	if !strings.HasPrefix(lines[len(lines)-1], "echo: listen on port notaport") {
 		t.Errorf("output %q", out)
+	}
+}
+
+// A function with both triggers: function URL events go to HTTP, the rest
+// to Scheduled (lambdaDispatch).
+func TestLambdaRIEBoth(t *testing.T) {
+	t.Parallel()
+	faastest.RIE(t)
+	bin := faastest.MustBuild(t, testfnPkg)
+	rec := faastest.NewRecorder(t, 0)
+	l := faastest.StartRIE(t, bin, "TESTFN_MODE=both", "TESTFN_RECORD_URL="+rec.URL)
+	pre, body, err := faastest.DecodeStream(l.Invoke(t, faastest.URLEvent("GET", "/x", "", nil, nil)))
+	if err != nil || pre.StatusCode != 201 || !strings.Contains(string(body), `"path":"/x"`) {
+		t.Fatalf("URL event: %+v %q %v", pre, body, err)
+	}
+	if n := len(rec.Requests()); n != 0 {
+		t.Errorf("URL event ran the schedule")
+	}
+	at := time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)
+	if out := l.Invoke(t, faastest.EventBridgeRuleEvent(at)); string(out) != "null" {
+		t.Fatalf("rule event: %s", out)
+	}
+	if got := recordedEvent(t, rec.WaitN(t, 1, 5*time.Second)[0]); !got.Time.Equal(at) {
+		t.Errorf("schedule got %+v", got)
 	}
 }

@@ -222,17 +222,22 @@ func (c *Client) audience(cl *call) string {
 }
 
 // request builds one attempt of cl for aud.
-func (c *Client) request(ctx context.Context, cl *call, aud, auth string) (*http.Request, error) {
+func (c *Client) request(ctx context.Context, cl *call, aud string, auth []string) (*http.Request, error) {
 	rest := aud[len(c.endpoint):]
 	path, rawQuery, _ := strings.Cut(rest, "?")
 	req, err := http.NewRequestWithContext(ctx, cl.method, "", nil)
 	if err != nil {
 		return nil, err
 	}
-	req.URL = &url.URL{Scheme: c.scheme, Host: c.host, Opaque: c.prefix + path, RawQuery: rawQuery}
+	opaque := path
+	if c.prefix != "" {
+		opaque = c.prefix + path
+	}
+	// The escaped path goes on the wire exactly as built, hence Opaque.
+	*req.URL = url.URL{Scheme: c.scheme, Host: c.host, Opaque: opaque, RawQuery: rawQuery}
 	req.Host = c.host
 	h := req.Header
-	h["Authorization"] = []string{auth}
+	h["Authorization"] = auth
 	h["User-Agent"] = c.userAgent
 	if cl.accept != "" {
 		h["Accept"] = []string{cl.accept}
@@ -241,6 +246,9 @@ func (c *Client) request(ctx context.Context, cl *call, aud, auth string) (*http
 		body := cl.body
 		req.ContentLength = int64(len(body))
 		if len(body) > 0 {
+			// io.NopCloser over a *bytes.Reader, which net/http recognises as an
+			// in-memory body and writes with the headers in one syscall (a
+			// body type of our own would cost a separate flush of the headers).
 			req.Body = io.NopCloser(bytes.NewReader(body))
 			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 		} else {
@@ -305,7 +313,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*http.Response, error) {
 			return resp, nil
 		}
 		if !retryableStatus(code) || attempt >= c.retry.MaxRetries {
-			rerr := newResponseError(resp, auth[len("Bearer "):], c.key.Key())
+			rerr := newResponseError(resp, auth[0][len("Bearer "):], c.key.Key())
 			resp.Body.Close()
 			return nil, fmt.Errorf("wps: %s: %w", cl.op, rerr)
 		}
@@ -314,7 +322,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*http.Response, error) {
 			d = c.retry.backoff(attempt + 1)
 		}
 		d = min(d, c.retry.MaxDelay)
-		rerr := fmt.Errorf("wps: %s: %w", cl.op, newResponseError(resp, auth[len("Bearer "):], c.key.Key()))
+		rerr := fmt.Errorf("wps: %s: %w", cl.op, newResponseError(resp, auth[0][len("Bearer "):], c.key.Key()))
 		resp.Body.Close()
 		if werr := c.wait(ctx, cl, attempt+1, d, code, rerr); werr != nil {
 			return nil, werr
@@ -341,13 +349,13 @@ func (c *Client) wait(ctx context.Context, cl *call, n int, d time.Duration, sta
 
 // networkError words a transport error as one line without the request's
 // odd-looking opaque URL, and without secrets.
-func (c *Client) networkError(cl *call, aud string, err error, auth string) error {
+func (c *Client) networkError(cl *call, aud string, err error, auth []string) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
 	msg := err.Error()
-	if strings.Contains(msg, auth[len("Bearer "):]) || (c.key != nil && strings.Contains(msg, c.key.Key())) {
+	if strings.Contains(msg, auth[0][len("Bearer "):]) || (c.key != nil && strings.Contains(msg, c.key.Key())) {
 		return fmt.Errorf("wps: %s: %s %s: request failed", cl.op, cl.method, stripQuery(aud))
 	}
 	return fmt.Errorf("wps: %s: %s %s: %w", cl.op, cl.method, stripQuery(aud), err)

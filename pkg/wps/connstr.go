@@ -3,6 +3,7 @@ package wps
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -43,20 +44,26 @@ func (c ConnectionString) String() string {
 func ParseConnectionString(s string) (ConnectionString, error) {
 	var c ConnectionString
 	var port string
+	var problem error // the first malformed segment; reported once the key is known
 	seen := map[string]bool{}
+	n := 0
 	for seg := range strings.SplitSeq(s, ";") {
 		seg = strings.TrimSpace(seg)
 		if seg == "" {
 			continue
 		}
+		n++
 		k, v, ok := strings.Cut(seg, "=")
 		if !ok {
-			return ConnectionString{}, fmt.Errorf("wps: connection string: segment %d has no '='", len(seen)+1)
+			if problem == nil {
+				problem = fmt.Errorf("wps: connection string: segment %d has no '='", n)
+			}
+			continue
 		}
 		k = strings.ToLower(strings.TrimSpace(k))
 		v = strings.TrimSpace(v)
-		if seen[k] {
-			return ConnectionString{}, fmt.Errorf("wps: connection string: key %q appears twice", k)
+		if seen[k] && problem == nil {
+			problem = fmt.Errorf("wps: connection string: key %q appears twice", k)
 		}
 		seen[k] = true
 		switch k {
@@ -72,6 +79,12 @@ func ParseConnectionString(s string) (ConnectionString, error) {
 			c.ClientEndpoint = v
 		}
 	}
+	if problem != nil {
+		if c.AccessKey != "" && strings.Contains(problem.Error(), c.AccessKey) {
+			return ConnectionString{}, errors.New("wps: connection string: malformed (a segment has no '=' or a key appears twice)")
+		}
+		return ConnectionString{}, problem
+	}
 	if c.Endpoint == "" {
 		return ConnectionString{}, errors.New("wps: connection string: Endpoint is missing")
 	}
@@ -80,15 +93,24 @@ func ParseConnectionString(s string) (ConnectionString, error) {
 	}
 	ep, err := normalizeEndpoint(c.Endpoint, port)
 	if err != nil {
-		return ConnectionString{}, fmt.Errorf("wps: connection string: Endpoint: %w", err)
+		return ConnectionString{}, keyless("Endpoint", err, c.AccessKey)
 	}
 	c.Endpoint = ep
 	if c.ClientEndpoint != "" {
 		if c.ClientEndpoint, err = normalizeEndpoint(c.ClientEndpoint, ""); err != nil {
-			return ConnectionString{}, fmt.Errorf("wps: connection string: ClientEndpoint: %w", err)
+			return ConnectionString{}, keyless("ClientEndpoint", err, c.AccessKey)
 		}
 	}
 	return c, nil
+}
+
+// keyless words an error about field, quoting the bad value only if that
+// cannot reveal the key (a garbled string may put the key where a URL belongs).
+func keyless(field string, err error, key string) error {
+	if strings.Contains(err.Error(), key) {
+		return fmt.Errorf("wps: connection string: %s is not an absolute http or https URL", field)
+	}
+	return fmt.Errorf("wps: connection string: %s: %w", field, err)
 }
 
 // normalizeEndpoint checks that ep is an absolute http(s) URL with a host,
@@ -98,18 +120,18 @@ func normalizeEndpoint(ep, port string) (string, error) {
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return "", fmt.Errorf("%q is not an absolute http or https URL", ep)
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("%q must not carry user info, a query or a fragment", ep)
+	if u.User != nil {
+		return "", errors.New("the URL must not carry user info")
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", fmt.Errorf("%q must not carry a query or a fragment", ep)
 	}
 	if port != "" {
 		n, err := strconv.Atoi(port)
 		if err != nil || n < 1 || n > 65535 {
 			return "", fmt.Errorf("Port %q is not a number from 1 to 65535", port)
 		}
-		u.Host = u.Hostname() + ":" + port
-		if strings.Contains(u.Hostname(), ":") { // IPv6 literal
-			u.Host = "[" + u.Hostname() + "]:" + port
-		}
+		u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(n))
 	}
-	return strings.TrimRight(u.Scheme+"://"+u.Host+u.Path, "/"), nil
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
 }

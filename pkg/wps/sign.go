@@ -27,7 +27,7 @@ const jwtHeaderHS256 = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 type cachedToken struct {
 	ks   *keyState
 	iat  int64
-	auth string // "Bearer <jwt>"
+	auth []string // {"Bearer <jwt>"}, shared by requests (never modified)
 }
 
 // tokenCache holds the last REST token per audience URL.
@@ -39,12 +39,12 @@ type tokenCache struct {
 // aadCache holds the last token from a TokenCredential.
 type aadCache struct {
 	mu   sync.Mutex
-	auth string
+	auth []string
 	exp  time.Time
 }
 
 // authorization returns the Authorization header value for a call to aud.
-func (c *Client) authorization(ctx context.Context, aud string) (string, error) {
+func (c *Client) authorization(ctx context.Context, aud string) ([]string, error) {
 	if c.tc != nil {
 		return c.entraAuthorization(ctx)
 	}
@@ -56,7 +56,7 @@ func (c *Client) authorization(ctx context.Context, aud string) (string, error) 
 	if ok && e.ks == ks && now >= e.iat && now-e.iat < int64(tokenReuse/time.Second) {
 		return e.auth, nil
 	}
-	auth := "Bearer " + signREST(ks, aud, now)
+	auth := []string{"Bearer " + signREST(ks, aud, now)}
 	c.tokens.mu.Lock()
 	if c.tokens.m == nil || len(c.tokens.m) >= maxCachedTokens {
 		c.tokens.m = make(map[string]cachedToken)
@@ -66,21 +66,21 @@ func (c *Client) authorization(ctx context.Context, aud string) (string, error) 
 	return auth, nil
 }
 
-func (c *Client) entraAuthorization(ctx context.Context) (string, error) {
+func (c *Client) entraAuthorization(ctx context.Context) ([]string, error) {
 	a := &c.aad
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.auth != "" && c.now().Before(a.exp) {
+	if a.auth != nil && c.now().Before(a.exp) {
 		return a.auth, nil
 	}
 	tok, err := c.tc.GetToken(ctx, []string{Scope})
 	if err != nil {
-		return "", fmt.Errorf("getting a token from the credential: %w", err)
+		return nil, fmt.Errorf("getting a token from the credential: %w", err)
 	}
 	if tok.Token == "" {
-		return "", fmt.Errorf("the credential returned an empty token")
+		return nil, fmt.Errorf("the credential returned an empty token")
 	}
-	a.auth = "Bearer " + tok.Token
+	a.auth = []string{"Bearer " + tok.Token}
 	// Refresh two minutes early so a token never expires mid-call.
 	a.exp = tok.ExpiresOn.Add(-2 * time.Minute)
 	return a.auth, nil

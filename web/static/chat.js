@@ -146,6 +146,9 @@ function onMessage(msg) {
   if (!d || typeof d !== "object") return;
   if (d.type === "message" && typeof d.room === "string") {
     addItem(d.room, { kind: "message", from: String(d.from ?? "?"), text: String(d.text ?? ""), time: d.time, id: d.id });
+  } else if (d.type === "heartbeat") {
+    $("heartbeat").hidden = false;
+    $("heartbeat-time").textContent = d.time ? new Date(d.time).toLocaleTimeString() : "";
   } else if (d.type === "system") {
     const text = d.text || (d.event === "left" ? `${d.user} left` : d.event || "system");
     const target = (msg.group && state.rooms.has(msg.group)) ? msg.group : state.current;
@@ -178,8 +181,16 @@ async function signIn(name) {
   state.client = client;
   client.on("status", setStatus);
   client.on("message", onMessage);
-  client.on("connected", (c) => { $("whoami").textContent = `${c.userId || name} · ${c.connectionId}`; });
+  client.on("connected", (c) => {
+    $("whoami").textContent = `${c.userId || name} · ${c.connectionId}`;
+    // Counters the browser test reads: recoveries keep the session, resets do not.
+    if (c.recovered) document.body.dataset.recoveries = Number(document.body.dataset.recoveries || 0) + 1;
+  });
+  client.on("disconnected", (d) => {
+    if (state.current) addItem(state.current, { kind: "system", text: `disconnected by the service: ${d.message || "no reason given"}` });
+  });
   client.on("reset", async () => {
+    document.body.dataset.resets = Number(document.body.dataset.resets || 0) + 1;
     // A fresh connection has no groups: join them again once online.
     const rooms = [...state.rooms.values()].filter((r) => r.joined).map((r) => r.name);
     setTimeout(async () => {

@@ -50,9 +50,13 @@ export class ReliableClient {
     this.emit("status", "offline");
   }
 
-  // dropForTest closes the socket abruptly (as a network drop would) so the
-  // recovery path can be seen working.
-  dropForTest() { if (this.ws) this.ws.close(4000, "simulated drop"); }
+  // dropForTest closes the socket (as a network drop would) and stays away
+  // for offlineMs before recovering, so the recovery path can be seen
+  // working: what is sent to this client meanwhile arrives after it.
+  dropForTest(offlineMs = 2000) {
+    this.offlineUntil = Date.now() + offlineMs;
+    if (this.ws) this.ws.close(4000, "simulated drop");
+  }
 
   joinGroup(group) { return this.request({ type: "joinGroup", group }); }
   leaveGroup(group) { return this.request({ type: "leaveGroup", group }); }
@@ -165,6 +169,7 @@ export class ReliableClient {
     }
     this.emit("status", "recovering");
     const deadline = Date.now() + RECOVERY_WINDOW_MS;
+    if (this.offlineUntil > Date.now()) await new Promise((r) => setTimeout(r, this.offlineUntil - Date.now()));
     let delay = 250;
     while (!this.stopped && Date.now() < deadline) {
       const u = new URL(this.baseUrl);

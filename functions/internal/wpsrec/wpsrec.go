@@ -34,9 +34,26 @@ type Recorder struct {
 	srv *httptest.Server
 	t   testing.TB
 
-	mu      sync.Mutex
-	reqs    []Request
-	failing int // status to answer instead of success, 0 for none
+	mu       sync.Mutex
+	reqs     []Request
+	failing  int // status to answer instead of success, 0 for none
+	badAuth  int // calls refused for their bearer JWT
+	expected bool
+}
+
+// ExpectAuthFailures stops refused bearer JWTs from failing the test (for
+// tests of the recorder itself); AuthFailures counts them.
+func (r *Recorder) ExpectAuthFailures() {
+	r.mu.Lock()
+	r.expected = true
+	r.mu.Unlock()
+}
+
+// AuthFailures is the number of calls refused for their bearer JWT.
+func (r *Recorder) AuthFailures() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.badAuth
 }
 
 // New starts a recorder closed at the end of the test.
@@ -79,7 +96,13 @@ func (r *Recorder) Reset() {
 func (r *Recorder) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	if err := r.checkAuth(req); err != nil {
-		r.t.Errorf("wpsrec: %s %s: %v", req.Method, req.URL.EscapedPath(), err)
+		r.mu.Lock()
+		r.badAuth++
+		expected := r.expected
+		r.mu.Unlock()
+		if !expected {
+			r.t.Errorf("wpsrec: %s %s: %v", req.Method, req.URL.EscapedPath(), err)
+		}
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	}

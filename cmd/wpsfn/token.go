@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/wpsfn/wpsfn/pkg/wps"
+)
+
+func init() {
+	commands["token"] = command{
+		summary: "print a client access URL (WEBPUBSUB_CONNECTION_STRING, WEBPUBSUB_HUB)",
+		run:     runToken,
+	}
+}
+
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("wpsfn token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var roles, groups wpsListFlag
+	user := fs.String("user", "", "user id of the client (the token's subject)")
+	fs.Var(&roles, "role", "role to grant, repeatable: e.g. webpubsub.joinLeaveGroup, webpubsub.sendToGroup.room1")
+	fs.Var(&groups, "group", "group the client joins on connect, repeatable")
+	expiry := fs.Duration("expiry", wps.DefaultClientTokenExpiry, "how long the token is valid")
+	protocol := fs.String("protocol", "default", "client endpoint: default, mqtt or socketio")
+	asJSON := fs.Bool("json", false, `print {"url","baseUrl","token"} instead of the URL`)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: wpsfn token [--user ID] [--role ROLE]... [--group NAME]... [--expiry 1h] [--protocol default|mqtt|socketio] [--json]")
+		fmt.Fprintln(stderr, "\nPrints a client access URL for the hub. Reads WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "wpsfn token: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *expiry <= 0 {
+		fmt.Fprintf(stderr, "wpsfn token: --expiry must be positive, got %v\n", *expiry)
+		return 2
+	}
+	proto, ok := map[string]wps.ClientProtocol{"default": wps.ProtocolDefault, "mqtt": wps.ProtocolMQTT, "socketio": wps.ProtocolSocketIO}[*protocol]
+	if !ok {
+		fmt.Fprintf(stderr, "wpsfn token: --protocol must be default, mqtt or socketio, got %q\n", *protocol)
+		return 2
+	}
+	for _, g := range groups {
+		if !wps.ValidGroup(g) {
+			fmt.Fprintf(stderr, "wpsfn token: --group %q is not a valid group name (1 to 1024 characters, not only spaces)\n", g)
+			return 2
+		}
+	}
+	client, err := wpsClient()
+	if err != nil {
+		fmt.Fprintf(stderr, "wpsfn token: %v\n", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, wpsTimeout)
+	defer cancel()
+	access, err := client.ClientAccessURL(ctx, &wps.ClientAccessOptions{
+		UserID: *user, Roles: roles, Groups: groups, Expiry: *expiry, Protocol: proto,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "wpsfn token: %v\n", err)
+		return 1
+	}
+	if *asJSON {
+		out, _ := json.Marshal(map[string]string{"url": access.URL, "baseUrl": access.BaseURL, "token": access.Token})
+		fmt.Fprintln(stdout, string(out))
+		return 0
+	}
+	fmt.Fprintln(stdout, access.URL)
+	return 0
+}
+
+// wpsConfig is the configuration `wpsfn token` and `wpsfn send` read from the
+// environment.
+type wpsConfig struct {
+	// ConnectionString of the Web PubSub resource (Keys page in the portal,
+	// or what `wpsfn emulator` prints).
+	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
+	// Hub is the hub name, e.g. chat.
+	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
+}
+
+// wpsEnviron is the environment the commands read; tests replace it.
+var wpsEnviron = os.Environ
+
+var wpsVarHelp = map[string]string{
+	"WEBPUBSUB_CONNECTION_STRING": "the Web PubSub resource's connection string, Endpoint=...;AccessKey=...;Version=1.0;",
+	"WEBPUBSUB_HUB":               "the hub name, e.g. chat",
+}
+
+// wpsClient builds a client from the environment. Its error is one line
+// naming the variable, never holding the connection string.
+func wpsClient() (*wps.Client, error) {
+	var cfg wpsConfig
+	err := env.ParseWithOptions(&cfg, env.Options{Environment: env.ToMap(wpsEnviron())})
+	if err != nil {
+		var notSet env.VarIsNotSetError
+		var empty env.EmptyVarError
+		switch {
+		case errors.As(err, &notSet):
+			return nil, fmt.Errorf("%s is not set (%s)", notSet.Key, wpsVarHelp[notSet.Key])
+		case errors.As(err, &empty):
+			return nil, fmt.Errorf("%s is empty (%s)", empty.Key, wpsVarHelp[empty.Key])
+		}
+		return nil, errors.New("reading WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB failed")
+	}
+	cs, err := wps.ParseConnectionString(cfg.ConnectionString)
+	if err != nil {
+		return nil, fmt.Errorf("WEBPUBSUB_CONNECTION_STRING: %w", err)
+	}
+	if !wps.ValidHub(cfg.Hub) {
+		return nil, fmt.Errorf("WEBPUBSUB_HUB %q is not a valid hub name (a letter, then up to 127 letters, digits or _)", cfg.Hub)
+	}
+	return wps.NewClientFromConnectionString(cs.String(), cfg.Hub, &wps.ClientOptions{UserAgent: "wpsfn-cli"})
+}
+
+// wpsListFlag collects a repeatable string flag.
+type wpsListFlag []string
+
+func (l *wpsListFlag) String() string     { return strings.Join(*l, ",") }
+func (l *wpsListFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// wpsTimeout bounds one command's calls to the service.
+const wpsTimeout = 30 * time.Second

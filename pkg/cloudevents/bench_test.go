@@ -1,0 +1,68 @@
+package cloudevents
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"testing"
+)
+
+// nopWriter is a minimal ResponseWriter so the benchmark measures the
+// handler, not httptest.ResponseRecorder.
+type nopWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *nopWriter) WriteHeader(code int)        { w.code = code }
+
+// BenchmarkServeHTTPUserEvent: one signed text user event through
+// ServeHTTP, with signature checking on and an echo callback.
+func BenchmarkServeHTTPUserEvent(b *testing.B) {
+	benchServe(b, DataText, "", false)
+}
+
+// BenchmarkServeHTTPUserEventState adds an incoming state and sets a key.
+func BenchmarkServeHTTPUserEventState(b *testing.B) {
+	st, _ := NewState(map[string]any{"counter": 41, "user": "alice"})
+	benchServe(b, DataText, st.Encode(), true)
+}
+
+func benchServe(b *testing.B, dt DataType, state string, setState bool) {
+	h, err := NewHandler(Options{
+		Hub: "chat", AccessKeys: []string{testKey, otherKey}, Logger: quietLogger(),
+		UserEvent: func(ctx context.Context, req *UserEventRequest) (*UserEventResponse, error) {
+			r := &UserEventResponse{Data: req.Data, DataType: req.DataType}
+			if setState {
+				return r, r.SetState("counter", 42)
+			}
+			return r, nil
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ue := &UserEventRequest{ConnectionContext: ConnectionContext{Hub: "chat", ConnectionID: "c-0123456789", UserID: "alice", RawState: state},
+		Data: []byte("hello, world"), DataType: dt}
+	proto, err := NewRequest(context.Background(), "http://127.0.0.1/eventhandler", ue, testKey, otherKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte("hello, world")
+	rd := bytes.NewReader(body)
+	req := proto.Clone(context.Background())
+	req.Body = io.NopCloser(rd)
+	w := &nopWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(body)
+		clear(w.h)
+		h.ServeHTTP(w, req)
+		if w.code != 200 {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}
