@@ -160,7 +160,7 @@ func runColdstart(ctx context.Context) error {
 	}
 	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/1e6, 'f', 2, 64) }
 	fmt.Printf("exec → first answered event, median of %d runs (min–max), local mode on loopback\n", runs)
-	fmt.Printf("%-32s %9s %17s %12s %14s %s\n", "target", "median ms", "range ms", "node/this", "arm64 size", "goal")
+	fmt.Printf("%-32s %9s %15s %10s %11s  %s\n", "target", "median ms", "min–max ms", "node/this", "arm64 size", "goal")
 	for _, tg := range all {
 		s := slices.Clone(samples[tg.name])
 		slices.Sort(s)
@@ -187,7 +187,7 @@ func runColdstart(ctx context.Context) error {
 				goal = "MISSED: " + strings.Join(miss, ", ")
 			}
 		}
-		fmt.Printf("%-32s %9s %8s–%-8s %12s %14s %s\n", tg.name, ms(m), ms(s[0]), ms(s[len(s)-1]), ratio, size, goal)
+		fmt.Printf("%-32s %9s %15s %10s %11s  %s\n", tg.name, ms(m), ms(s[0])+"–"+ms(s[len(s)-1]), ratio, size, goal)
 	}
 	fmt.Println("anchors from issue 4: Node/Express ≈145 ms, bare Go ≈5 ms on the machine that filed it")
 	return nil

@@ -46,8 +46,8 @@ async function run(cmd) {
   if (cmd.op === "listConnections") {
     const members = [];
     let pages = 0;
-    const iter = client.group(cmd.group).listConnections(args[0] || {});
-    for await (const page of iter.byPage({ maxPageSize: (args[0] || {}).maxPageSize })) {
+    const iter = await client.group(cmd.group).listConnections(args[0] || {});
+    for await (const page of iter.byPage()) {
       pages++;
       for (const m of page) members.push(m);
     }

@@ -63,7 +63,9 @@ type GroupSnapshot struct {
 type Trace struct {
 	// FlushInterval is how often buffered events are sent; default 100 ms.
 	FlushInterval time.Duration
-	// MaxBatch bounds the events sent per interval; default 2000.
+	// MaxBatch bounds the events sent per interval; default 1000 (10,000
+	// events/s at the default interval: more than a person can read, and
+	// what a browser renders without stalling).
 	MaxBatch int
 	// Snapshot, when set, is sent to subscribers every SnapshotInterval
 	// (default 1 s) and when they subscribe.
@@ -100,7 +102,7 @@ func (t *Trace) maxBatch() int {
 	if t.MaxBatch > 0 {
 		return t.MaxBatch
 	}
-	return 2000
+	return 1000
 }
 
 func (t *Trace) snapshotInterval() time.Duration {
@@ -145,6 +147,7 @@ type wireEvent struct {
 // Batch is one flush as sent on the wire (SSE event "batch").
 type Batch struct {
 	Seq     uint64      `json:"seq"`
+	At      float64     `json:"at"` // flush time, unix ms (for rates independent of network jitter)
 	Events  []wireEvent `json:"events"`
 	Dropped uint64      `json:"dropped"` // events not sent in this interval (over MaxBatch)
 	Missed  uint64      `json:"missed"`  // earlier batches this stream lost (slow reader)
@@ -231,6 +234,7 @@ func (t *Trace) flushOnce() bool {
 	t.buf, t.dropped = make([]Event, 0, len(evs)), 0
 	t.seq++
 	seq := t.seq
+	at := float64(time.Now().UnixMicro()) / 1000
 	subs := make([]*subscriber, 0, len(t.subs))
 	for s := range t.subs {
 		subs = append(subs, s)
@@ -248,7 +252,7 @@ func (t *Trace) flushOnce() bool {
 		}
 	}
 	for _, s := range subs {
-		b := Batch{Seq: seq, Events: wire, Dropped: dropped, Missed: s.missed.Load(), Total: t.total.Load()}
+		b := Batch{Seq: seq, At: at, Events: wire, Dropped: dropped, Missed: s.missed.Load(), Total: t.total.Load()}
 		msg, err := json.Marshal(b)
 		if err != nil {
 			continue // cannot happen for these types

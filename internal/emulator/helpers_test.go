@@ -30,7 +30,12 @@ type testEnv struct {
 	traces []TraceEvent
 }
 
-func newEnv(t testing.TB, cfg Config) *testEnv {
+func newEnv(t testing.TB, cfg Config) *testEnv { return startEnv(t, cfg, false) }
+
+// newTLSEnv serves over https/wss with httptest's certificate.
+func newTLSEnv(t testing.TB, cfg Config) *testEnv { return startEnv(t, cfg, true) }
+
+func startEnv(t testing.TB, cfg Config, tls bool) *testEnv {
 	t.Helper()
 	e := &testEnv{t: t}
 	if cfg.Logger == nil && testing.Verbose() {
@@ -50,7 +55,11 @@ func newEnv(t testing.TB, cfg Config) *testEnv {
 		t.Fatal(err)
 	}
 	e.s = s
-	e.srv = httptest.NewServer(s.Handler())
+	if tls {
+		e.srv = httptest.NewTLSServer(s.Handler())
+	} else {
+		e.srv = httptest.NewServer(s.Handler())
+	}
 	e.base = e.srv.URL
 	e.ws = "ws" + strings.TrimPrefix(e.base, "http")
 	t.Cleanup(func() {
@@ -140,7 +149,7 @@ func (e *testEnv) dial(hub, token, sub, extra string) (*websocket.Conn, *http.Re
 		u += "access_token=" + token + "&"
 	}
 	u += extra
-	opts := &websocket.DialOptions{}
+	opts := &websocket.DialOptions{HTTPClient: e.srv.Client()}
 	if sub != "" {
 		opts.Subprotocols = []string{sub}
 	}
@@ -280,7 +289,7 @@ func (e *testEnv) restURL(method, u, contentType string, body []byte, token stri
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := e.srv.Client().Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,9 +27,17 @@ type nodePeer struct {
 }
 
 func startPeer(t *testing.T, script string, args ...string) *nodePeer {
+	return startPeerEnv(t, nil, script, args...)
+}
+
+// startPeerEnv starts the peer with extra environment variables.
+func startPeerEnv(t *testing.T, env []string, script string, args ...string) *nodePeer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	cmd := nodetest.Command(ctx, t, script, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -283,13 +294,34 @@ func TestRESTWithJSSDK(t *testing.T) {
 	}
 	eventually(t, "no connections", func() bool { return len(e.s.hub("chat").connections()) == 0 })
 
-	// Entra-style credential: the SDK calls :generateToken and signs nothing itself.
-	entra := startPeer(t, "emulator-rest.js", e.s.ConnectionString(e.base), "chat", "entra")
-	var gen struct{ URL, Token string }
-	if err := json.Unmarshal([]byte(entra.do("getClientAccessToken", map[string]any{"userId": "gen", "groups": []string{"g9"}})), &gen); err != nil {
+	// The REST calls were traced without their tokens.
+	for _, ev := range e.traceKinds(TraceREST) {
+		if strings.Contains(ev.Summary, "eyJ") {
+			t.Fatalf("trace leaks a token: %s", ev.Summary)
+		}
+	}
+}
+
+// TestRESTWithJSSDKEntra runs the SDK with a TokenCredential (the emulator's
+// Entra stand-in), so getClientAccessToken calls :generateToken. The SDK
+// sends bearer tokens over https only: this emulator serves TLS.
+func TestRESTWithJSSDKEntra(t *testing.T) {
+	nodetest.Require(t)
+	e := newTLSEnv(t, Config{})
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: e.srv.Certificate().Raw})
+	if err := os.WriteFile(ca, pemBytes, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	gc, _, err := websocket.Dial(context.Background(), gen.URL, &websocket.DialOptions{Subprotocols: []string{SubprotocolJSON}})
+	entra := startPeerEnv(t, []string{"NODE_EXTRA_CA_CERTS=" + ca}, "emulator-rest.js", e.s.ConnectionString(e.base), "chat", "entra")
+	var gen struct{ URL, Token string }
+	if err := json.Unmarshal([]byte(entra.do("getClientAccessToken", map[string]any{"userId": "gen", "groups": []string{"g9"}, "roles": []string{"webpubsub.sendToGroup.g9"}})), &gen); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(gen.URL, "wss://127.0.0.1:") {
+		t.Fatalf("URL = %s", gen.URL)
+	}
+	gc, _, err := websocket.Dial(context.Background(), gen.URL, &websocket.DialOptions{HTTPClient: e.srv.Client(), Subprotocols: []string{SubprotocolJSON}})
 	if err != nil {
 		t.Fatalf("dial the :generateToken URL: %v", err)
 	}
@@ -297,14 +329,16 @@ func TestRESTWithJSSDK(t *testing.T) {
 	if m := gcl.read(); m["userId"] != "gen" {
 		t.Fatalf("connected with the generated token as %v", m)
 	}
-	entra.group("g9", "sendToAll", "via entra", text)
+	// The token's group and role came through.
+	gcl.send(map[string]any{"type": "sendToGroup", "group": "g9", "ackId": 1, "dataType": "text", "data": "self"})
+	if m := gcl.read(); m["data"] != "self" {
+		t.Fatalf("got %v", m)
+	}
+	wantAck(t, gcl.read(), 1, "")
+	entra.group("g9", "sendToAll", "via entra", map[string]any{"contentType": "text/plain"})
 	wantMsg(t, gcl, "text", "via entra")
 	gc.CloseNow()
-
-	// The REST calls were traced without their tokens.
-	for _, ev := range e.traceKinds(TraceREST) {
-		if strings.Contains(ev.Summary, "eyJ") {
-			t.Fatalf("trace leaks a token: %s", ev.Summary)
-		}
+	if n := len(e.traceKinds(TraceREST)); n != 2 {
+		t.Fatalf("%d REST calls traced, want 2 (:generateToken and the send)", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,6 +25,12 @@ import (
 )
 
 const testfnPkg = "./pkg/faas/internal/testfn"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	faastest.Cleanup()
+	os.Exit(code)
+}
 
 type echo struct {
 	Method string              `json:"method"`

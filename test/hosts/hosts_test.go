@@ -39,6 +39,12 @@ const (
 	hub             = "chat"
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	faastest.Cleanup()
+	os.Exit(code)
+}
+
 // answer is a function's HTTP answer, whichever host carried it.
 type answer struct {
 	Status int

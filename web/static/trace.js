@@ -10,7 +10,9 @@ const $ = (id) => document.getElementById(id);
 const ring = [];            // last KEEP events, oldest first
 let queued = [];            // events waiting for the next frame
 let paused = false, pausedNew = 0;
-let dropped = 0, lastTotal = null, lastTotalAt = 0, rateEMA = 0;
+let dropped = 0, lastTotal = null, lastAt = 0, rateEMA = 0;
+let lastRender = 0;
+const MIN_RENDER_MS = 150; // at most ~7 DOM updates per second, whatever the event rate
 let query = "", kinds = new Set();
 let frameRequested = false;
 
@@ -62,20 +64,35 @@ function rowNode(e) {
 
 function atBottom(box) { return box.scrollHeight - box.scrollTop - box.clientHeight < 30; }
 
+function requestRender() {
+  if (frameRequested) return;
+  frameRequested = true;
+  const wait = Math.max(0, lastRender + MIN_RENDER_MS - performance.now());
+  setTimeout(() => requestAnimationFrame(render), wait);
+}
+
 function render() {
   frameRequested = false;
+  lastRender = performance.now();
   if (paused) { queued = []; return; }
   const box = $("rows");
   const stick = atBottom(box);
-  const take = queued.filter(matches).slice(-SHOW);
+  // Only the last SHOW matching events can be on screen: build just those.
+  const take = [];
+  for (let i = queued.length - 1; i >= 0 && take.length < SHOW; i--) if (matches(queued[i])) take.push(queued[i]);
+  take.reverse();
   queued = [];
   if (take.length) {
     const frag = document.createDocumentFragment();
     for (const e of take) frag.append(rowNode(e));
-    box.append(frag);
-    // keep the header (first child) plus at most SHOW rows
-    let extra = box.children.length - 1 - SHOW;
-    while (extra-- > 0) box.children[1].remove();
+    const keep = SHOW - take.length;
+    if (keep <= 0) {
+      box.replaceChildren(box.firstElementChild, frag); // the header, then the new rows
+    } else {
+      box.append(frag);
+      let extra = box.children.length - 1 - SHOW;
+      while (extra-- > 0) box.children[1].remove();
+    }
   }
   $("shown").textContent = `${box.children.length - 1} / ${ring.length}`;
   if (stick) box.scrollTop = box.scrollHeight;
@@ -83,23 +100,23 @@ function render() {
 
 function rebuild() {
   const box = $("rows");
-  while (box.children.length > 1) box.lastChild.remove();
+  box.replaceChildren(box.firstElementChild);
   queued = ring.slice();
   render();
 }
 
 function onBatch(b) {
   for (const e of b.events) ring.push(e);
-  if (ring.length > KEEP) ring.splice(0, ring.length - KEEP);
+  if (ring.length > KEEP * 2) ring.splice(0, ring.length - KEEP); // amortised trim
   dropped += b.dropped;
   $("dropped").textContent = (dropped + b.missed).toLocaleString();
-  const now = performance.now();
-  if (lastTotal !== null && now > lastTotalAt) {
-    const r = ((b.total - lastTotal) * 1000) / (now - lastTotalAt);
+  // The rate from the server's clock: batches may arrive bunched up.
+  if (lastTotal !== null && b.at > lastAt) {
+    const r = ((b.total - lastTotal) * 1000) / (b.at - lastAt);
     rateEMA = rateEMA ? rateEMA * 0.7 + r * 0.3 : r;
     $("rate").textContent = Math.round(rateEMA).toLocaleString();
   }
-  lastTotal = b.total; lastTotalAt = now;
+  lastTotal = b.total; lastAt = b.at;
   if (paused) {
     pausedNew += b.events.length;
     $("pause").textContent = `Resume (${pausedNew.toLocaleString()} new)`;
@@ -107,7 +124,7 @@ function onBatch(b) {
   }
   for (const e of b.events) queued.push(e);
   if (queued.length > KEEP) queued.splice(0, queued.length - KEEP);
-  if (!frameRequested) { frameRequested = true; requestAnimationFrame(render); }
+  requestRender();
 }
 
 function li(main, sub, testid) {

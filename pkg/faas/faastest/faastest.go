@@ -76,6 +76,17 @@ func Build(pkg string) (string, error) {
 	return out, nil
 }
 
+// Cleanup removes the binaries Build made; call it from TestMain after m.Run.
+func Cleanup() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+		buildDir = ""
+		buildCache = map[string]string{}
+	}
+}
+
 // MustBuild is Build that fails t.
 func MustBuild(t testing.TB, pkg string) string {
 	t.Helper()
