@@ -1,6 +1,7 @@
 package wpsfn
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -583,4 +584,59 @@ func get(v any, path ...string) any {
 func list(v any) []string {
 	l, _ := v.([]string)
 	return l
+}
+
+// TestPackageTargets runs `make package-lambda` and `make package-azure` for
+// one function into a temporary folder and checks the zips' layout and modes.
+func TestPackageTargets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cross-compiled binaries")
+	}
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	t.Parallel()
+	tmp := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "make", "-s", "package-lambda", "package-azure",
+		"FUNCTIONS=broadcast-schedule", "LAMBDA_ARCHES=arm64", "DIST="+tmp+"/dist", "BIN="+tmp+"/bin")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make: %v\n%s", err, out)
+	}
+	check := func(path string, want map[string]os.FileMode) {
+		t.Helper()
+		zr, err := zip.OpenReader(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer zr.Close()
+		got := map[string]os.FileMode{}
+		for _, f := range zr.File {
+			got[f.Name] = f.Mode().Perm()
+			if f.Name == "bootstrap" || f.Name == "handler" {
+				rc, _ := f.Open()
+				head := make([]byte, 20)
+				io.ReadFull(rc, head)
+				rc.Close()
+				// ELF, 64-bit; e_machine 0xB7 = AArch64, 0x3E = x86-64.
+				if string(head[:4]) != "\x7fELF" {
+					t.Errorf("%s: %s is not an ELF binary", path, f.Name)
+				}
+				arch := map[string]byte{"bootstrap": 0xB7, "handler": 0x3E}[f.Name]
+				if head[18] != arch {
+					t.Errorf("%s: %s machine %#x, want %#x", path, f.Name, head[18], arch)
+				}
+				if f.UncompressedSize64 >= 12<<20 {
+					t.Errorf("%s: %s is %d bytes, goal < 12 MB", path, f.Name, f.UncompressedSize64)
+				}
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: entries %v, want %v", path, got, want)
+		}
+	}
+	check(filepath.Join(tmp, "dist/lambda/arm64/broadcast-schedule.zip"), map[string]os.FileMode{"bootstrap": 0o755})
+	check(filepath.Join(tmp, "dist/azure/broadcast-schedule.zip"), map[string]os.FileMode{
+		"host.json": 0o644, "broadcast-schedule/function.json": 0o644, "handler": 0o755})
 }

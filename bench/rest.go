@@ -20,10 +20,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -109,11 +111,11 @@ func benchREST(ctx context.Context) error {
 
 	// The two Go contenders run in alternating short rounds so that a change
 	// in the machine's load hits both alike.
-	rates, err := measureInterleaved(ctx, []goContender{{"pkg/wps", wpsCall}, {"bare net/http", bareCall}})
+	res, err := measureInterleaved(ctx, []goContender{{"bare net/http", bareCall}, {"pkg/wps", wpsCall}})
 	if err != nil {
 		return err
 	}
-	wpsRate, bareRate := rates[0], rates[1]
+	bareRate, wpsRate := res[0].rate, res[1].rate
 	jsRate, jsErr := measureJS(ctx, connStr)
 
 	fmt.Println()
@@ -125,7 +127,8 @@ func benchREST(ctx context.Context) error {
 		fmt.Printf("  %-28s %10.0f calls/s\n", "@azure/web-pubsub 1.2.0", jsRate)
 		fmt.Printf("  pkg/wps / @azure/web-pubsub = %.1fx (goal >= 10x)\n", wpsRate/jsRate)
 	}
-	fmt.Printf("  pkg/wps / bare net/http     = %.0f%% (goal >= 85%%)\n", 100*wpsRate/bareRate)
+	fmt.Printf("  pkg/wps / bare net/http     = %.0f%% (goal >= 85%%); median of %d round pairs %.0f%%; by CPU per call %.0f%%\n",
+		100*wpsRate/bareRate, restRounds, 100*median(res[1].ratios), 100*float64(res[0].cpuPerCall)/float64(res[1].cpuPerCall))
 	fmt.Printf("  (sink answered %d calls in all)\n", sunk.Load())
 
 	fmt.Println("\nBuilding and signing one request (go test -bench, pkg/wps):")
@@ -142,20 +145,30 @@ type goContender struct {
 
 // restRounds is how many alternating rounds make up each contender's
 // restDuration.
-const restRounds = 6
+const restRounds = 12
+
+// goResult is one contender's measurement.
+type goResult struct {
+	rate       float64       // successful calls per second, over all rounds
+	cpuPerCall time.Duration // process CPU time (client and sink) per call
+	ratios     []float64     // per round: this rate / the first contender's rate in the same round pair
+}
 
 // measureInterleaved runs each contender's call from restConcurrency
 // goroutines, in restRounds alternating rounds totalling restDuration each
-// (after a warm-up), and returns successful calls per second for each. Any
-// failed call fails the measurement.
-func measureInterleaved(ctx context.Context, cs []goContender) ([]float64, error) {
-	round := func(c goContender, d time.Duration) (int64, time.Duration, error) {
+// (after a warm-up). Alternating short rounds make a change in the machine's
+// load hit every contender alike; the per-round ratios and the CPU time per
+// call are less sensitive to other processes than the totals. Any failed call
+// fails the measurement.
+func measureInterleaved(ctx context.Context, cs []goContender) ([]goResult, error) {
+	round := func(c goContender, d time.Duration) (int64, time.Duration, time.Duration, error) {
 		ctx, cancel := context.WithTimeout(ctx, d+10*time.Second)
 		defer cancel()
 		var calls atomic.Int64
 		var firstErr error
 		var once sync.Once
 		var wg sync.WaitGroup
+		cpu0 := processCPU()
 		start := time.Now()
 		deadline := start.Add(d)
 		for range restConcurrency {
@@ -173,34 +186,64 @@ func measureInterleaved(ctx context.Context, cs []goContender) ([]float64, error
 		}
 		wg.Wait()
 		if firstErr != nil {
-			return 0, 0, fmt.Errorf("%s: %w", c.name, firstErr)
+			return 0, 0, 0, fmt.Errorf("%s: %w", c.name, firstErr)
 		}
-		return calls.Load(), time.Since(start), nil
+		return calls.Load(), time.Since(start), processCPU() - cpu0, nil
 	}
 	for _, c := range cs {
-		if _, _, err := round(c, restWarmup); err != nil {
+		if _, _, _, err := round(c, restWarmup); err != nil {
 			return nil, err
 		}
 	}
+	res := make([]goResult, len(cs))
 	calls := make([]int64, len(cs))
 	elapsed := make([]time.Duration, len(cs))
+	cpu := make([]time.Duration, len(cs))
 	for r := range restRounds {
+		rates := make([]float64, len(cs))
 		for i := range cs {
 			j := (i + r) % len(cs) // alternate who goes first
-			n, d, err := round(cs[j], restDuration/restRounds)
+			n, d, c, err := round(cs[j], restDuration/restRounds)
 			if err != nil {
 				return nil, err
 			}
 			calls[j] += n
 			elapsed[j] += d
+			cpu[j] += c
+			rates[j] = float64(n) / d.Seconds()
+		}
+		for i := range cs {
+			res[i].ratios = append(res[i].ratios, rates[i]/rates[0])
 		}
 	}
-	rates := make([]float64, len(cs))
 	for i, c := range cs {
-		rates[i] = float64(calls[i]) / elapsed[i].Seconds()
-		fmt.Printf("  %-28s %d calls in %.2fs (%d rounds)\n", c.name, calls[i], elapsed[i].Seconds(), restRounds)
+		res[i].rate = float64(calls[i]) / elapsed[i].Seconds()
+		res[i].cpuPerCall = cpu[i] / time.Duration(max(calls[i], 1))
+		fmt.Printf("  %-28s %d calls in %.2fs (%d rounds), %.1f µs CPU per call\n",
+			c.name, calls[i], elapsed[i].Seconds(), restRounds, float64(res[i].cpuPerCall)/1e3)
 	}
-	return rates, nil
+	return res, nil
+}
+
+// processCPU returns the CPU time (user + system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // measureJS runs test/wps-bench.js with Node.js.

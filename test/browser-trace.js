@@ -52,6 +52,9 @@ async function main() {
     await page.evaluate(() => 1);
     r.evalMs = Date.now() - t0;
     r.rows = await page.$$eval("#rows .row:not(.rowhead)", (rs) => rs.length);
+    // The rows pane scrolls by itself and follows the newest events.
+    r.scroll = await page.evaluate(() => { const b = document.getElementById("rows");
+      return { top: b.scrollTop, height: b.scrollHeight, client: b.clientHeight, page: document.documentElement.scrollHeight, viewport: innerHeight }; });
     r.rate = Number((await page.textContent("#rate")).replace(/[^0-9]/g, ""));
     r.dropped = Number((await page.textContent("#dropped")).replace(/[^0-9]/g, ""));
 

@@ -510,9 +510,13 @@ func TestTracePageUnderFlood(t *testing.T) {
 		PauseHeld, Resumed                          bool
 		PauseLabel                                  string
 		Errors                                      []string
+		Scroll                                      struct{ Top, Height, Client, Page, Viewport int }
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatalf("browser-trace.js output: %v\n%s", err, raw)
+	}
+	if sc := r.Scroll; sc.Page > sc.Viewport+2 || sc.Client >= sc.Height || sc.Top+sc.Client < sc.Height-60 {
+		t.Errorf("rows pane: %+v; want a page that fits the window and a pane scrolled to its newest rows", sc)
 	}
 	t.Logf("under a 30,000 events/s flood: %d fps, evaluate %d ms, %d rows, rate shown %d/s, dropped %d", r.FPS, r.EvalMs, r.Rows, r.Rate, r.Dropped)
 	if r.Rows > 500 || r.RowsAfter > 500 || r.Rows < 400 {

@@ -294,7 +294,9 @@ func (s *Server) readLoop(c *conn, sk *socket) {
 			case errors.Is(err, websocket.ErrMessageTooBig):
 				c.socketGone(sk, false, closeReason{code: websocket.StatusMessageTooBig,
 					reason: fmt.Sprintf("MessageTooBig: a message is larger than %d bytes.", s.cfg.MaxMessageBytes), now: true})
-			case status == websocket.StatusNormalClosure || status == websocket.StatusGoingAway:
+			case status != -1:
+				// A close frame, whatever its code, is the client leaving on purpose;
+				// a reliable client that wants to recover just loses its socket.
 				c.socketGone(sk, false, closeReason{code: websocket.StatusNormalClosure, reason: "ClientClosed: the client closed the connection."})
 			default:
 				c.socketGone(sk, true, closeReason{code: websocket.StatusNormalClosure, reason: "ConnectionLost: the connection was lost.", now: true})

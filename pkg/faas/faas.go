@@ -95,7 +95,18 @@ func (fn Function) validate() error {
 const shutdownTimeout = 8 * time.Second
 
 // Run serves fn on the detected host until SIGTERM (or SIGINT) and returns
-// after a graceful shutdown. It sets slog's default logger to JSON on stderr
+// after a graceful shutdown (on Lambda, the runtime ends the process).
+//
+//   - Lambda: an HTTP function is served through aws-lambda-go's lambdaurl,
+//     so its function URL must use InvokeMode RESPONSE_STREAM; a scheduled
+//     one takes EventBridge rule events or a Scheduler Input (see
+//     ParseLambdaSchedule); a function with both tells them apart.
+//   - Azure custom handler: see NewAzureHandler; it listens on 127.0.0.1 at
+//     FUNCTIONS_CUSTOMHANDLER_PORT.
+//   - Otherwise: Serve on $PORT (default 8080), all interfaces unless HOST
+//     is set.
+//
+// It sets slog's default logger to JSON on stderr
 // (level from LOG_LEVEL: debug, info, warn, error), which every host collects.
 // On a failure to start it prints one line to stderr and exits with status 1.
 func Run(fn Function) {

@@ -291,3 +291,17 @@ func FuzzAzureInvocation(f *testing.F) {
 		}
 	})
 }
+
+func TestAzureHTTPFunctionRejectsTimerPayload(t *testing.T) {
+	srv := httptest.NewServer(newAzureHandler(Function{Name: "connect", HTTP: http.NotFoundHandler()}))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/connect", "application/json", strings.NewReader(`{"Data":{"timer":{"IsPastDue":false}},"Metadata":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a AzureResponse
+	json.NewDecoder(resp.Body).Decode(&a)
+	if resp.StatusCode != 400 || len(a.Logs) != 1 || !strings.Contains(a.Logs[0], "carries no HTTP trigger data") {
+		t.Errorf("%d %+v", resp.StatusCode, a)
+	}
+}

@@ -40,7 +40,7 @@ func (c ConnectionString) String() string {
 // ParseConnectionString parses s. Keys are case-insensitive, segments are
 // separated by ';', whitespace around keys and values and a trailing ';' are
 // tolerated, and a value may itself contain '='. Port, when present, replaces
-// the endpoint's port. Errors name what is wrong but never contain the key.
+// the endpoint's port; the host is lower-cased and a default port dropped. Errors name what is wrong but never contain the key.
 func ParseConnectionString(s string) (ConnectionString, error) {
 	var c ConnectionString
 	var port string
@@ -133,5 +133,15 @@ func normalizeEndpoint(ep, port string) (string, error) {
 		}
 		u.Host = net.JoinHostPort(u.Hostname(), strconv.Itoa(n))
 	}
-	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
+	// Normalize as a WHATWG URL parser does (and so Microsoft's JavaScript
+	// SDK, whose token audiences are built from such URLs): lower-case host,
+	// no default port.
+	host := strings.ToLower(u.Host)
+	if p := u.Port(); (u.Scheme == "https" && p == "443") || (u.Scheme == "http" && p == "80") {
+		host = strings.ToLower(u.Hostname())
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+	}
+	return strings.TrimRight(u.Scheme+"://"+host+u.EscapedPath(), "/"), nil
 }

@@ -15,8 +15,10 @@ func TestParseConnectionString(t *testing.T) {
 			ConnectionString{Endpoint: "https://x.webpubsub.azure.com", AccessKey: "k==", Version: "1.0"}},
 		{confConnStr, ConnectionString{Endpoint: "http://127.0.0.1:18091", AccessKey: confKey, Version: "1.0"}},
 		// case-insensitive keys, whitespace, no trailing ';', trailing slash, Port replaces a port
-		{"  endpoint = https://x.example.com:8443/ ; ACCESSKEY=a=b=c ;port=443 ",
-			ConnectionString{Endpoint: "https://x.example.com:443", AccessKey: "a=b=c"}},
+		{"  endpoint = https://x.example.com:8443/ ; ACCESSKEY=a=b=c ;port=9443 ",
+			ConnectionString{Endpoint: "https://x.example.com:9443", AccessKey: "a=b=c"}},
+		{"Endpoint=HTTPS://X.WebPubSub.Azure.COM:443;AccessKey=k", ConnectionString{Endpoint: "https://x.webpubsub.azure.com", AccessKey: "k"}},
+		{"Endpoint=http://[::1];Port=80;AccessKey=k", ConnectionString{Endpoint: "http://[::1]", AccessKey: "k"}},
 		{"Endpoint=http://[::1];Port=8080;AccessKey=k;ClientEndpoint=https://clients.example.com/;;",
 			ConnectionString{Endpoint: "http://[::1]:8080", AccessKey: "k", ClientEndpoint: "https://clients.example.com"}},
 		{"Endpoint=http://localhost:8080;AccessKey=k;Version=1.0;Unknown=ignored",

@@ -153,12 +153,12 @@ func ExampleResponseError() {
 }
 
 func ExampleParseConnectionString() {
-	cs, err := wps.ParseConnectionString("Endpoint=https://example.webpubsub.azure.com;Port=443;AccessKey=<key>;Version=1.0;")
+	cs, err := wps.ParseConnectionString("Endpoint=https://example.webpubsub.azure.com;Port=8443;AccessKey=<key>;Version=1.0;")
 	fmt.Println(cs.Endpoint, err)
 	_, err = wps.ParseConnectionString("Endpoint=https://example.webpubsub.azure.com;Version=1.0;")
 	fmt.Println(err)
 	// Output:
-	// https://example.webpubsub.azure.com:443 <nil>
+	// https://example.webpubsub.azure.com:8443 <nil>
 	// wps: connection string: AccessKey is missing
 }
 

@@ -71,10 +71,12 @@ function requestRender() {
   setTimeout(() => requestAnimationFrame(render), wait);
 }
 
-function render() {
-  frameRequested = false;
+// render shows the queued events; while paused only a rebuild (force: a
+// filter change) redraws, from the events kept when the pause began.
+function render(force = false) {
+  if (!force) frameRequested = false;
   lastRender = performance.now();
-  if (paused) { queued = []; return; }
+  if (paused && !force) { queued = []; return; }
   const box = $("rows");
   const stick = atBottom(box);
   // Only the last SHOW matching events can be on screen: build just those.
@@ -101,8 +103,8 @@ function render() {
 function rebuild() {
   const box = $("rows");
   box.replaceChildren(box.firstElementChild);
-  queued = ring.slice();
-  render();
+  queued = paused ? frozen.slice() : ring.slice();
+  render(true);
 }
 
 function onBatch(b) {
@@ -180,8 +182,10 @@ async function main() {
   es.addEventListener("snapshot", (ev) => onSnapshot(JSON.parse(ev.data)));
 }
 
+let frozen = []; // the ring as it was when the pause began
 $("pause").onclick = () => {
   paused = !paused;
+  frozen = paused ? ring.slice() : [];
   pausedNew = 0;
   $("pause").textContent = paused ? "Resume" : "Pause";
   document.body.dataset.paused = paused;

@@ -87,7 +87,13 @@ func add(zw *zip.Writer, dir, p string) error {
 	hdr.Name = filepath.ToSlash(rel)
 	hdr.Method = zip.Deflate
 	hdr.Modified = epoch
-	hdr.SetMode(info.Mode().Perm()) // 0755 for executables, 0644 otherwise
+	// Normalised, so the zip does not depend on the umask: 0755 for
+	// executables, 0644 for the rest.
+	mode := os.FileMode(0o644)
+	if info.Mode().Perm()&0o111 != 0 {
+		mode = 0o755
+	}
+	hdr.SetMode(mode)
 	w, err := zw.CreateHeader(hdr)
 	if err != nil {
 		return err

@@ -12,9 +12,12 @@ import (
 func TestWriteKeepsModes(t *testing.T) {
 	dir := t.TempDir()
 	os.MkdirAll(filepath.Join(dir, "connect"), 0o755)
-	os.WriteFile(filepath.Join(dir, "handler"), []byte("#!bin"), 0o755)
-	os.WriteFile(filepath.Join(dir, "host.json"), []byte("{}"), 0o644)
+	os.WriteFile(filepath.Join(dir, "handler"), []byte("#!bin"), 0o700)
+	os.WriteFile(filepath.Join(dir, "host.json"), []byte("{}"), 0o664)
 	os.WriteFile(filepath.Join(dir, "connect", "function.json"), []byte(`{"bindings":[]}`), 0o644)
+	// Modes as a umask of 002 or 077 leaves them: the zip normalises them.
+	os.Chmod(filepath.Join(dir, "host.json"), 0o664)
+	os.Chmod(filepath.Join(dir, "handler"), 0o700)
 	out := filepath.Join(t.TempDir(), "a.zip")
 	if err := write(out, dir); err != nil {
 		t.Fatal(err)
