@@ -61,6 +61,10 @@ bench: test-deps bench-go
 bench-rest: test-deps
 	$(GO) run ./bench rest
 
+# 10,000 WebSocket clients against the emulator (FANOUT_CLIENTS=n to change).
+bench-fanout:
+	$(GO) run ./bench fanout
+
 # Micro-benchmarks (ns/op, allocs/op) of the hot paths.
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/...

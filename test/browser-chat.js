@@ -4,7 +4,9 @@
 // trace page shows the connections, the group and the events. Screenshots go
 // to OUT_DIR.
 //
-// usage: node browser-chat.js BASE_URL OUT_DIR
+// usage: node browser-chat.js BASE_URL OUT_DIR CONTROL_URL
+// CONTROL_URL is the Go test's helper: POST CONTROL_URL/drop?user=NAME severs
+// that user's socket the way a network failure would (no close frame).
 // Prints one JSON object with what each page saw; exits non-zero on failure.
 "use strict";
 
@@ -13,9 +15,9 @@ const fs = require("fs");
 const os = require("os");
 const { chromium } = require("playwright-core");
 
-const [base, outDir] = process.argv.slice(2);
-if (!base || !outDir) {
-  console.error("usage: node browser-chat.js BASE_URL OUT_DIR");
+const [base, outDir, control] = process.argv.slice(2);
+if (!base || !outDir || !control) {
+  console.error("usage: node browser-chat.js BASE_URL OUT_DIR CONTROL_URL");
   process.exit(2);
 }
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -90,8 +92,10 @@ async function main() {
 
     // A dropped socket: alice's client recovers with its reconnection token
     // and misses nothing that was sent meanwhile.
-    await alice.page.click("#drop-btn");
-    await alice.page.waitForSelector('body[data-status="recovering"]', { timeout: T }); // offline for 2 s
+    await alice.page.evaluate(() => window.wpsfnChat.client.holdRecovery(2000));
+    const drop = await fetch(control + "/drop?user=alice", { method: "POST" });
+    if (!drop.ok) throw new Error(`drop: ${drop.status} ${await drop.text()}`);
+    await alice.page.waitForSelector('body[data-status="recovering"]', { timeout: T }); // away for 2 s
     await say(bob.page, "sent while alice reconnects");
     await alice.page.waitForSelector('body[data-status="online"][data-recoveries="1"]', { timeout: T });
     await waitForMessage(alice.page, "bob", "sent while alice reconnects");
@@ -103,7 +107,11 @@ async function main() {
       const text = (id) => document.getElementById(id).textContent;
       return text("users").includes("alice") && text("users").includes("bob") && text("groups").includes("#" + room);
     }, room, { timeout: T });
-    await trace.waitForFunction(() => document.querySelectorAll('#rows .row[data-kind="upstream"]').length >= 4, null, { timeout: T });
+    await trace.waitForFunction(() => document.querySelectorAll('#rows .row[data-kind="upstream"]').length >= 4, null, { timeout: T })
+      .catch(async (e) => {
+        const rows = await trace.$$eval("#rows .row", (rs) => rs.map((r) => r.dataset.kind + " " + r.textContent).slice(-30));
+        throw new Error(`${e.message}\ntrace rows:\n${rows.join("\n")}`);
+      });
     result.trace = await trace.evaluate(() => ({
       rows: document.querySelectorAll("#rows .row:not(.rowhead)").length,
       kinds: [...new Set([...document.querySelectorAll("#rows .row:not(.rowhead)")].map((r) => r.dataset.kind))].sort(),

@@ -40,6 +40,12 @@ async function main() {
     await page.waitForFunction(() => document.querySelectorAll("#rows .row:not(.rowhead)").length >= 400, null, { timeout: T });
     await page.waitForTimeout(1500); // let the rate estimate settle
 
+    // The rows follow the stream: the newest row changes.
+    const newest = () => page.$eval("#rows .row:last-child", (x) => x.textContent);
+    const n0 = await newest();
+    await page.waitForTimeout(600);
+    r.advancing = (await newest()) !== n0;
+
     // Frames rendered in one second while the flood goes on.
     r.fps = await page.evaluate(() => new Promise((resolve) => {
       let n = 0;

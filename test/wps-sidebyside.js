@@ -14,10 +14,14 @@ async function main() {
     getToken: async () => ({ token: "entra-token", expiresOnTimestamp: Date.now() + 3600 * 1000 }),
   };
   const tokenClient = new WebPubSubServiceClient(input.endpoint, tokenCredential, input.hub, { retryOptions });
+  // Through a reverse proxy (e.g. API Management): requests go to the
+  // recorder, tokens are issued for the service's own URL.
+  const proxyClient = new WebPubSubServiceClient(input.proxiedConnectionString, input.hub,
+    { retryOptions, reverseProxyEndpoint: input.endpoint });
   const out = { tokens: {}, odata: {}, errors: {} };
 
   for (const c of input.cases) {
-    const client = c.token ? tokenClient : keyClient;
+    const client = c.token ? tokenClient : c.proxy ? proxyClient : keyClient;
     const o = c.opts || {};
     const base = { requestOptions: { customHeaders: { "x-case": c.name } } };
     const msg = () => {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -381,10 +382,23 @@ func TestFunctionEnvironKeepsOnlyFunctionSettings(t *testing.T) {
 func TestBrowserChat(t *testing.T) {
 	requireChromium(t)
 	st := startDev(t, 0)
+	// The script's helper: sever a user's socket as a network failure would.
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := r.URL.Query().Get("user")
+		for _, h := range st.Emulator.Snapshot().Hubs {
+			for _, c := range h.Connections {
+				if c.UserID == user && st.Emulator.DropSocket(c.ID) {
+					return
+				}
+			}
+		}
+		http.Error(w, "no connection of "+user, http.StatusNotFound)
+	}))
+	defer control.Close()
 	out := filepath.Join(nodetest.Dir(), "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	raw := nodetest.Run(ctx, t, nil, "browser-chat.js", st.BaseURL, out)
+	raw := nodetest.Run(ctx, t, nil, "browser-chat.js", st.BaseURL, out, control.URL)
 
 	var res struct {
 		Alice, Bob []struct {
@@ -507,7 +521,7 @@ func TestTracePageUnderFlood(t *testing.T) {
 	var r struct {
 		FPS, EvalMs, Rows, Rate, Dropped, RowsAfter int
 		Filtered                                    []string
-		PauseHeld, Resumed                          bool
+		PauseHeld, Resumed, Advancing               bool
 		PauseLabel                                  string
 		Errors                                      []string
 		Scroll                                      struct{ Top, Height, Client, Page, Viewport int }
@@ -524,6 +538,9 @@ func TestTracePageUnderFlood(t *testing.T) {
 	}
 	if r.FPS < 5 || r.EvalMs > 2000 {
 		t.Errorf("page not usable under the flood: %d frames/s, evaluate took %d ms", r.FPS, r.EvalMs)
+	}
+	if !r.Advancing {
+		t.Error("the rows do not follow the stream")
 	}
 	if r.Rate < 5000 {
 		t.Errorf("rate shown %d/s; the flood is 30,000/s", r.Rate)

@@ -152,3 +152,51 @@ func TestJSClientSDK(t *testing.T) {
 		})
 	}
 }
+
+// TestWSPlainClients uses the `ws` npm package as plain WebSocket clients:
+// sendToGroup mode, the "message" event with its reply, and the 1 MB limit.
+func TestWSPlainClients(t *testing.T) {
+	nodetest.Require(t)
+	echo, err := cloudevents.NewHandler(cloudevents.Options{
+		Hub: "chat", AccessKeys: []string{DefaultAccessKey},
+		UserEvent: func(ctx context.Context, req *cloudevents.UserEventRequest) (*cloudevents.UserEventResponse, error) {
+			return &cloudevents.UserEventResponse{Data: append([]byte("echo:"), req.Data...), DataType: cloudevents.DataText}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := httptest.NewServer(echo)
+	defer up.Close()
+	e := newEnv(t, Config{Hubs: map[string]HubSettings{"chat": {EventHandlers: []EventHandler{{URLTemplate: up.URL + "/{event}", UserEvents: "message"}}}}})
+	withGroup := e.claims("chat", "reader")
+	withGroup["webpubsub.group"] = []string{"g"}
+	base := e.ws + "/client/hubs/chat?access_token="
+	out := nodetest.Run(context.Background(), t, nil, "emulator-ws.js",
+		base+sign(t, withGroup, DefaultAccessKey),
+		base+e.token("chat", "writer", "webpubsub.sendToGroup.g")+"&webpubsub_mode=sendToGroup&group=g",
+		base+e.token("chat", "eventer"),
+		base+e.token("chat", "big"))
+	var r struct {
+		Text, Binary, Echo, After struct {
+			Binary bool
+			Text   string
+		}
+		BigClose int
+		Refused  string
+		Error    string
+	}
+	if err := json.Unmarshal(out, &r); err != nil || r.Error != "" {
+		t.Fatalf("report %s: %v", out, err)
+	}
+	if r.Text.Binary || r.Text.Text != "hello group" || !r.Binary.Binary || r.Binary.Text != "AQID" ||
+		r.Echo.Text != "echo:ping" || r.After.Text != "still here" {
+		t.Fatalf("report: %+v", r)
+	}
+	if r.BigClose != 1009 {
+		t.Fatalf("a frame over 1 MB closed with %d, want 1009", r.BigClose)
+	}
+	if r.Refused != "HTTP 401" {
+		t.Fatalf("a bad token: %q, want HTTP 401", r.Refused)
+	}
+}

@@ -273,7 +273,6 @@ func TestNotificationsRunBeforeAnswer(t *testing.T) {
 // TestTimeout: a callback that ignores its context is cut off at Timeout.
 func TestTimeout(t *testing.T) {
 	release := make(chan struct{})
-	defer close(release)
 	h, _ := NewHandler(Options{
 		Hub: "chat", AccessKeys: []string{testKey}, Logger: quietLogger(), Timeout: 100 * time.Millisecond,
 		Connected: func(ctx context.Context, req *ConnectedRequest) error { <-release; return nil },
@@ -284,6 +283,7 @@ func TestTimeout(t *testing.T) {
 	})
 	srv := httptest.NewServer(h)
 	defer srv.Close()
+	defer close(release) // before srv.Close, which waits for the stuck callback
 	cc := ConnectionContext{Hub: "chat", ConnectionID: "c"}
 	for _, ev := range []Event{&ConnectedRequest{ConnectionContext: cc}, &UserEventRequest{ConnectionContext: cc, Data: []byte("x")}} {
 		start := time.Now()

@@ -190,7 +190,12 @@ func defaultHTTPClient() *http.Client {
 		t.MaxIdleConnsPerHost = 256
 		t.IdleConnTimeout = 90 * time.Second
 		t.ResponseHeaderTimeout = 60 * time.Second
-		defaultClient = &http.Client{Transport: t}
+		defaultClient = &http.Client{
+			Transport: t,
+			// The REST API does not redirect; an answer that does is reported
+			// as a *ResponseError rather than followed with the token.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
 	})
 	return defaultClient
 }

@@ -231,3 +231,45 @@ func TestListConnectionsInGroup(t *testing.T) {
 		t.Errorf("%d requests, want 1", n)
 	}
 }
+
+func TestConcurrentUseWithRotation(t *testing.T) {
+	rec := newRecorder(t)
+	cred := NewKeyCredential("key-a")
+	c, err := NewClient(rec.srv.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	done := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			var err error
+			for j := range 20 {
+				if err = c.SendToUser(ctx, fmt.Sprintf("u%d", j%3), Text("x"), nil); err != nil {
+					break
+				}
+				if i == 0 && j == 10 {
+					cred.Update("key-b")
+				}
+			}
+			done <- err
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every request verifies with one of the two keys.
+	for _, r := range rec.requests() {
+		tok := strings.TrimPrefix(r.Authorization, "Bearer ")
+		_, errA := jwt.Parse(tok, func(*jwt.Token) (any, error) { return []byte("key-a"), nil })
+		_, errB := jwt.Parse(tok, func(*jwt.Token) (any, error) { return []byte("key-b"), nil })
+		if errA != nil && errB != nil {
+			t.Fatalf("token verifies with neither key")
+		}
+	}
+	if n := len(rec.requests()); n != 160 {
+		t.Errorf("%d requests, want 160", n)
+	}
+}

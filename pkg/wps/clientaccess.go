@@ -83,14 +83,17 @@ type ClientAccess struct {
 // writes it; a service side (such as an emulator) can read one with
 // jwt.ParseWithClaims. The field order is the JavaScript SDK's.
 type ClientClaims struct {
-	Roles     []string         `json:"role,omitempty"`
+	// Roles are the connection's permissions ("role", an array).
+	Roles []string `json:"role,omitempty"`
+	// Groups are joined on connect ("webpubsub.group", an array).
 	Groups    []string         `json:"webpubsub.group,omitempty"`
 	IssuedAt  *jwt.NumericDate `json:"iat,omitempty"`
 	ExpiresAt *jwt.NumericDate `json:"exp,omitempty"`
 	// Audience is the client endpoint with the http(s) scheme and no query,
 	// e.g. "https://x.webpubsub.azure.com/client/hubs/chat".
 	Audience string `json:"aud,omitempty"`
-	Subject  string `json:"sub,omitempty"`
+	// Subject is the user id ("sub"), empty for an anonymous connection.
+	Subject string `json:"sub,omitempty"`
 }
 
 // GetExpirationTime implements jwt.Claims.

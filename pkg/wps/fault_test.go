@@ -1,9 +1,11 @@
 package wps
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -122,8 +124,16 @@ func TestRetriesExhausted(t *testing.T) {
 		w.Header().Set("x-ms-error-code", "Busy")
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	c := newTestClient(t, rec.srv.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: 2, Delay: time.Millisecond}})
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newTestClient(t, rec.srv.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: 2, Delay: time.Millisecond}, Logger: logger})
 	err := c.AddUserToGroup(context.Background(), "g", "u")
+	if n := strings.Count(logs.String(), `msg="wps: retrying" op=AddUserToGroup`); n != 2 {
+		t.Errorf("%d retry log lines, want 2:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), testKey) || strings.Contains(logs.String(), "eyJ") {
+		t.Errorf("logs hold a secret:\n%s", logs.String())
+	}
 	var re *ResponseError
 	if !errors.As(err, &re) || re.StatusCode != 503 || re.Code != "Busy" {
 		t.Fatalf("error %v, want a 503 ResponseError", err)
@@ -391,6 +401,12 @@ func TestInvalidInputRejectedBeforeSending(t *testing.T) {
 		"unknown permission":  c.GrantPermission(ctx, "c", Permission("admin"), nil),
 		"no groups":           c.AddConnectionsToGroups(ctx, nil, ""),
 		"empty group in list": c.RemoveConnectionsFromGroups(ctx, []string{"g", ""}, ""),
+		"negative expiry":     second(c.ClientAccessURL(ctx, &ClientAccessOptions{Expiry: -time.Minute})),
+		"bad token group":     second(c.ClientAccessURL(ctx, &ClientAccessOptions{Groups: []string{" "}})),
+		"empty role":          second(c.ClientAccessURL(ctx, &ClientAccessOptions{Roles: []string{""}})),
+		"unknown protocol":    second(c.ClientAccessURL(ctx, &ClientAccessOptions{Protocol: ClientProtocol(7)})),
+		"list page size":      listErr(c, &ListOptions{MaxPageSize: 201}),
+		"list blank group":    listErr(c, nil),
 	}
 	for name, err := range cases {
 		if err == nil {
@@ -411,4 +427,77 @@ func TestInvalidInputRejectedBeforeSending(t *testing.T) {
 	if _, err := NewClient(rec.srv.URL, NewKeyCredential(""), "chat", nil); err == nil {
 		t.Error("empty key accepted")
 	}
+}
+
+func TestRetryAfterParsing(t *testing.T) {
+	now := time.Date(2026, 11, 27, 4, 0, 0, 0, time.UTC)
+	cases := []struct {
+		header, value string
+		want          time.Duration
+		ok            bool
+	}{
+		{"Retry-After", "2", 2 * time.Second, true},
+		{"Retry-After", "0.5", 500 * time.Millisecond, true},
+		{"Retry-After", now.Add(3 * time.Second).Format(http.TimeFormat), 3 * time.Second, true},
+		{"Retry-After", now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+		{"Retry-After", "1e300", 24 * time.Hour, true},
+		{"Retry-After", "NaN", 0, false},
+		{"Retry-After", "-3", 0, false},
+		{"Retry-After", "soon", 0, false},
+		{"retry-after-ms", "250", 250 * time.Millisecond, true},
+		{"x-ms-retry-after-ms", "1e300", 24 * time.Hour, true},
+		{"x-ms-retry-after-ms", "Inf", 24 * time.Hour, true},
+	}
+	for _, tc := range cases {
+		resp := &http.Response{Header: http.Header{}}
+		resp.Header.Set(tc.header, tc.value)
+		got, ok := retryAfter(resp, now)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: %s = %v, %v; want %v, %v", tc.header, tc.value, got, ok, tc.want, tc.ok)
+		}
+	}
+	o := RetryOptions{Delay: 100 * time.Millisecond, MaxDelay: time.Second}.withDefaults()
+	for n := 1; n <= 10; n++ {
+		d := o.backoff(n)
+		base := min(100*time.Millisecond<<(n-1), time.Second)
+		if d < base*8/10 || d > min(base*12/10, time.Second) {
+			t.Errorf("backoff(%d) = %v, want about %v", n, d, base)
+		}
+	}
+}
+
+func TestRedirectsNotFollowed(t *testing.T) {
+	rec := newRecorder(t)
+	rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
+		http.Redirect(w, r, "http://elsewhere.example/steal", http.StatusTemporaryRedirect)
+	}
+	c, err := NewClient(rec.srv.URL, NewKeyCredential(testKey), "chat", &ClientOptions{Retry: fastRetry})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.SendToAll(context.Background(), Text("x"), nil)
+	var re *ResponseError
+	if !errors.As(err, &re) || re.StatusCode != http.StatusTemporaryRedirect {
+		t.Fatalf("error %v, want a 307 ResponseError", err)
+	}
+	if n := len(rec.requests()); n != 1 {
+		t.Errorf("%d requests", n)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+// listErr returns the error ListConnectionsInGroup yields for opts (with a
+// blank group when opts is nil).
+func listErr(c *Client, opts *ListOptions) error {
+	group := "g"
+	if opts == nil {
+		group = "  "
+	}
+	for _, err := range c.ListConnectionsInGroup(context.Background(), group, opts) {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -43,8 +43,7 @@ func groupConnectionCall(op, method, group, connectionID string) (*call, error) 
 	return &call{op: op, method: method, path: "/groups/" + escapePath(group) + "/connections/" + escapePath(connectionID)}, nil
 }
 
-// AddUserToGroup adds the user userID to group: every current connection of
-// the user, and (per the service) connections the user opens later.
+// AddUserToGroup adds the user userID (all of the user's connections) to group.
 func (c *Client) AddUserToGroup(ctx context.Context, group, userID string) error {
 	cl, err := userGroupCall("AddUserToGroup", "PUT", group, userID)
 	if err != nil {

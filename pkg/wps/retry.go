@@ -72,8 +72,8 @@ func (o RetryOptions) backoff(n int) time.Duration {
 func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
 	for _, h := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
 		if v := resp.Header.Get(h); v != "" {
-			if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 {
-				return time.Duration(ms * float64(time.Millisecond)), true
+			if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 { // false for NaN
+				return clampDelay(ms / 1e3), true
 			}
 		}
 	}
@@ -82,13 +82,22 @@ func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if s, err := strconv.ParseFloat(v, 64); err == nil {
-		if s < 0 {
+		if !(s >= 0) {
 			return 0, false
 		}
-		return time.Duration(s * float64(time.Second)), true
+		return clampDelay(s), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(t.Sub(now), 0), true
 	}
 	return 0, false
+}
+
+// clampDelay converts seconds to a Duration, saturating at a day (the caller
+// caps it at MaxDelay) instead of overflowing.
+func clampDelay(seconds float64) time.Duration {
+	if seconds > 86400 {
+		return 24 * time.Hour
+	}
+	return time.Duration(seconds * float64(time.Second))
 }

@@ -29,6 +29,7 @@ type sbsCase struct {
 	Msg    *sbsMsg  `json:"msg,omitempty"`
 	Opts   sbsOpts  `json:"opts"`
 	Token  bool     `json:"token,omitempty"` // use the TokenCredential client
+	Proxy  bool     `json:"proxy,omitempty"` // use the client behind a reverse proxy
 }
 
 type sbsMsg struct {
@@ -59,7 +60,7 @@ type sbsOpts struct {
 var trickyIDs = []string{
 	"plain", "conn 1", "a/b", "100%", "100%25", "what?x=1", "hash#tag", "ünïcødé 用户", "emoji 😀",
 	"o'brien", "it''s", "semi;colon&amp=eq+plus", "(paren)*!~-_.", "tab\tnew\nline",
-	`back\slash"quote`, ".hidden", "a..b", "<b>&amp;</b>", "[br]{ace}|pipe^`tick`", "  spaced  ",
+	`back\slash"quote`, ".hidden", "a..b", "<b>&amp;</b>", "[br]{ace}|pipe^`tick`", "  spaced  ", "user@example.com", "$dollar,comma:colon",
 }
 
 func sideBySideCases() []sbsCase {
@@ -104,15 +105,21 @@ func sideBySideCases() []sbsCase {
 	add(sbsCase{Op: "clientAccess", Opts: sbsOpts{Protocol: "mqtt"}})
 	add(sbsCase{Op: "clientAccess", Token: true})
 	add(sbsCase{Op: "listConnections", Group: "g"})
+	add(sbsCase{Op: "sendToGroup", Proxy: true, Group: "room 1", Msg: &sbsMsg{Kind: "text", Text: "via proxy"}, Opts: sbsOpts{Filter: "userId eq 'a'"}})
+	add(sbsCase{Op: "addUserToGroup", Proxy: true, ID: "a/b", Group: "g"})
+	add(sbsCase{Op: "userExists", Proxy: true, ID: "o'brien"})
+	add(sbsCase{Op: "clientAccess", Proxy: true, Opts: sbsOpts{UserID: "p"}})
 	return cs
 }
 
 // runGoCase makes c's call through pkg/wps; the key-signed client access
 // token, if any, is returned.
-func runGoCase(ctx context.Context, key, tok *Client, c sbsCase) (*ClientAccess, string, error) {
+func runGoCase(ctx context.Context, key, tok, proxied *Client, c sbsCase) (*ClientAccess, string, error) {
 	cl := key
 	if c.Token {
 		cl = tok
+	} else if c.Proxy {
+		cl = proxied
 	}
 	o := c.Opts
 	var msg Message
@@ -249,7 +256,9 @@ func TestSideBySideWithJavaScriptSDK(t *testing.T) {
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
 	connStr := "Endpoint=https://127.0.0.1;Port=" + port + ";AccessKey=" + confKey + ";Version=1.0;"
 	cases := sideBySideCases()
-	input, _ := json.Marshal(map[string]any{"connectionString": connStr, "endpoint": endpoint, "hub": "chat", "cases": cases})
+	proxiedConnStr := "Endpoint=https://res.webpubsub.azure.com;AccessKey=" + confKey + ";Version=1.0;"
+	input, _ := json.Marshal(map[string]any{"connectionString": connStr, "proxiedConnectionString": proxiedConnStr,
+		"endpoint": endpoint, "hub": "chat", "cases": cases})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -280,17 +289,23 @@ func TestSideBySideWithJavaScriptSDK(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	proxied, err := NewClientFromConnectionString(proxiedConnStr, "chat", &ClientOptions{HTTPClient: srv.Client(),
+		ReverseProxyEndpoint: endpoint, Retry: RetryOptions{MaxRetries: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	compared := 0
 	for _, c := range cases {
 		mu.Lock()
 		before := len(goReqs)
 		mu.Unlock()
-		ca, filter, goErr := runGoCase(ctx, keyClient, tokClient, c)
+		ca, filter, goErr := runGoCase(ctx, keyClient, tokClient, proxied, c)
 		mu.Lock()
 		mine := append([]recorded(nil), goReqs[before:]...)
 		theirs := byCase[c.Name]
 		mu.Unlock()
-		desc := fmt.Sprintf("%s (id %q, group %q, groups %q)", c.Name, c.ID, c.Group, c.Groups)
+		desc := fmt.Sprintf("%s (id %q, group %q, groups %q, proxy %v)", c.Name, c.ID, c.Group, c.Groups, c.Proxy)
 		if jsErr := js.Errors[c.Name]; jsErr != "" || goErr != nil {
 			t.Errorf("%s: JavaScript error %q, Go error %v", desc, jsErr, goErr)
 			continue
@@ -329,6 +344,9 @@ func TestSideBySideWithJavaScriptSDK(t *testing.T) {
 				t.Errorf("%s: Authorization Go %q, JS %q", desc, g.Authorization, j.Authorization)
 			}
 		} else {
+			if c.Proxy && !strings.HasPrefix(mustClaims(t, g.Authorization)["aud"].(string), "https://res.webpubsub.azure.com/api/hubs/chat/") {
+				t.Errorf("%s: proxied call's aud is not the service URL", desc)
+			}
 			gh, gc := verifyRESTToken(t, g.Authorization, confKey)
 			jh, jc := verifyRESTToken(t, j.Authorization, confKey)
 			if !reflect.DeepEqual(gh, jh) || gc["aud"] != jc["aud"] || len(gc) != len(jc) ||
@@ -342,6 +360,11 @@ func TestSideBySideWithJavaScriptSDK(t *testing.T) {
 		t.Errorf("compared %d of %d cases", compared, len(cases))
 	}
 	t.Logf("compared %d cases with @azure/web-pubsub", compared)
+}
+
+func mustClaims(t *testing.T, auth string) map[string]any {
+	_, claims := verifyRESTToken(t, auth, confKey)
+	return claims
 }
 
 func compareClientAccess(t *testing.T, desc string, g, j ClientAccess) {

@@ -7,6 +7,7 @@ import { ReliableClient } from "/static/wps-client.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { client: null, name: "", rooms: new Map(), current: null, cfg: null };
+window.wpsfnChat = state; // for the console and the browser test
 
 async function config() {
   if (!state.cfg) state.cfg = await (await fetch("/config.json")).json();
@@ -242,7 +243,6 @@ $("compose").addEventListener("submit", (e) => {
 });
 
 $("leave-btn").onclick = () => state.current && leave(state.current).catch((e) => alert(e.message));
-$("drop-btn").onclick = () => state.client?.dropForTest();
 
 config().then((c) => { $("hub").textContent = c.hub || "chat"; }).catch(() => {});
 setStatus("signed out");

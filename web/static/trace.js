@@ -68,7 +68,7 @@ function requestRender() {
   if (frameRequested) return;
   frameRequested = true;
   const wait = Math.max(0, lastRender + MIN_RENDER_MS - performance.now());
-  setTimeout(() => requestAnimationFrame(render), wait);
+  setTimeout(() => requestAnimationFrame(() => render()), wait);
 }
 
 // render shows the queued events; while paused only a rebuild (force: a

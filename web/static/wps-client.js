@@ -50,13 +50,11 @@ export class ReliableClient {
     this.emit("status", "offline");
   }
 
-  // dropForTest closes the socket (as a network drop would) and stays away
-  // for offlineMs before recovering, so the recovery path can be seen
-  // working: what is sent to this client meanwhile arrives after it.
-  dropForTest(offlineMs = 2000) {
-    this.offlineUntil = Date.now() + offlineMs;
-    if (this.ws) this.ws.close(4000, "simulated drop");
-  }
+  // holdRecovery delays the next recovery by ms (tests and demos: what is
+  // sent to this client meanwhile must arrive once it is back). Closing the
+  // socket from the browser cannot simulate a drop: a close frame ends the
+  // session on the service side.
+  holdRecovery(ms) { this.offlineUntil = Date.now() + ms; }
 
   joinGroup(group) { return this.request({ type: "joinGroup", group }); }
   leaveGroup(group) { return this.request({ type: "leaveGroup", group }); }
