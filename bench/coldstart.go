@@ -70,18 +70,13 @@ func runColdstart(ctx context.Context) error {
 	defer os.RemoveAll(tmp)
 
 	// A REST endpoint for the functions that send (broadcast, schedule).
-	rest, err := net.Listen("tcp", "127.0.0.1:0")
+	restURL, stopREST, err := serveLoopback(restSink(nil))
 	if err != nil {
 		return err
 	}
-	restSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusAccepted)
-	})}
-	go restSrv.Serve(rest)
-	defer restSrv.Close()
+	defer stopREST()
 	env := []string{
-		"WEBPUBSUB_CONNECTION_STRING=Endpoint=http://" + rest.Addr().String() + ";AccessKey=" + coldAccessKey + ";Version=1.0;",
+		"WEBPUBSUB_CONNECTION_STRING=Endpoint=" + restURL + ";AccessKey=" + coldAccessKey + ";Version=1.0;",
 		"WEBPUBSUB_HUB=chat",
 		"BROADCAST_SECRET=" + coldSecret,
 		"NEGOTIATE_JWT_SECRET=" + coldSecret,
@@ -149,11 +144,7 @@ func runColdstart(ctx context.Context) error {
 		}
 	}
 
-	med := func(name string) time.Duration {
-		s := slices.Clone(samples[name])
-		slices.Sort(s)
-		return s[len(s)/2]
-	}
+	med := func(name string) time.Duration { return median(samples[name]) }
 	var nodeMed time.Duration
 	if nodeT != nil {
 		nodeMed = med(nodeT.name)
@@ -229,12 +220,10 @@ func coldOK(fn string) func(*http.Response) bool {
 // coldOnce starts tg on a free loopback port and polls until its request is
 // answered well; the time is from just before exec to that answer.
 func coldOnce(ctx context.Context, tg coldTarget, env []string) (time.Duration, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freePort()
 	if err != nil {
 		return 0, err
 	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
 	base := "http://127.0.0.1:" + port
 	cmd := exec.CommandContext(ctx, tg.argv[0], tg.argv[1:]...)
 	cmd.Dir = tg.dir

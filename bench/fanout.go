@@ -126,6 +126,7 @@ type childMsg struct {
 	P99us     int64   `json:"p99us,omitempty"`
 	MaxUs     int64   `json:"maxUs,omitempty"`
 	CPUNs     int64   `json:"cpuNs,omitempty"` // client process CPU time during the phase
+	URL       string  `json:"url,omitempty"`   // "dial": connect every client here instead
 	Err       string  `json:"err,omitempty"`
 }
 
@@ -139,6 +140,7 @@ func cpuTime(who int) time.Duration {
 }
 
 type fanoutPhase struct {
+	bare     *bareHub // the ceiling server instead of the REST API
 	name     string
 	group    bool    // SendToGroup (rotating over the groups) instead of SendToAll
 	messages int     // REST calls
@@ -148,7 +150,8 @@ type fanoutPhase struct {
 func runFanout(ctx context.Context) error {
 	n := envInt("FANOUT_CLIENTS", 10_000, 1, 100_000)
 	groups := envInt("FANOUT_GROUPS", 10, 1, 1000)
-	nofile := raiseNoFile(uint64(n) + 4096)
+	// Room for the emulator's sockets and, briefly, the ceiling server's.
+	nofile := raiseNoFile(2*uint64(n) + 4096)
 	if nofile < uint64(n)+256 {
 		return fmt.Errorf("RLIMIT_NOFILE is %d, too low for %d connections", nofile, n)
 	}
@@ -330,6 +333,7 @@ func runFanout(ctx context.Context) error {
 		}
 		return rate, nil
 	}
+	var allCapacity float64
 	// Per kind: flat out (capacity), paced at the goal's rate, and paced at
 	// half the measured capacity (latency when not saturated). Each paced
 	// phase lasts about 2 s.
@@ -343,6 +347,9 @@ func runFanout(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if !kind.group {
+			allCapacity = capacity
+		}
 		goalCalls := fanoutGoal / float64(kind.per)
 		if _, err := run(fanoutPhase{name: kind.name + ", paced at goal", group: kind.group,
 			messages: max(1, int(2*goalCalls)), rate: goalCalls}); err != nil {
@@ -354,11 +361,99 @@ func runFanout(ctx context.Context) error {
 			return err
 		}
 	}
+
+	// The ceiling: the same clients on a bare coder/websocket server that
+	// only fans frames out (a writer goroutine per connection, no protocol,
+	// no REST): how much of the machine's fan-out the emulator achieves.
+	bare := &bareHub{}
+	bareLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	bareSrv := &http.Server{Handler: bare}
+	go bareSrv.Serve(bareLn)
+	defer bareSrv.Close()
+	// The emulator's sockets must be gone first (file descriptors).
+	send(childMsg{Op: "close"})
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		open := 0
+		for _, h := range emu.Snapshot().Hubs {
+			open += len(h.Connections)
+		}
+		if open == 0 {
+			break
+		}
+	}
+	// The emulator should also have closed their sockets by now.
+	fdCount := func() int { fds, _ := os.ReadDir("/proc/self/fd"); return len(fds) }
+	if fds := fdCount(); fds > 1000 {
+		time.Sleep(2 * time.Second)
+		later := fdCount()
+		runtime.GC() // coder/websocket's finalizer closes sockets nobody closed
+		time.Sleep(500 * time.Millisecond)
+		fmt.Printf("  note: %d file descriptors open in the emulator process after its %d clients left (2 s later: %d; after a GC: %d; goroutines: %d)\n",
+			fds, connected, later, fdCount(), runtime.NumGoroutine())
+	}
+	send(childMsg{Op: "dial", URL: "ws://" + bareLn.Addr().String() + "/"})
+	bm, err := recv(3 * time.Minute)
+	if err != nil {
+		return err
+	}
+	if bm.N != connected {
+		fmt.Printf("  (the bare server got %d clients of %d)\n", bm.N, connected)
+	}
+	connected = bm.N
+	ceiling, err := run(fanoutPhase{name: "bare coder/websocket, flat out", bare: bare, messages: 60})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nemulator SendToAll flat out = %.2fx the bare coder/websocket fan-out ceiling in this run\n", allCapacity/ceiling)
+
 	fmt.Printf("\ngoal: >= %.0f deliveries/s with p99 < %s on this machine; anchor: Microsoft's %.0f outbound msgs/s per unit (%.0f/s at 100 units = %.2fx of the goal)\n",
 		fanoutGoal, fanoutGoalP99, fanoutAnchorUnit, fanoutAnchor100, fanoutAnchor100/fanoutGoal)
 	fmt.Println("columns: goal = deliveries/s ÷ 300,000; anchor = deliveries/s ÷ 3,000 (one unit); latency = REST call start → client receipt.")
 	fmt.Println("The clients run on the same 2 cores (their CPU is shown): the emulator alone has less than the whole machine.")
 	return nil
+}
+
+// bareHub is the fan-out ceiling: the least a Go server does to send a
+// frame to every connection with coder/websocket.
+type bareHub struct {
+	mu    sync.Mutex
+	conns []chan []byte
+}
+
+func (b *bareHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return
+	}
+	ctx := c.CloseRead(context.Background())
+	ch := make(chan []byte, 1<<12)
+	b.mu.Lock()
+	b.conns = append(b.conns, ch)
+	b.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-ch:
+			if c.Write(ctx, websocket.MessageText, m) != nil {
+				return
+			}
+		}
+	}
+}
+
+func (b *bareHub) broadcast(m []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, ch := range b.conns {
+		select {
+		case ch <- m:
+		default: // a slow client misses it (counted as not delivered)
+		}
+	}
 }
 
 // groupSize is how many of n clients are in group g (client i joins group i%groups).
@@ -373,6 +468,12 @@ func groupSize(g, n, groups int) int {
 // fanoutSend makes the phase's REST calls, at most 8 in flight, paced when
 // the phase has a rate. Each message carries its send time in ns.
 func fanoutSend(ctx context.Context, client *wps.Client, ph fanoutPhase, groups int) error {
+	if ph.bare != nil {
+		for range ph.messages {
+			ph.bare.broadcast([]byte(`{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`))
+		}
+		return nil
+	}
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -442,41 +543,55 @@ func fanoutClientMain() int {
 	phaseDone := make(chan struct{}, 1)
 	clients := make([]*fanoutClient, n)
 	conns := make([]*websocket.Conn, n)
-	var failed atomic.Int64
-	start := time.Now()
-	sem := make(chan struct{}, 128)
-	var wg sync.WaitGroup
-	for i := range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			acc, err := client.ClientAccessURL(ctx, &wps.ClientAccessOptions{
-				UserID: "u" + strconv.Itoa(i), Groups: []string{"g" + strconv.Itoa(i%groups)},
-			})
-			if err != nil {
-				failed.Add(1)
-				return
+	// connectAll (re)connects the n clients, url(i) giving each one's URL,
+	// and reports the connect figures to the parent.
+	connectAll := func(url func(i int) (string, error)) {
+		for i, c := range conns {
+			if c != nil {
+				c.CloseNow()
+				conns[i], clients[i] = nil, nil
 			}
-			dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
-			c, _, err := websocket.Dial(dctx, acc.URL, &websocket.DialOptions{HTTPClient: transports[i%len(transports)]})
-			dcancel()
-			if err != nil {
-				if failed.Add(1) == 1 {
-					fmt.Fprintf(os.Stderr, "fanout client: first connect failure: %v\n", err)
+		}
+		var failed atomic.Int64
+		start := time.Now()
+		sem := make(chan struct{}, 128)
+		var wg sync.WaitGroup
+		for i := range n {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				u, err := url(i)
+				if err != nil {
+					failed.Add(1)
+					return
 				}
-				return
-			}
-			c.SetReadLimit(1 << 20)
-			conns[i] = c
-			fc := &fanoutClient{}
-			clients[i] = fc
-			go fc.read(ctx, c, &delivered, &expect, &lastNs, phaseDone)
-		}()
+				dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
+				c, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{HTTPClient: transports[i%len(transports)]})
+				dcancel()
+				if err != nil {
+					if failed.Add(1) == 1 {
+						fmt.Fprintf(os.Stderr, "fanout client: first connect failure: %v\n", err)
+					}
+					return
+				}
+				c.SetReadLimit(1 << 20)
+				conns[i] = c
+				fc := &fanoutClient{}
+				clients[i] = fc
+				go fc.read(ctx, c, &delivered, &expect, &lastNs, phaseDone)
+			}()
+		}
+		wg.Wait()
+		secs := time.Since(start).Seconds()
+		out.Encode(childMsg{Op: "connected", N: n - int(failed.Load()), Failed: int(failed.Load()), Seconds: secs})
 	}
-	wg.Wait()
-	secs := time.Since(start).Seconds()
-	out.Encode(childMsg{Op: "connected", N: n - int(failed.Load()), Failed: int(failed.Load()), Seconds: secs})
+	connectAll(func(i int) (string, error) {
+		acc, err := client.ClientAccessURL(ctx, &wps.ClientAccessOptions{
+			UserID: "u" + strconv.Itoa(i), Groups: []string{"g" + strconv.Itoa(i%groups)},
+		})
+		return acc.URL, err
+	})
 
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -535,6 +650,15 @@ func fanoutClientMain() int {
 				r.MaxUs = int64(all[len(all)-1])
 			}
 			out.Encode(r)
+		case "close":
+			for i, c := range conns {
+				if c != nil {
+					c.CloseNow()
+					conns[i], clients[i] = nil, nil
+				}
+			}
+		case "dial":
+			connectAll(func(int) (string, error) { return m.URL, nil })
 		case "exit":
 			cancel()
 			for _, c := range conns {

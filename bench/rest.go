@@ -15,17 +15,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -42,25 +39,12 @@ const (
 )
 
 func benchREST(ctx context.Context) error {
-	// The sink: answers every call 202 as the service does, reading the body
-	// so connections are reused.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var sunk atomic.Int64
+	endpoint, stop, err := serveLoopback(restSink(&sunk))
 	if err != nil {
 		return err
 	}
-	var sunk atomic.Int64
-	sink := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			_, _ = io.Copy(io.Discard, r.Body)
-			sunk.Add(1)
-			w.WriteHeader(http.StatusAccepted)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-	}
-	go sink.Serve(ln)
-	defer sink.Close()
-	endpoint := "http://" + ln.Addr().String()
+	defer stop()
 	connStr := "Endpoint=" + endpoint + ";AccessKey=" + restKey + ";Version=1.0;"
 
 	fmt.Printf("SendToAll, %d concurrent callers, %v each, loopback sink at %s\n", restConcurrency, restDuration, endpoint)
@@ -223,27 +207,6 @@ func measureInterleaved(ctx context.Context, cs []goContender) ([]goResult, erro
 			c.name, calls[i], elapsed[i].Seconds(), restRounds, float64(res[i].cpuPerCall)/1e3)
 	}
 	return res, nil
-}
-
-// processCPU returns the CPU time (user + system) this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // measureJS runs test/wps-bench.js with Node.js.

@@ -13,7 +13,10 @@ const open = (url, protocols) =>
     const ws = new WebSocket(url, protocols);
     ws.once("open", () => resolve(ws));
     ws.once("error", reject);
-    ws.once("unexpected-response", (req, res) => reject(new Error("HTTP " + res.statusCode)));
+    ws.once("unexpected-response", (req, res) => {
+      req.destroy();
+      reject(new Error("HTTP " + res.statusCode));
+    });
   });
 const nextMessage = (ws) =>
   new Promise((resolve, reject) => {
@@ -58,7 +61,7 @@ async function main() {
   }
   report.refused = refused;
   for (const ws of [reader, writer, ev]) ws.close(1000);
-  process.stdout.write(JSON.stringify(report) + "\n");
+  process.stdout.write(JSON.stringify(report) + "\n", () => process.exit(0));
 }
 
 main().catch((e) => {

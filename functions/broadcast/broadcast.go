@@ -26,11 +26,12 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/wpsfn/wpsfn/functions/internal/bearer"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+	"github.com/wpsfn/wpsfn/functions/internal/ident"
+	"github.com/wpsfn/wpsfn/functions/internal/reply"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
@@ -73,14 +74,14 @@ type handler struct {
 // New returns the HTTP-triggered broadcast function.
 func New(cfg Config) (http.Handler, error) {
 	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+	cs, err := cfg.validate()
+	if err != nil {
 		return nil, err
 	}
 	log := fnconf.Logger(cfg.Logger)
-	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
-		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
+	client, err := fnconf.NewClient("broadcast", cs, cfg.Hub, cfg.HTTPClient, log)
 	if err != nil {
-		return nil, fmt.Errorf("broadcast: %w", err)
+		return nil, err
 	}
 	return &handler{
 		client: client,
@@ -95,7 +96,7 @@ func New(cfg Config) (http.Handler, error) {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		h.fail(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use POST")
+		reply.Refuse(h.log, "broadcast refused", w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use POST")
 		return
 	}
 	id, err := h.auth.Verify(r)
@@ -106,12 +107,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reason = be.Reason
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="broadcast"`)
-		h.fail(w, r, http.StatusUnauthorized, reason)
+		reply.Refuse(h.log, "broadcast refused", w, r, http.StatusUnauthorized, reason)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			h.fail(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+			reply.Refuse(h.log, "broadcast refused", w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 			return
 		}
 	}
@@ -119,25 +120,25 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			h.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.maxBody))
+			reply.Refuse(h.log, "broadcast refused", w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", h.maxBody))
 			return
 		}
-		h.fail(w, r, http.StatusBadRequest, "cannot read body")
+		reply.Refuse(h.log, "broadcast refused", w, r, http.StatusBadRequest, "cannot read body")
 		return
 	}
 	req, msg, res, err := h.parse(body)
 	if err != nil {
-		h.fail(w, r, http.StatusBadRequest, err.Error())
+		reply.Refuse(h.log, "broadcast refused", w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err := h.send(r.Context(), req, msg); err != nil {
 		status, reason := sendFailure(err)
 		h.log.Error("broadcast failed", "to", req.To, "id", req.ID, "auth", id.Method, "err", err)
-		writeJSON(w, status, map[string]string{"error": reason})
+		reply.Error(w, status, reason)
 		return
 	}
 	h.log.Info("broadcast sent", "to", req.To, "id", req.ID, "type", res.Type, "bytes", res.Bytes, "auth", id.Method, "sub", id.Subject)
-	writeJSON(w, http.StatusAccepted, res)
+	reply.JSON(w, http.StatusAccepted, res)
 }
 
 // parse decodes and validates a request body.
@@ -159,7 +160,7 @@ func (h *handler) parse(body []byte) (Request, wps.Message, Result, error) {
 		return req, wps.Message{}, Result{}, errors.New(`"to" is required: all, user, group or connection`)
 	case "all", "user", "group", "connection":
 	default:
-		return req, wps.Message{}, Result{}, fmt.Errorf(`"to" must be all, user, group or connection, not %q`, clip(req.To))
+		return req, wps.Message{}, Result{}, fmt.Errorf(`"to" must be all, user, group or connection, not %q`, ident.Clip(req.To))
 	}
 	if !slices.Contains(h.targets, req.To) {
 		return req, wps.Message{}, Result{}, fmt.Errorf(`"to": %s is not allowed here`, req.To)
@@ -228,34 +229,12 @@ func sendFailure(err error) (int, string) {
 	return http.StatusBadGateway, "Web PubSub could not be reached"
 }
 
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, status int, reason string) {
-	h.log.Warn("broadcast refused", "status", status, "reason", reason, "method", r.Method, "remote", r.RemoteAddr)
-	writeJSON(w, status, map[string]string{"error": reason})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
-}
-
 // validID checks a user id, group name or connection id.
 func validID(id string) error {
-	switch {
-	case id == "":
+	if id == "" {
 		return errors.New("is required")
-	case len(id) > 1024:
-		return errors.New("is longer than 1024 bytes")
-	case !utf8.ValidString(id):
-		return errors.New("is not valid UTF-8")
-	case strings.TrimSpace(id) == "":
-		return errors.New("is only whitespace")
-	case strings.IndexFunc(id, unicode.IsControl) >= 0:
-		return errors.New("holds a control character")
 	}
-	return nil
+	return ident.Check(id, 1024)
 }
 
 // jsonReason describes a decoding error without quoting the input.
@@ -275,12 +254,4 @@ func jsonReason(err error) string {
 		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}
 	return "malformed JSON"
-}
-
-// clip shortens s for an error message.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
 // MinSecretLen is the shortest BROADCAST_SECRET or BROADCAST_JWT_SECRET accepted.
@@ -52,43 +53,41 @@ func LoadConfig() (Config, error) { return LoadConfigFrom(nil) }
 // LoadConfigFrom is LoadConfig reading environ (KEY→value) instead of the
 // process environment; nil means the process environment.
 func LoadConfigFrom(environ map[string]string) (Config, error) {
-	var c Config
-	if err := fnconf.Load(&c, environ); err != nil {
-		return Config{}, err
-	}
-	return c, c.validate()
+	return fnconf.LoadChecked(environ, func(c *Config) error { _, err := c.validate(); return err })
 }
 
-func (c *Config) validate() error {
-	if err := fnconf.CheckService(c.ConnectionString, c.Hub); err != nil {
-		return err
+// validate checks c and returns its parsed connection string.
+func (c *Config) validate() (wps.ConnectionString, error) {
+	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
+	if err != nil {
+		return cs, err
 	}
 	if c.Secret == "" && c.JWTSecret == "" {
-		return fnconf.Invalid("BROADCAST_SECRET", "is required unless BROADCAST_JWT_SECRET is set (set at least one)")
+		return cs, fnconf.Invalid("BROADCAST_SECRET", "is required unless BROADCAST_JWT_SECRET is set (set at least one)")
 	}
 	if c.Secret != "" && len(c.Secret) < MinSecretLen {
-		return fnconf.Invalid("BROADCAST_SECRET", "must be at least 16 bytes")
+		return cs, fnconf.Invalid("BROADCAST_SECRET", "must be at least 16 bytes")
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < MinSecretLen {
-		return fnconf.Invalid("BROADCAST_JWT_SECRET", "must be at least 16 bytes")
+		return cs, fnconf.Invalid("BROADCAST_JWT_SECRET", "must be at least 16 bytes")
 	}
 	if c.JWTLeeway < 0 {
-		return fnconf.Invalid("BROADCAST_JWT_LEEWAY", "must not be negative")
+		return cs, fnconf.Invalid("BROADCAST_JWT_LEEWAY", "must not be negative")
 	}
 	if c.MaxBodyBytes <= 0 {
-		return fnconf.Invalid("BROADCAST_MAX_BODY_BYTES", "must be positive")
+		return cs, fnconf.Invalid("BROADCAST_MAX_BODY_BYTES", "must be positive")
 	}
 	if len(c.AllowedTargets) == 0 {
-		return fnconf.Invalid("BROADCAST_ALLOWED_TARGETS", "must list at least one of all, user, group, connection")
+		return cs, fnconf.Invalid("BROADCAST_ALLOWED_TARGETS", "must list at least one of all, user, group, connection")
 	}
 	for _, t := range c.AllowedTargets {
 		switch t {
 		case "all", "user", "group", "connection":
 		default:
-			return fnconf.Invalid("BROADCAST_ALLOWED_TARGETS", "names an unknown target "+strconv.Quote(t)+" (want all, user, group, connection)")
+			return cs, fnconf.Invalid("BROADCAST_ALLOWED_TARGETS", "names an unknown target "+strconv.Quote(t)+" (want all, user, group, connection)")
 		}
 	}
-	return nil
+	return cs, nil
 }
 
 // setDefaults gives zero fields (a config built in code) their documented

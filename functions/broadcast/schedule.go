@@ -14,16 +14,16 @@ import (
 // error (a failed send) makes the host report the tick as failed.
 func NewSchedule(cfg ScheduleConfig) (func(ctx context.Context, now time.Time) error, error) {
 	cfg.setDefaults()
-	tg, tpl, err := cfg.compile()
+	cc, err := cfg.compile()
 	if err != nil {
 		return nil, err
 	}
 	log := fnconf.Logger(cfg.Logger)
-	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
-		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
+	client, err := fnconf.NewClient("broadcast-schedule", cc.cs, cfg.Hub, cfg.HTTPClient, log)
 	if err != nil {
-		return nil, fmt.Errorf("broadcast-schedule: %w", err)
+		return nil, err
 	}
+	tg, tpl := cc.target, cc.tpl
 	contentType, hub := cfg.ContentType, cfg.Hub
 	return func(ctx context.Context, now time.Time) error {
 		if now.IsZero() {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
 // DefaultScheduleMessage is the heartbeat sent when BROADCAST_SCHEDULE_MESSAGE is unset.
@@ -52,12 +53,7 @@ func LoadScheduleConfig() (ScheduleConfig, error) { return LoadScheduleConfigFro
 // LoadScheduleConfigFrom is LoadScheduleConfig reading environ (KEY→value)
 // instead of the process environment; nil means the process environment.
 func LoadScheduleConfigFrom(environ map[string]string) (ScheduleConfig, error) {
-	var c ScheduleConfig
-	if err := fnconf.Load(&c, environ); err != nil {
-		return ScheduleConfig{}, err
-	}
-	_, _, err := c.compile()
-	return c, err
+	return fnconf.LoadChecked(environ, func(c *ScheduleConfig) error { _, err := c.compile(); return err })
 }
 
 // target is a parsed BROADCAST_SCHEDULE_TARGET.
@@ -78,27 +74,36 @@ func parseTarget(s string) (target, bool) {
 	return target{}, false
 }
 
-// compile validates the configuration and parses the target and template.
-func (c *ScheduleConfig) compile() (target, *template.Template, error) {
-	if err := fnconf.CheckService(c.ConnectionString, c.Hub); err != nil {
-		return target{}, nil, err
+// compiledSchedule is a checked ScheduleConfig, parsed.
+type compiledSchedule struct {
+	cs     wps.ConnectionString
+	target target
+	tpl    *template.Template
+}
+
+// compile validates the configuration and parses the connection string,
+// the target and the template.
+func (c *ScheduleConfig) compile() (compiledSchedule, error) {
+	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
+	if err != nil {
+		return compiledSchedule{}, err
 	}
 	tg, ok := parseTarget(c.Target)
 	if !ok {
-		return target{}, nil, fnconf.Invalid("BROADCAST_SCHEDULE_TARGET", "must be all, user:<id>, group:<name> or connection:<id>")
+		return compiledSchedule{}, fnconf.Invalid("BROADCAST_SCHEDULE_TARGET", "must be all, user:<id>, group:<name> or connection:<id>")
 	}
 	if c.ContentType != "json" && c.ContentType != "text" {
-		return target{}, nil, fnconf.Invalid("BROADCAST_SCHEDULE_CONTENT_TYPE", "must be json or text")
+		return compiledSchedule{}, fnconf.Invalid("BROADCAST_SCHEDULE_CONTENT_TYPE", "must be json or text")
 	}
 	tpl, err := template.New("message").Option("missingkey=error").Parse(c.Message)
 	if err != nil {
-		return target{}, nil, fnconf.Invalid("BROADCAST_SCHEDULE_MESSAGE", "is not a valid template: "+err.Error())
+		return compiledSchedule{}, fnconf.Invalid("BROADCAST_SCHEDULE_MESSAGE", "is not a valid template: "+err.Error())
 	}
 	// A trial rendering catches unknown fields and, for json, invalid JSON at start-up.
 	if _, err := render(tpl, c.ContentType, c.Hub, time.Unix(0, 0)); err != nil {
-		return target{}, nil, fnconf.Invalid("BROADCAST_SCHEDULE_MESSAGE", "fails to render: "+err.Error())
+		return compiledSchedule{}, fnconf.Invalid("BROADCAST_SCHEDULE_MESSAGE", "fails to render: "+err.Error())
 	}
-	return tg, tpl, nil
+	return compiledSchedule{cs: cs, target: tg, tpl: tpl}, nil
 }
 
 func render(tpl *template.Template, contentType, hub string, now time.Time) ([]byte, error) {

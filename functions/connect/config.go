@@ -3,13 +3,12 @@ package connect
 import (
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+	"github.com/wpsfn/wpsfn/functions/internal/ident"
+	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
 // Config configures the connect function (system events connect, connected,
@@ -56,51 +55,54 @@ func LoadConfig() (Config, error) { return LoadConfigFrom(nil) }
 // LoadConfigFrom is LoadConfig reading environ (KEY→value) instead of the
 // process environment; nil means the process environment.
 func LoadConfigFrom(environ map[string]string) (Config, error) {
-	var c Config
-	if err := fnconf.Load(&c, environ); err != nil {
-		return Config{}, err
-	}
-	return c, c.validate()
+	return fnconf.LoadChecked(environ, func(c *Config) error { _, err := c.validate(); return err })
 }
 
-// rolePattern is the shape of a Web PubSub role: webpubsub.<verb>[.<target>].
-var rolePattern = regexp.MustCompile(`^webpubsub\.(joinLeaveGroup|sendToGroup|joinLeaveGroups|sendToGroups)(\..+)?$`)
+// validRole reports whether r has the shape of a Web PubSub role,
+// webpubsub.<verb>[.<target>] (the pattern
+// ^webpubsub\.(joinLeaveGroup|sendToGroup|joinLeaveGroups|sendToGroups)(\..+)?$,
+// checked by hand: compiling it would cost every cold start).
+func validRole(r string) bool {
+	rest, ok := strings.CutPrefix(r, "webpubsub.")
+	if !ok {
+		return false
+	}
+	verb, target, scoped := strings.Cut(rest, ".")
+	switch verb {
+	case "joinLeaveGroup", "sendToGroup", "joinLeaveGroups", "sendToGroups":
+	default:
+		return false
+	}
+	return !scoped || target != "" && !strings.Contains(target, "\n")
+}
 
-func (c *Config) validate() error {
-	if err := fnconf.CheckService(c.ConnectionString, c.Hub); err != nil {
-		return err
+// validate checks c and returns its parsed connection string.
+func (c *Config) validate() (wps.ConnectionString, error) {
+	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
+	if err != nil {
+		return cs, err
 	}
 	for _, g := range c.AllowedGroups {
 		if !validGroup(g) {
-			return fnconf.Invalid("CONNECT_ALLOWED_GROUPS", "has group "+strconv.Quote(g)+", which is not a valid group name")
+			return cs, fnconf.Invalid("CONNECT_ALLOWED_GROUPS", "has group "+strconv.Quote(g)+", which is not a valid group name")
 		}
 	}
 	if c.MaxGroups < 0 {
-		return fnconf.Invalid("CONNECT_MAX_GROUPS", "must not be negative")
+		return cs, fnconf.Invalid("CONNECT_MAX_GROUPS", "must not be negative")
 	}
 	for _, r := range c.Roles {
-		if !rolePattern.MatchString(r) {
-			return fnconf.Invalid("CONNECT_ROLES", "has role "+strconv.Quote(r)+", which is not webpubsub.joinLeaveGroup[.<group>] or webpubsub.sendToGroup[.<group>]")
+		if !validRole(r) {
+			return cs, fnconf.Invalid("CONNECT_ROLES", "has role "+strconv.Quote(r)+", which is not webpubsub.joinLeaveGroup[.<group>] or webpubsub.sendToGroup[.<group>]")
 		}
 	}
 	for _, s := range c.Subprotocols {
 		if s == "" {
-			return fnconf.Invalid("CONNECT_SUBPROTOCOLS", "holds an empty name")
+			return cs, fnconf.Invalid("CONNECT_SUBPROTOCOLS", "holds an empty name")
 		}
 	}
-	return nil
+	return cs, nil
 }
 
 // validGroup reports whether g is a group name the REST API accepts:
-// 1 to 1024 characters, not only whitespace, no control characters.
-func validGroup(g string) bool {
-	if g == "" || len(g) > 1024 || !utf8.ValidString(g) || strings.TrimSpace(g) == "" {
-		return false
-	}
-	for _, r := range g {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
+// 1 to 1024 bytes, not only whitespace, no control characters.
+func validGroup(g string) bool { return ident.Check(g, 1024) == nil }

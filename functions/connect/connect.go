@@ -31,6 +31,7 @@ import (
 	"sync"
 
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+	"github.com/wpsfn/wpsfn/functions/internal/ident"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -68,18 +69,14 @@ type function struct {
 // New returns the connect function: a pkg/cloudevents handler for the
 // connect, connected, disconnected, joined and left events.
 func New(cfg Config) (http.Handler, error) {
-	if err := cfg.validate(); err != nil {
+	cs, err := cfg.validate()
+	if err != nil {
 		return nil, err
 	}
 	log := fnconf.Logger(cfg.Logger)
-	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
-		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
+	client, err := fnconf.NewClient("connect", cs, cfg.Hub, cfg.HTTPClient, log)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	cs, err := wps.ParseConnectionString(cfg.ConnectionString)
-	if err != nil {
-		return nil, fmt.Errorf("connect: WEBPUBSUB_CONNECTION_STRING: %w", err)
+		return nil, err
 	}
 	f := &function{cfg: cfg, client: client, log: log, groups: newTracker(maxTracked)}
 	return cloudevents.NewHandler(cloudevents.Options{
@@ -114,10 +111,10 @@ func (f *function) connect(ctx context.Context, req *cloudevents.ConnectRequest)
 			continue
 		}
 		if !validGroup(g) {
-			return nil, f.refuse(req, http.StatusBadRequest, fmt.Sprintf("group %q is not a valid group name", clip(g)))
+			return nil, f.refuse(req, http.StatusBadRequest, fmt.Sprintf("group %q is not a valid group name", ident.Clip(g)))
 		}
 		if len(f.cfg.AllowedGroups) > 0 && !slices.Contains(f.cfg.AllowedGroups, g) {
-			return nil, f.refuse(req, http.StatusForbidden, fmt.Sprintf("group %q may not be joined", clip(g)))
+			return nil, f.refuse(req, http.StatusForbidden, fmt.Sprintf("group %q may not be joined", ident.Clip(g)))
 		}
 		if len(groups) == f.cfg.MaxGroups { // checked as we go: the query may be huge
 			return nil, f.refuse(req, http.StatusBadRequest, fmt.Sprintf("too many groups asked for (at most %d)", f.cfg.MaxGroups))
@@ -259,12 +256,4 @@ func (t *tracker) take(conn string) map[string]bool {
 	m := t.conns[conn]
 	delete(t.conns, conn)
 	return m
-}
-
-// clip shortens s for an error message.
-func clip(s string) string {
-	if r := []rune(s); len(r) > 40 {
-		return string(r[:40]) + "…"
-	}
-	return s
 }

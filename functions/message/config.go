@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
 // DefaultRoomPattern is the room names accepted when MESSAGE_ROOM_PATTERN is unset.
@@ -54,31 +55,28 @@ func LoadConfig() (Config, error) { return LoadConfigFrom(nil) }
 // LoadConfigFrom is LoadConfig reading environ (KEY→value) instead of the
 // process environment; nil means the process environment.
 func LoadConfigFrom(environ map[string]string) (Config, error) {
-	var c Config
-	if err := fnconf.Load(&c, environ); err != nil {
-		return Config{}, err
-	}
-	_, err := c.compile()
-	return c, err
+	return fnconf.LoadChecked(environ, func(c *Config) error { _, _, err := c.compile(); return err })
 }
 
-func (c *Config) compile() (*regexp.Regexp, error) {
-	if err := fnconf.CheckService(c.ConnectionString, c.Hub); err != nil {
-		return nil, err
+// compile checks c and returns its parsed connection string and room pattern.
+func (c *Config) compile() (wps.ConnectionString, *regexp.Regexp, error) {
+	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
+	if err != nil {
+		return cs, nil, err
 	}
 	if len(c.Events) == 0 {
-		return nil, fnconf.Invalid("MESSAGE_EVENTS", "must list at least one event name")
+		return cs, nil, fnconf.Invalid("MESSAGE_EVENTS", "must list at least one event name")
 	}
 	for _, e := range c.Events {
 		if e == "" {
-			return nil, fnconf.Invalid("MESSAGE_EVENTS", "holds an empty event name")
+			return cs, nil, fnconf.Invalid("MESSAGE_EVENTS", "holds an empty event name")
 		}
 	}
 	if c.MaxBytes <= 0 {
-		return nil, fnconf.Invalid("MESSAGE_MAX_BYTES", "must be positive")
+		return cs, nil, fnconf.Invalid("MESSAGE_MAX_BYTES", "must be positive")
 	}
 	if c.MaxTextRunes <= 0 {
-		return nil, fnconf.Invalid("MESSAGE_MAX_TEXT_RUNES", "must be positive")
+		return cs, nil, fnconf.Invalid("MESSAGE_MAX_TEXT_RUNES", "must be positive")
 	}
 	pattern := c.RoomPattern
 	if pattern == "" {
@@ -86,14 +84,14 @@ func (c *Config) compile() (*regexp.Regexp, error) {
 	}
 	re, err := regexp.Compile(pattern)
 	if err != nil {
-		return nil, fnconf.Invalid("MESSAGE_ROOM_PATTERN", "is not a valid regular expression: "+err.Error())
+		return cs, nil, fnconf.Invalid("MESSAGE_ROOM_PATTERN", "is not a valid regular expression: "+err.Error())
 	}
 	for _, r := range c.AllowedRooms {
 		if !re.MatchString(r) {
-			return nil, fnconf.Invalid("MESSAGE_ALLOWED_ROOMS", "has room "+strconv.Quote(r)+", which does not match MESSAGE_ROOM_PATTERN")
+			return cs, nil, fnconf.Invalid("MESSAGE_ALLOWED_ROOMS", "has room "+strconv.Quote(r)+", which does not match MESSAGE_ROOM_PATTERN")
 		}
 	}
-	return re, nil
+	return cs, re, nil
 }
 
 // setDefaults gives zero fields (a config built in code) their documented

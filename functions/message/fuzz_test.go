@@ -21,7 +21,7 @@ func FuzzValidate(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	re, _ := cfg.compile()
+	_, re, _ := cfg.compile()
 	fn := &function{cfg: cfg, room: re}
 	f.Fuzz(func(t *testing.T, data []byte, event, user string) {
 		req := &cloudevents.UserEventRequest{ConnectionContext: cloudevents.ConnectionContext{EventName: event, UserID: user}, Data: data, DataType: cloudevents.DataJSON}

@@ -30,6 +30,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+	"github.com/wpsfn/wpsfn/functions/internal/ident"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -80,19 +81,14 @@ type function struct {
 // events are chat messages.
 func New(cfg Config) (http.Handler, error) {
 	cfg.setDefaults()
-	re, err := cfg.compile()
+	cs, re, err := cfg.compile()
 	if err != nil {
 		return nil, err
 	}
 	log := fnconf.Logger(cfg.Logger)
-	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
-		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
+	client, err := fnconf.NewClient("message", cs, cfg.Hub, cfg.HTTPClient, log)
 	if err != nil {
-		return nil, fmt.Errorf("message: %w", err)
-	}
-	cs, err := wps.ParseConnectionString(cfg.ConnectionString)
-	if err != nil {
-		return nil, fmt.Errorf("message: WEBPUBSUB_CONNECTION_STRING: %w", err)
+		return nil, err
 	}
 	f := &function{cfg: cfg, room: re, client: client, now: cfg.Now, log: log}
 	if f.now == nil {
@@ -160,7 +156,7 @@ func (f *function) remember(req *cloudevents.UserEventRequest, res *cloudevents.
 func (f *function) validate(req *cloudevents.UserEventRequest) (Chat, error) {
 	var c Chat
 	if !slices.Contains(f.cfg.Events, req.EventName) {
-		return c, fmt.Errorf("event %q is not accepted (accepted: %s)", clip(req.EventName), strings.Join(f.cfg.Events, ", "))
+		return c, fmt.Errorf("event %q is not accepted (accepted: %s)", ident.Clip(req.EventName), strings.Join(f.cfg.Events, ", "))
 	}
 	if req.UserID == "" && !f.cfg.AllowAnonymous {
 		return c, errors.New("anonymous connections may not send messages")
@@ -185,9 +181,9 @@ func (f *function) validate(req *cloudevents.UserEventRequest) (Chat, error) {
 	case c.Room == "":
 		return c, errors.New(`"room" is required`)
 	case !f.room.MatchString(c.Room):
-		return c, fmt.Errorf("room %q is not a valid room name (it must match %s)", clip(c.Room), f.room)
+		return c, fmt.Errorf("room %q is not a valid room name (it must match %s)", ident.Clip(c.Room), f.room)
 	case len(f.cfg.AllowedRooms) > 0 && !slices.Contains(f.cfg.AllowedRooms, c.Room):
-		return c, fmt.Errorf("room %q is not open", clip(c.Room))
+		return c, fmt.Errorf("room %q is not open", ident.Clip(c.Room))
 	case strings.TrimSpace(c.Text) == "":
 		return c, errors.New(`"text" is empty`)
 	case utf8.RuneCountInString(c.Text) > f.cfg.MaxTextRunes:
@@ -200,11 +196,3 @@ func (f *function) validate(req *cloudevents.UserEventRequest) (Chat, error) {
 
 // badRune reports control characters other than tab and newline.
 func badRune(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }
-
-// clip shortens s for an error message.
-func clip(s string) string {
-	if utf8.RuneCountInString(s) > 40 {
-		return string([]rune(s)[:40]) + "…"
-	}
-	return s
-}

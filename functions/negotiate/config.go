@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
 // MinSecretLen is the shortest NEGOTIATE_JWT_SECRET accepted.
@@ -58,45 +59,43 @@ func LoadConfig() (Config, error) { return LoadConfigFrom(nil) }
 // LoadConfigFrom is LoadConfig reading environ (KEY→value) instead of the
 // process environment; nil means the process environment.
 func LoadConfigFrom(environ map[string]string) (Config, error) {
-	var c Config
-	if err := fnconf.Load(&c, environ); err != nil {
-		return Config{}, err
-	}
-	return c, c.validate()
+	return fnconf.LoadChecked(environ, func(c *Config) error { _, err := c.validate(); return err })
 }
 
-func (c *Config) validate() error {
-	if err := fnconf.CheckService(c.ConnectionString, c.Hub); err != nil {
-		return err
+// validate checks c and returns its parsed connection string.
+func (c *Config) validate() (wps.ConnectionString, error) {
+	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
+	if err != nil {
+		return cs, err
 	}
 	if c.JWTSecret == "" && !c.AllowQueryUser {
-		return fnconf.Invalid("NEGOTIATE_JWT_SECRET", "is required unless NEGOTIATE_ALLOW_QUERY_USER=true (local development)")
+		return cs, fnconf.Invalid("NEGOTIATE_JWT_SECRET", "is required unless NEGOTIATE_ALLOW_QUERY_USER=true (local development)")
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < MinSecretLen {
-		return fnconf.Invalid("NEGOTIATE_JWT_SECRET", "must be at least 16 bytes")
+		return cs, fnconf.Invalid("NEGOTIATE_JWT_SECRET", "must be at least 16 bytes")
 	}
 	if c.JWTLeeway < 0 {
-		return fnconf.Invalid("NEGOTIATE_JWT_LEEWAY", "must not be negative")
+		return cs, fnconf.Invalid("NEGOTIATE_JWT_LEEWAY", "must not be negative")
 	}
 	if c.TokenLifetime < time.Minute || c.TokenLifetime > 24*time.Hour {
-		return fnconf.Invalid("NEGOTIATE_TOKEN_LIFETIME", "must be between 1m and 24h")
+		return cs, fnconf.Invalid("NEGOTIATE_TOKEN_LIFETIME", "must be between 1m and 24h")
 	}
 	for _, r := range c.Roles {
 		if r == "" {
-			return fnconf.Invalid("NEGOTIATE_ROLES", "holds an empty role")
+			return cs, fnconf.Invalid("NEGOTIATE_ROLES", "holds an empty role")
 		}
 	}
 	for _, g := range c.Groups {
 		if g == "" || len(g) > 1024 {
-			return fnconf.Invalid("NEGOTIATE_GROUPS", "has group "+strconv.Quote(g)+", which is not a valid group name")
+			return cs, fnconf.Invalid("NEGOTIATE_GROUPS", "has group "+strconv.Quote(g)+", which is not a valid group name")
 		}
 	}
 	for _, o := range c.AllowedOrigins {
 		if o != "*" && !validOrigin(o) {
-			return fnconf.Invalid("NEGOTIATE_ALLOWED_ORIGINS", "has origin "+strconv.Quote(o)+", which is not * or scheme://host[:port]")
+			return cs, fnconf.Invalid("NEGOTIATE_ALLOWED_ORIGINS", "has origin "+strconv.Quote(o)+", which is not * or scheme://host[:port]")
 		}
 	}
-	return nil
+	return cs, nil
 }
 
 // validOrigin reports whether o is a browser origin: scheme://host[:port].

@@ -14,18 +14,16 @@ package negotiate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/wpsfn/wpsfn/functions/internal/bearer"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
+	"github.com/wpsfn/wpsfn/functions/internal/ident"
+	"github.com/wpsfn/wpsfn/functions/internal/reply"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
@@ -51,14 +49,14 @@ type handler struct {
 // New returns the negotiate function.
 func New(cfg Config) (http.Handler, error) {
 	cfg.setDefaults()
-	if err := cfg.validate(); err != nil {
+	cs, err := cfg.validate()
+	if err != nil {
 		return nil, err
 	}
 	log := fnconf.Logger(cfg.Logger)
-	client, err := wps.NewClientFromConnectionString(cfg.ConnectionString, cfg.Hub,
-		&wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log})
+	client, err := fnconf.NewClient("negotiate", cs, cfg.Hub, cfg.HTTPClient, log)
 	if err != nil {
-		return nil, fmt.Errorf("negotiate: %w", err)
+		return nil, err
 	}
 	h := &handler{cfg: cfg, client: client, log: log}
 	if cfg.JWTSecret != "" {
@@ -79,7 +77,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodOptions:
 		if origin != "" && !allowed {
-			h.fail(w, r, http.StatusForbidden, "origin not allowed")
+			reply.Refuse(h.log, "negotiate refused", w, r, http.StatusForbidden, "origin not allowed")
 			return
 		}
 		w.Header().Set("Access-Control-Allow-Methods", allowedMethods)
@@ -91,7 +89,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case http.MethodGet:
 	default:
 		w.Header().Set("Allow", allowedMethods)
-		h.fail(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
+		reply.Refuse(h.log, "negotiate refused", w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
 		return
 	}
 	user, how, status, reason := h.user(r)
@@ -99,7 +97,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="negotiate"`)
 		}
-		h.fail(w, r, status, reason)
+		reply.Refuse(h.log, "negotiate refused", w, r, status, reason)
 		return
 	}
 	ca, err := h.client.ClientAccessURL(r.Context(), &wps.ClientAccessOptions{
@@ -114,11 +112,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			status = http.StatusGatewayTimeout
 		}
-		writeJSON(w, status, map[string]string{"error": "the client access token could not be made"})
+		reply.Error(w, status, "the client access token could not be made")
 		return
 	}
 	h.log.Info("negotiated", "user", user, "auth", how, "origin", origin)
-	writeJSON(w, http.StatusOK, Response{URL: ca.URL, BaseURL: ca.BaseURL, Token: ca.Token})
+	reply.JSON(w, http.StatusOK, Response{URL: ca.URL, BaseURL: ca.BaseURL, Token: ca.Token})
 }
 
 // user finds who the caller is: the bearer JWT's sub, or (development only)
@@ -175,32 +173,5 @@ func (h *handler) cors(w http.ResponseWriter, origin string) bool {
 	return true
 }
 
-func (h *handler) fail(w http.ResponseWriter, r *http.Request, status int, reason string) {
-	h.log.Warn("negotiate refused", "status", status, "reason", reason, "method", r.Method, "remote", r.RemoteAddr)
-	writeJSON(w, status, map[string]string{"error": reason})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(append(b, '\n'))
-}
-
 // validUser checks a user id.
-func validUser(u string) error {
-	switch {
-	case u == "":
-		return errors.New("is empty")
-	case len(u) > 256:
-		return errors.New("is longer than 256 bytes")
-	case !utf8.ValidString(u):
-		return errors.New("is not valid UTF-8")
-	case strings.TrimSpace(u) == "":
-		return errors.New("is only whitespace")
-	case strings.IndexFunc(u, unicode.IsControl) >= 0:
-		return errors.New("holds a control character")
-	}
-	return nil
-}
+func validUser(u string) error { return ident.Check(u, 256) }

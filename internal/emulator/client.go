@@ -181,7 +181,8 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	ws, err := websocket.Accept(w, r, acceptOptions(chosen))
+	cw := &corkingResponseWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, acceptOptions(chosen))
 	if err != nil {
 		s.log.Info("emulator: WebSocket upgrade failed", "hub", h.name, "err", err)
 		return
@@ -201,7 +202,7 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	if c.proto == protoReliable {
 		c.reconnectToken = newSecret()
 	}
-	sk := newSocket(ws)
+	sk := newSocket(ws, cw.cork)
 	s.conns.Add(1)
 	defer s.conns.Done()
 	var first []outMsg
@@ -262,7 +263,8 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, hubName, id, tok
 	if c != nil {
 		sub = c.subprotocol
 	}
-	ws, err := websocket.Accept(w, r, acceptOptions(sub))
+	cw := &corkingResponseWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, acceptOptions(sub))
 	if err != nil {
 		return
 	}
@@ -272,7 +274,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, hubName, id, tok
 		return
 	}
 	ws.SetReadLimit(s.cfg.MaxMessageBytes)
-	sk := newSocket(ws)
+	sk := newSocket(ws, cw.cork)
 	s.conns.Add(1)
 	defer s.conns.Done()
 	if !c.attach(sk, connectedFrame(c.id, c.userID, c.reconnectToken)) {

@@ -88,15 +88,16 @@ type conn struct {
 // socket is one WebSocket attached to a conn.
 type socket struct {
 	ws     *websocket.Conn
+	cork   *corkWriter // nil: frames are written through
 	ctx    context.Context
 	cancel context.CancelFunc
 	wake   chan struct{}
 	done   chan struct{} // closed when the writer has exited
 }
 
-func newSocket(ws *websocket.Conn) *socket {
+func newSocket(ws *websocket.Conn, cork *corkWriter) *socket {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &socket{ws: ws, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &socket{ws: ws, cork: cork, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (sk *socket) signal() {
@@ -256,25 +257,12 @@ func (c *conn) writeLoop(sk *socket) {
 				break
 			}
 			busy = true
-			ctx, cancel := context.WithTimeout(sk.ctx, writeTimeout)
-			for _, m := range batch {
-				data := m.data
-				if m.seq > 0 {
-					scratch = appendSequenced(scratch[:0], m.seq, m.data)
-					data = scratch
-				}
-				if err := sk.ws.Write(ctx, m.typ, data); err != nil {
-					cancel()
-					c.s.log.Debug("emulator: write failed", "hub", c.h.name, "connectionId", c.id, "err", err)
-					sk.ws.CloseNow()
-					sk.cancel()
-					return
-				}
-				if c.s.tracing() {
-					c.traceFrame(TraceFrameOut, m.kind, m.typ, data)
-				}
+			if err := c.writeBatch(sk, batch, &scratch); err != nil {
+				c.s.log.Debug("emulator: write failed", "hub", c.h.name, "connectionId", c.id, "err", err)
+				sk.ws.CloseNow()
+				sk.cancel()
+				return
 			}
-			cancel()
 			clear(batch)
 			c.omu.Lock()
 			if c.spare == nil {
@@ -283,6 +271,41 @@ func (c *conn) writeLoop(sk *socket) {
 			c.omu.Unlock()
 		}
 	}
+}
+
+// writeBatch writes batch as one system call when the socket is corked.
+// Frames go to memory, so no per-frame deadline context is needed; the
+// deadline applies to the one write at the end.
+func (c *conn) writeBatch(sk *socket, batch []outMsg, scratch *[]byte) error {
+	ctx := context.Background()
+	if sk.cork == nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(sk.ctx, writeTimeout)
+		defer cancel()
+	} else {
+		sk.cork.cork()
+	}
+	tracing := c.s.tracing()
+	for _, m := range batch {
+		data := m.data
+		if m.seq > 0 {
+			*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
+			data = *scratch
+		}
+		if err := sk.ws.Write(ctx, m.typ, data); err != nil {
+			if sk.cork != nil {
+				sk.cork.uncork(writeTimeout)
+			}
+			return err
+		}
+		if tracing {
+			c.traceFrame(TraceFrameOut, m.kind, m.typ, data)
+		}
+	}
+	if sk.cork != nil {
+		return sk.cork.uncork(writeTimeout)
+	}
+	return nil
 }
 
 func (c *conn) ping(sk *socket) {
@@ -314,6 +337,7 @@ func (c *conn) socketGone(sk *socket, resumable bool, r closeReason) {
 	}
 	c.omu.Unlock()
 	sk.cancel()
+	sk.ws.CloseNow() // after a 1009 or a close handshake; the reader is gone
 	if !ended {
 		c.close(r)
 	}

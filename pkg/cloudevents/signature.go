@@ -63,55 +63,51 @@ const maxSignatureEntries = 16
 
 // verify reports whether any "sha256=<hex>" entry of sig (separated by "," or
 // ", ", hex in either case) equals HMAC-SHA256(key, connectionID) for any key.
-// Comparisons are constant-time.
+// Comparisons are constant-time. The MAC of a key is computed only when the
+// earlier keys matched no entry: the service lists the primary key first.
 func (v *verifier) verify(connectionID, sig string) bool {
 	if sig == "" || len(v.pools) == 0 {
 		return false
 	}
-	var want [4][sha256.Size]byte // the service has two keys; more are rare
-	wants := want[:0]
-	var extra [][sha256.Size]byte
-	for i, p := range v.pools {
+	var entries [maxSignatureEntries][sha256.Size]byte
+	n := 0
+	for len(sig) > 0 && n < maxSignatureEntries {
+		var entry string
+		entry, sig, _ = strings.Cut(sig, ",")
+		entry = strings.TrimSpace(entry)
+		if len(entry) != len("sha256=")+2*sha256.Size || !strings.EqualFold(entry[:7], "sha256=") {
+			continue
+		}
+		if decodeHex(entries[n][:], entry[7:]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return false
+	}
+	var want [sha256.Size]byte
+	for _, p := range v.pools {
 		m := p.Get().(*keyedMAC)
 		m.h.Reset()
 		m.buf = append(m.buf[:0], connectionID...)
 		m.h.Write(m.buf)
 		m.buf = m.h.Sum(m.buf[:0])
-		var s [sha256.Size]byte
-		copy(s[:], m.buf)
+		copy(want[:], m.buf)
 		if cap(m.buf) <= 1024 { // do not keep huge ids alive
 			p.Put(m)
 		}
-		if i < len(want) {
-			wants = append(wants, s)
-		} else {
-			extra = append(extra, s)
-		}
-	}
-	wants = append(wants, extra...)
-	ok := false
-	n := 0
-	for len(sig) > 0 && n < maxSignatureEntries {
-		var entry string
-		entry, sig, _ = strings.Cut(sig, ",")
-		n++
-		entry = strings.TrimSpace(entry)
-		if len(entry) != len("sha256=")+2*sha256.Size || !strings.EqualFold(entry[:7], "sha256=") {
-			continue
-		}
-		var got [sha256.Size]byte
-		if !decodeHex(got[:], entry[7:]) {
-			continue
-		}
-		for i := range wants {
-			if hmac.Equal(got[:], wants[i][:]) {
+		ok := false
+		for i := range n {
+			if hmac.Equal(entries[i][:], want[:]) {
 				ok = true
 			}
 		}
+		if ok {
+			return true
+		}
 	}
-	return ok
+	return false
 }
-
 // decodeHex decodes the hex string s (either case) into dst, which must be
 // exactly half its length, without allocating.
 func decodeHex(dst []byte, s string) bool {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -70,13 +69,6 @@ type Client struct {
 	tokens tokenCache
 	aad    aadCache
 }
-
-// hubPattern is the REST API's pattern for hub names.
-var hubPattern = regexp.MustCompile("^[A-Za-z][A-Za-z0-9_`,.\\[\\]]{0,127}$")
-
-// ValidHub reports whether name is a hub name the REST API accepts: a letter,
-// then up to 127 letters, digits or any of _ ` , . [ ].
-func ValidHub(name string) bool { return hubPattern.MatchString(name) }
 
 // NewClientFromConnectionString returns a Client for hub using the endpoint
 // and access key of connStr (see ParseConnectionString). opts may be nil.

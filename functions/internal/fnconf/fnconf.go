@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"regexp"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -37,6 +36,18 @@ func Load(cfg any, environ map[string]string) error {
 		msgs = append(msgs, describe(err, keys))
 	}
 	return &Error{Msg: strings.Join(msgs, "; "), Err: err}
+}
+
+// LoadChecked is the body of every function's LoadConfigFrom: it fills a T
+// from environ (see Load) and then checks it with check. A T that fails
+// check is returned along with the error; one that fails to load is not.
+func LoadChecked[T any](environ map[string]string, check func(*T) error) (T, error) {
+	var c T
+	if err := Load(&c, environ); err != nil {
+		var zero T
+		return zero, err
+	}
+	return c, check(&c)
 }
 
 // Error is a configuration error; its text names the variables at fault.
@@ -110,23 +121,23 @@ func tagKeys(cfg any) map[string]string {
 	return m
 }
 
-var hubPattern = regexp.MustCompile("^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$")
-
-// CheckService validates the two variables every function shares:
-// WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB.
-func CheckService(connStr, hub string) error {
+// CheckService validates the two variables every function shares,
+// WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB, and returns the parsed
+// connection string so that it need not be parsed again.
+func CheckService(connStr, hub string) (wps.ConnectionString, error) {
 	if connStr == "" {
-		return Invalid("WEBPUBSUB_CONNECTION_STRING", "is required")
+		return wps.ConnectionString{}, Invalid("WEBPUBSUB_CONNECTION_STRING", "is required")
 	}
-	if _, err := wps.ParseConnectionString(connStr); err != nil {
+	cs, err := wps.ParseConnectionString(connStr)
+	if err != nil {
 		// wps errors never contain the key.
-		return &Error{Msg: "WEBPUBSUB_CONNECTION_STRING: " + strings.TrimPrefix(err.Error(), "wps: connection string: "), Err: err}
+		return wps.ConnectionString{}, &Error{Msg: "WEBPUBSUB_CONNECTION_STRING: " + strings.TrimPrefix(err.Error(), "wps: connection string: "), Err: err}
 	}
 	if hub == "" {
-		return Invalid("WEBPUBSUB_HUB", "is required")
+		return wps.ConnectionString{}, Invalid("WEBPUBSUB_HUB", "is required")
 	}
-	if !hubPattern.MatchString(hub) {
-		return Invalid("WEBPUBSUB_HUB", "must start with a letter and hold at most 128 letters, digits or _`,.[]")
+	if !wps.ValidHub(hub) {
+		return wps.ConnectionString{}, Invalid("WEBPUBSUB_HUB", "must start with a letter and hold at most 128 letters, digits or _`,.[]")
 	}
-	return nil
+	return cs, nil
 }

@@ -1,20 +1,19 @@
 // Package wpsrec is a local stand-in for the Web PubSub REST API, for tests:
-// an httptest server that checks each call's bearer JWT (HS256 with the
+// an internal/httprec server that checks each call's bearer JWT (HS256 with the
 // access key, audience = the full request URL, a lifetime) and records what
 // was sent, so tests assert the exact paths and bodies the functions send.
 package wpsrec
 
 import (
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/wpsfn/wpsfn/internal/httprec"
 )
 
 // AccessKey is the recorder's access key.
@@ -31,11 +30,10 @@ type Request struct {
 
 // Recorder records REST calls. Use New.
 type Recorder struct {
-	srv *httptest.Server
+	srv *httprec.Server
 	t   testing.TB
 
 	mu       sync.Mutex
-	reqs     []Request
 	failing  int // status to answer instead of success, 0 for none
 	badAuth  int // calls refused for their bearer JWT
 	expected bool
@@ -59,8 +57,7 @@ func (r *Recorder) AuthFailures() int {
 // New starts a recorder closed at the end of the test.
 func New(t testing.TB) *Recorder {
 	r := &Recorder{t: t}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	t.Cleanup(r.srv.Close)
+	r.srv = httprec.New(t, httprec.Options{Check: r.check, Answer: r.answer})
 	return r
 }
 
@@ -81,55 +78,45 @@ func (r *Recorder) Fail(status int) {
 
 // Requests returns the calls recorded so far.
 func (r *Recorder) Requests() []Request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Request(nil), r.reqs...)
+	var out []Request
+	for _, q := range r.srv.Requests() {
+		out = append(out, Request{Method: q.Method, Path: q.Path, RawQuery: q.RawQuery,
+			ContentType: q.Header.Get("Content-Type"), Body: string(q.Body)})
+	}
+	return out
 }
 
 // Reset forgets the recorded calls.
-func (r *Recorder) Reset() {
-	r.mu.Lock()
-	r.reqs = nil
-	r.mu.Unlock()
-}
+func (r *Recorder) Reset() { r.srv.Reset() }
 
-func (r *Recorder) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	if err := r.checkAuth(req); err != nil {
-		r.mu.Lock()
-		r.badAuth++
-		expected := r.expected
-		r.mu.Unlock()
-		if !expected {
-			r.t.Errorf("wpsrec: %s %s: %v", req.Method, req.URL.EscapedPath(), err)
-		}
-		http.Error(w, err.Error(), http.StatusUnauthorized)
-		return
-	}
+func (r *Recorder) answer(w http.ResponseWriter, req *http.Request, n int) {
 	r.mu.Lock()
-	r.reqs = append(r.reqs, Request{
-		Method:      req.Method,
-		Path:        req.URL.EscapedPath(),
-		RawQuery:    req.URL.RawQuery,
-		ContentType: req.Header.Get("Content-Type"),
-		Body:        string(body),
-	})
 	failing := r.failing
 	r.mu.Unlock()
-	if failing != 0 {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(failing)
-		fmt.Fprintf(w, `{"code":"Recorded","message":"failing on purpose"}`)
+	if failing == 0 {
+		httprec.RESTAnswer(w, req, n)
 		return
 	}
-	switch {
-	case req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/:send"):
-		w.WriteHeader(http.StatusAccepted)
-	case req.Method == http.MethodDelete:
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		w.WriteHeader(http.StatusOK)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(failing)
+	fmt.Fprintf(w, `{"code":"Recorded","message":"failing on purpose"}`)
+}
+
+// check refuses a call whose bearer JWT is not valid, failing the test
+// unless ExpectAuthFailures was called.
+func (r *Recorder) check(req *http.Request) error {
+	err := r.checkAuth(req)
+	if err == nil {
+		return nil
 	}
+	r.mu.Lock()
+	r.badAuth++
+	expected := r.expected
+	r.mu.Unlock()
+	if !expected {
+		r.t.Errorf("wpsrec: %s %s: %v", req.Method, req.URL.EscapedPath(), err)
+	}
+	return err
 }
 
 func (r *Recorder) checkAuth(req *http.Request) error {

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/wpsfn/wpsfn/internal/httprec"
 )
 
 // ModuleRoot is the repository root (where go.mod is).
@@ -399,21 +400,12 @@ func AzureTimerPayload(name string, at time.Time) []byte {
 		name, ts(at)))
 }
 
-// Recorder is a loopback HTTP server that keeps every request it gets.
-type Recorder struct {
-	URL string
-	mu  sync.Mutex
-	got []Recorded
-	ch  chan struct{}
-	srv *http.Server
-}
+// Recorder is a loopback HTTP server that keeps every request it gets: the
+// REST API's stand-in for the functions under a host.
+type Recorder = httprec.Server
 
 // Recorded is one request a Recorder got.
-type Recorded struct {
-	Method, Path, Query string
-	Header              http.Header
-	Body                []byte
-}
+type Recorded = httprec.Request
 
 // NewRecorder starts a Recorder answering each request with status (0 = 202).
 func NewRecorder(t testing.TB, status int) *Recorder {
@@ -421,53 +413,5 @@ func NewRecorder(t testing.TB, status int) *Recorder {
 	if status == 0 {
 		status = http.StatusAccepted
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &Recorder{URL: "http://" + ln.Addr().String(), ch: make(chan struct{}, 1024)}
-	r.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		b, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.got = append(r.got, Recorded{req.Method, req.URL.Path, req.URL.RawQuery, req.Header.Clone(), b})
-		r.mu.Unlock()
-		select {
-		case r.ch <- struct{}{}:
-		default:
-		}
-		w.WriteHeader(status)
-	})}
-	go r.srv.Serve(ln)
-	t.Cleanup(func() { r.srv.Close() })
-	return r
-}
-
-// Requests returns what was recorded so far.
-func (r *Recorder) Requests() []Recorded {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Recorded(nil), r.got...)
-}
-
-// WaitN waits until n requests are recorded (or timeout) and returns them.
-func (r *Recorder) WaitN(t testing.TB, n int, timeout time.Duration) []Recorded {
-	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		if got := r.Requests(); len(got) >= n {
-			return got
-		}
-		select {
-		case <-r.ch:
-		case <-deadline:
-			t.Fatalf("recorder: got %d requests, want %d: %+v", len(r.Requests()), n, r.Requests())
-		}
-	}
-}
-
-// Reset forgets what was recorded.
-func (r *Recorder) Reset() {
-	r.mu.Lock()
-	r.got = nil
-	r.mu.Unlock()
+	return httprec.New(t, httprec.Options{Answer: httprec.Status(status)})
 }
