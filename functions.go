@@ -56,34 +56,10 @@ var gcpEntries = []gcpEntry{
 }
 
 func init() {
-	functions.HTTP("Connect", lazyHTTP("connect", func() (http.Handler, error) {
-		cfg, err := connect.LoadConfig()
-		if err != nil {
-			return nil, err
-		}
-		return connect.New(cfg)
-	}))
-	functions.HTTP("Message", lazyHTTP("message", func() (http.Handler, error) {
-		cfg, err := message.LoadConfig()
-		if err != nil {
-			return nil, err
-		}
-		return message.New(cfg)
-	}))
-	functions.HTTP("Broadcast", lazyHTTP("broadcast", func() (http.Handler, error) {
-		cfg, err := broadcast.LoadConfig()
-		if err != nil {
-			return nil, err
-		}
-		return broadcast.New(cfg)
-	}))
-	functions.HTTP("Negotiate", lazyHTTP("negotiate", func() (http.Handler, error) {
-		cfg, err := negotiate.LoadConfig()
-		if err != nil {
-			return nil, err
-		}
-		return negotiate.New(cfg)
-	}))
+	functions.HTTP("Connect", lazyHTTP("connect", fromEnv(connect.LoadConfig, connect.New)))
+	functions.HTTP("Message", lazyHTTP("message", fromEnv(message.LoadConfig, message.New)))
+	functions.HTTP("Broadcast", lazyHTTP("broadcast", fromEnv(broadcast.LoadConfig, broadcast.New)))
+	functions.HTTP("Negotiate", lazyHTTP("negotiate", fromEnv(negotiate.LoadConfig, negotiate.New)))
 	functions.HTTP("BroadcastSchedule", lazyHTTP("broadcast-schedule", func() (http.Handler, error) {
 		fn, err := scheduleFunction()
 		if err != nil {
@@ -92,6 +68,17 @@ func init() {
 		return faas.Handler(fn, "gcp"), nil
 	}))
 	functions.CloudEvent("BroadcastScheduleEvent", broadcastScheduleEvent)
+}
+
+// fromEnv builds an HTTP function from its configuration in the environment.
+func fromEnv[C any](load func() (C, error), build func(C) (http.Handler, error)) func() (http.Handler, error) {
+	return func() (http.Handler, error) {
+		cfg, err := load()
+		if err != nil {
+			return nil, err
+		}
+		return build(cfg)
+	}
 }
 
 // lazyHTTP builds the handler with build on the first call and serves every

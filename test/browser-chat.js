@@ -124,6 +124,10 @@ async function main() {
     await trace.waitForTimeout(400);
     result.trace.filtered = await trace.$$eval("#rows .row:not(.rowhead)", (rs) => rs.map((r) => r.textContent));
 
+    // Own messages show as pending until acknowledged; wait for the acks.
+    for (const p of [alice.page, bob.page]) {
+      await p.waitForFunction(() => !document.querySelector("#messages .msg.pending"), null, { timeout: T });
+    }
     result.alice = await messages(alice.page);
     result.bob = await messages(bob.page);
     result.errors = [...alice.errors, ...bob.errors];

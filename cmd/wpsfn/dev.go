@@ -14,6 +14,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +57,8 @@ type devOptions struct {
 	Logger *slog.Logger
 	// Ready, when set, is called once everything serves.
 	Ready func(*devStack)
+	// ShutdownTimeout bounds each shutdown step (default 5 s).
+	ShutdownTimeout time.Duration
 }
 
 // devStack describes a running development stack.
@@ -68,9 +71,6 @@ type devStack struct {
 	BroadcastSecret  string
 	// Functions maps each function's name to its base URL (http://127.0.0.1:port).
 	Functions map[string]string
-	// Heartbeat reports how many scheduled broadcasts ran and failed.
-	heartbeats, heartbeatFailures int
-	mu                            sync.Mutex
 }
 
 // The functions in port order (PortBase+i).
@@ -291,7 +291,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	go func() {
 		defer close(hbDone)
 		if opts.Heartbeat > 0 {
-			st.runHeartbeat(hbCtx, opts.Heartbeat, fnURL["broadcast-schedule"], log)
+			runHeartbeat(hbCtx, opts.Heartbeat, fnURL["broadcast-schedule"], log)
 		}
 	}()
 	if opts.Ready != nil {
@@ -311,12 +311,16 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	stopHB()
 	<-hbDone
 	// Bounded: the disconnected events it sends may still be retrying.
-	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	grace := opts.ShutdownTimeout
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	ectx, ecancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer ecancel()
 	if err := emu.Shutdown(ectx); err != nil {
 		log.Warn("emulator shutdown", "err", err)
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	trace.Close()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -349,8 +353,9 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 	}
 	e["WEBPUBSUB_CONNECTION_STRING"] = connStr
 	e["WEBPUBSUB_HUB"] = hub
-	e["NEGOTIATE_ALLOW_QUERY_USER"] = "true" // local development: the page signs in with a name
-	delete(e, "NEGOTIATE_JWT_SECRET")
+	// Local development: the page signs in with a name (a NEGOTIATE_JWT_SECRET
+	// set in the environment still lets bearer tokens be tried).
+	e["NEGOTIATE_ALLOW_QUERY_USER"] = "true"
 	secret := e["BROADCAST_SECRET"]
 	if secret == "" {
 		var b [16]byte
@@ -359,10 +364,19 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 		e["BROADCAST_SECRET"] = secret
 	}
 	parse := func(cfg any) error {
-		if err := env.ParseWithOptions(cfg, env.Options{Environment: e}); err != nil {
-			return err
+		err := env.ParseWithOptions(cfg, env.Options{Environment: e})
+		if err == nil {
+			return nil
 		}
-		return nil
+		// Name the variable, never its value.
+		var pe env.ParseError
+		if errors.As(err, &pe) {
+			if f, ok := reflect.TypeOf(cfg).Elem().FieldByName(pe.Name); ok {
+				key, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+				return fmt.Errorf("%s: not a valid %s", key, pe.Type)
+			}
+		}
+		return err
 	}
 
 	var (
@@ -415,7 +429,7 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 
 // runHeartbeat triggers the scheduled broadcast every interval the way a
 // scheduler would: over HTTP, through the function's local mode.
-func (st *devStack) runHeartbeat(ctx context.Context, interval time.Duration, fnBase string, log *slog.Logger) {
+func runHeartbeat(ctx context.Context, interval time.Duration, fnBase string, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	client := &http.Client{Timeout: 10 * time.Second}
@@ -427,21 +441,15 @@ func (st *devStack) runHeartbeat(ctx context.Context, interval time.Duration, fn
 		}
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fnBase+"/", nil)
 		resp, err := client.Do(req)
-		ok := err == nil && resp.StatusCode/100 == 2
-		if err == nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-			resp.Body.Close()
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("heartbeat failed", "err", err)
+			}
+			continue
 		}
-		st.mu.Lock()
-		st.heartbeats++
-		if !ok {
-			st.heartbeatFailures++
-		}
-		st.mu.Unlock()
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("heartbeat failed", "err", err)
-		case err == nil && !ok:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
 			log.Warn("heartbeat failed", "status", resp.StatusCode)
 		}
 	}

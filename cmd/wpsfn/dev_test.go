@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,12 +16,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/wpsfn/wpsfn/internal/nodetest"
+	"github.com/wpsfn/wpsfn/pkg/wps"
 	"github.com/wpsfn/wpsfn/web"
 )
 
@@ -34,9 +37,9 @@ func startDev(t *testing.T, heartbeat time.Duration) *devStack {
 	go func() {
 		done <- runDev(ctx, devOptions{
 			Addr: "127.0.0.1:0", Hub: "chat", Heartbeat: heartbeat,
-			Environ: map[string]string{},
-			Logger:  testLogger(t),
-			Ready:   func(st *devStack) { ready <- st },
+			Environ: map[string]string{}, ShutdownTimeout: 2 * time.Second,
+			Logger: testLogger(t),
+			Ready:  func(st *devStack) { ready <- st },
 		})
 	}()
 	var st *devStack
@@ -63,15 +66,26 @@ func startDev(t *testing.T, heartbeat time.Duration) *devStack {
 	return st
 }
 
-// testLogger sends log lines to t.Log: shown with -v or on failure.
+// testLogger sends log lines to t.Log (shown with -v or on failure) until
+// the test ends; lines from goroutines that outlive it are dropped.
 func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w := &testWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.done = true; w.mu.Unlock() })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
 	return len(p), nil
 }
 
@@ -172,7 +186,32 @@ func isAck(id float64) func(map[string]any) bool {
 }
 
 func TestDevChatEndToEnd(t *testing.T) {
+	t.Parallel()
 	st := startDev(t, 200*time.Millisecond)
+
+	// One port serves the pages, the negotiate proxy and the emulator.
+	for _, tc := range []struct {
+		path     string
+		status   int
+		contains string
+	}{
+		{"/", 200, "/static/chat.js"},
+		{"/trace", 200, "/static/trace.js"},
+		{"/config.json", 200, `"negotiateUrl":"/negotiate"`},
+		{"/negotiate", 400, "userId query parameter is required"}, // the negotiate function's own answer
+		{"/api/health", 200, ""},
+		{"/client/hubs/chat", 401, ""}, // the emulator: no token
+	} {
+		resp, err := http.Get(st.BaseURL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(string(b), tc.contains) {
+			t.Errorf("GET %s: %d %.80q; want %d with %q", tc.path, resp.StatusCode, b, tc.status, tc.contains)
+		}
+	}
 
 	// The trace stream, open before anyone connects.
 	req, _ := http.NewRequest(http.MethodGet, st.BaseURL+"/trace/events", nil)
@@ -318,12 +357,13 @@ func waitSubs(t *testing.T, tr *web.Trace) {
 // TestDevShutdownTellsClients checks Ctrl-C: clients get the disconnected
 // system message before their socket closes.
 func TestDevShutdownTellsClients(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan *devStack, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runDev(ctx, devOptions{Addr: "127.0.0.1:0", Environ: map[string]string{}, Logger: testLogger(t),
+		done <- runDev(ctx, devOptions{Addr: "127.0.0.1:0", Environ: map[string]string{}, Logger: testLogger(t), ShutdownTimeout: 2 * time.Second,
 			Ready: func(st *devStack) { ready <- st }})
 	}()
 	st := <-ready
@@ -345,6 +385,7 @@ func TestDevShutdownTellsClients(t *testing.T) {
 }
 
 func TestDevCommandFlags(t *testing.T) {
+	defer slog.SetDefault(slog.Default()) // runDevCommand sets it
 	for _, args := range [][]string{
 		{"--port-base", "-1"},
 		{"--heartbeat", "1ms"},
@@ -561,3 +602,92 @@ func TestTracePageUnderFlood(t *testing.T) {
 		t.Errorf("page errors: %v", r.Errors)
 	}
 }
+
+func TestDevBadFunctionSettings(t *testing.T) {
+	for env, want := range map[string]string{
+		"MESSAGE_MAX_BYTES":        "MESSAGE_MAX_BYTES: not a valid int",
+		"NEGOTIATE_TOKEN_LIFETIME": "NEGOTIATE_TOKEN_LIFETIME: not a valid time.Duration",
+		"BROADCAST_SECRET":         "BROADCAST_SECRET must be at least 16 bytes",
+	} {
+		err := runDev(context.Background(), devOptions{Addr: "127.0.0.1:0",
+			Environ: map[string]string{env: "s3cret-value"}, Logger: testLogger(t)})
+		var ce *devConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s=s3cret-value: %v; want a configuration error naming %q without the value", env, err, want)
+		}
+	}
+}
+
+// TestDevCommandBanner runs `wpsfn dev` as the command line does and follows
+// the URLs it prints.
+func TestDevCommandBanner(t *testing.T) {
+	defer slog.SetDefault(slog.Default()) // runDevCommand sets it
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	stderr := &lockedBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--port-base", "0", "--heartbeat", "1s", "--log-level", "error"}, pw, stderr)
+		pw.Close()
+	}()
+	lines := map[string]string{}
+	connLine := ""
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); strings.HasPrefix(l, "WEBPUBSUB_CONNECTION_STRING=") {
+			connLine = l
+		}
+		f := strings.Fields(sc.Text())
+		if len(f) >= 2 {
+			lines[f[0]] = f[1]
+		}
+		if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	chat := lines["Chat"]
+	if !strings.HasPrefix(chat, "http://127.0.0.1:") || lines["Live"] != "trace" {
+		t.Fatalf("banner lacks the chat and trace URLs: %v", lines)
+	}
+	for _, u := range []string{chat, strings.TrimSuffix(chat, "/") + "/trace", lines["negotiate"] + "/api/negotiate?userId=dana"} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d", u, resp.StatusCode)
+		}
+	}
+	if !strings.HasPrefix(lines["broadcast-schedule"], "http://127.0.0.1:") {
+		t.Errorf("banner lacks the scheduled broadcast: %v", lines)
+	}
+	cs, err := wps.ParseConnectionString(strings.Trim(strings.TrimPrefix(connLine, "WEBPUBSUB_CONNECTION_STRING="), "'"))
+	if err != nil || cs.Endpoint != strings.TrimSuffix(chat, "/") {
+		t.Errorf("banner's connection string %q: %+v, %v", connLine, cs.Endpoint, err)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d, stderr %q", code, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no exit within 20s of the interrupt")
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }

@@ -119,6 +119,8 @@ func wpsClient() (*wps.Client, error) {
 		}
 		return nil, errors.New("reading WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB failed")
 	}
+	// Checked here, not left to NewClientFromConnectionString, so each error
+	// names its variable.
 	cs, err := wps.ParseConnectionString(cfg.ConnectionString)
 	if err != nil {
 		return nil, fmt.Errorf("WEBPUBSUB_CONNECTION_STRING: %w", err)
@@ -126,7 +128,7 @@ func wpsClient() (*wps.Client, error) {
 	if !wps.ValidHub(cfg.Hub) {
 		return nil, fmt.Errorf("WEBPUBSUB_HUB %q is not a valid hub name (a letter, then up to 127 letters, digits or _)", cfg.Hub)
 	}
-	return wps.NewClientFromConnectionString(cs.String(), cfg.Hub, &wps.ClientOptions{UserAgent: "wpsfn-cli"})
+	return cs.NewClient(cfg.Hub, &wps.ClientOptions{UserAgent: "wpsfn-cli"})
 }
 
 // wpsListFlag collects a repeatable string flag.

@@ -131,7 +131,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(h.log, "broadcast refused", w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := h.send(r.Context(), req, msg); err != nil {
+	if err := send(r.Context(), h.client, req.To, req.ID, msg); err != nil {
 		status, reason := sendFailure(err)
 		h.log.Error("broadcast failed", "to", req.To, "id", req.ID, "auth", id.Method, "err", err)
 		reply.Error(w, status, reason)
@@ -204,16 +204,17 @@ func (h *handler) parse(body []byte) (Request, wps.Message, Result, error) {
 	return req, msg, res, nil
 }
 
-func (h *handler) send(ctx context.Context, req Request, msg wps.Message) error {
-	switch req.To {
+// send sends msg to everyone ("all"), or to the user, group or connection id.
+func send(ctx context.Context, client sender, to, id string, msg wps.Message) error {
+	switch to {
 	case "user":
-		return h.client.SendToUser(ctx, req.ID, msg, nil)
+		return client.SendToUser(ctx, id, msg, nil)
 	case "group":
-		return h.client.SendToGroup(ctx, req.ID, msg, nil)
+		return client.SendToGroup(ctx, id, msg, nil)
 	case "connection":
-		return h.client.SendToConnection(ctx, req.ID, msg, nil)
+		return client.SendToConnection(ctx, id, msg, nil)
 	}
-	return h.client.SendToAll(ctx, msg, nil)
+	return client.SendToAll(ctx, msg, nil)
 }
 
 // sendFailure maps a REST failure to the answer: 502 when the service

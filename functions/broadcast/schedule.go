@@ -2,6 +2,7 @@ package broadcast
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -36,19 +37,9 @@ func NewSchedule(cfg ScheduleConfig) (func(ctx context.Context, now time.Time) e
 		}
 		msg := wps.Text(string(body))
 		if contentType == "json" {
-			msg = wps.JSON(jsonRaw(body))
+			msg = wps.JSON(json.RawMessage(body)) // sent as rendered (compacted by wps.JSON)
 		}
-		switch tg.kind {
-		case "user":
-			err = client.SendToUser(ctx, tg.id, msg, nil)
-		case "group":
-			err = client.SendToGroup(ctx, tg.id, msg, nil)
-		case "connection":
-			err = client.SendToConnection(ctx, tg.id, msg, nil)
-		default:
-			err = client.SendToAll(ctx, msg, nil)
-		}
-		if err != nil {
+		if err := send(ctx, client, tg.kind, tg.id, msg); err != nil {
 			log.Error("scheduled broadcast failed", "target", tg.kind, "id", tg.id, "err", err)
 			return fmt.Errorf("broadcast-schedule: sending to %s: %w", tg.kind, err)
 		}

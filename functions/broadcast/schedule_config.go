@@ -3,6 +3,7 @@ package broadcast
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -124,14 +125,7 @@ func render(tpl *template.Template, contentType, hub string, now time.Time) ([]b
 	return b.Bytes(), nil
 }
 
-type constError string
-
-func (e constError) Error() string { return string(e) }
-
-const errNotJSON = constError("renders to invalid JSON (set BROADCAST_SCHEDULE_CONTENT_TYPE=text for plain text)")
-
-// jsonRaw is a rendered JSON message, sent as it is (compacted by wps.JSON).
-type jsonRaw = json.RawMessage
+var errNotJSON = errors.New("renders to invalid JSON (set BROADCAST_SCHEDULE_CONTENT_TYPE=text for plain text)")
 
 // setDefaults gives zero fields (a config built in code) their documented
 // defaults; LoadConfig already applied them from the environment tags.

@@ -121,9 +121,7 @@ func TestBadFrames(t *testing.T) {
 		}
 	}
 	stillServing(t, a, b, "after bad frames")
-	if n := len(e.s.hub("chat").connections()); n != 2 {
-		t.Fatalf("%d connections left, want the 2 healthy ones", n)
-	}
+	eventually(t, "only the 2 healthy connections left", func() bool { return len(e.s.hub("chat").connections()) == 2 })
 }
 
 func TestFloods(t *testing.T) {

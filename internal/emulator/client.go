@@ -81,7 +81,13 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 		s.resume(w, r, hubName, cid, q.Get("awps_reconnection_token"))
 		return
 	}
-	h := s.hub(hubName)
+	// Settings of a hub nobody configured or used yet are the zero value;
+	// the hub itself is created only for an accepted client.
+	settings := &HubSettings{}
+	displayName := hubName
+	if h := s.lookupHub(hubName); h != nil {
+		settings, displayName = h.conf(), h.name
+	}
 
 	// Who is it?
 	var claims jwt.MapClaims
@@ -92,15 +98,15 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	if tok != "" {
 		var err error
 		if claims, err = s.verifyToken(tok); err != nil {
-			s.reject(w, h.name, http.StatusUnauthorized, "Unauthorized: "+err.Error()+".")
+			s.reject(w, displayName, http.StatusUnauthorized, "Unauthorized: "+err.Error()+".")
 			return
 		}
 		if !clientAudienceOK(claims, hubName) {
-			s.reject(w, h.name, http.StatusUnauthorized, "Unauthorized: the access token's audience is not this hub's client endpoint.")
+			s.reject(w, displayName, http.StatusUnauthorized, "Unauthorized: the access token's audience is not this hub's client endpoint.")
 			return
 		}
-	} else if !h.conf().AllowAnonymous {
-		s.reject(w, h.name, http.StatusUnauthorized, "Unauthorized: no access token, and hub "+h.name+" does not allow anonymous connections.")
+	} else if !settings.AllowAnonymous {
+		s.reject(w, displayName, http.StatusUnauthorized, "Unauthorized: no access token, and hub "+displayName+" does not allow anonymous connections.")
 		return
 	}
 	userID, _ := claims["sub"].(string)
@@ -114,16 +120,17 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	case mode == "" || strings.EqualFold(mode, "sendEvent"):
 	case strings.EqualFold(mode, "sendToGroup"):
 		if gs := q["group"]; len(gs) != 1 || gs[0] == "" {
-			s.reject(w, h.name, http.StatusBadRequest, "webpubsub_mode=sendToGroup needs exactly one group query parameter.")
+			s.reject(w, displayName, http.StatusBadRequest, "webpubsub_mode=sendToGroup needs exactly one group query parameter.")
 			return
 		}
 		sendToGroupMode, modeGroup = true, q.Get("group")
 	default:
-		s.reject(w, h.name, http.StatusBadRequest, "Unknown webpubsub_mode "+quoteShort(mode)+" (use sendEvent or sendToGroup).")
+		s.reject(w, displayName, http.StatusBadRequest, "Unknown webpubsub_mode "+quoteShort(mode)+" (use sendEvent or sendToGroup).")
 		return
 	}
 
 	// The connect event.
+	h := s.hub(hubName)
 	offered := offeredSubprotocols(r)
 	id := s.newID()
 	query := map[string][]string{}
@@ -350,6 +357,13 @@ func (c *conn) handleFrame(typ websocket.MessageType, data []byte) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		c.protocolError("InvalidMessage: the frame is not a valid JSON message.")
 		return
+	}
+	if c.s.closing.Load() {
+		switch m.Type {
+		case "joinGroup", "leaveGroup", "sendToGroup", "event":
+			c.ack(m.AckID, ackInternalError, "The emulator is shutting down; retry on a new connection.")
+			return
+		}
 	}
 	switch m.Type {
 	case "joinGroup", "leaveGroup":

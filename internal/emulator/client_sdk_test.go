@@ -113,12 +113,18 @@ func TestJSClientSDK(t *testing.T) {
 					}
 				}
 				send(1, 10)
+				c.omu.Lock()
+				old := c.sock
+				c.omu.Unlock()
 				if !e.s.DropSocket(id) {
 					t.Fatal("no socket to drop")
 				}
-				eventually(t, "socket dropped", func() bool { return !c.hasSocket() })
-				send(11, 20)
-				eventually(t, "client recovered", c.hasSocket)
+				send(11, 20) // while the client notices and recovers
+				eventually(t, "client recovered on a new socket", func() bool {
+					c.omu.Lock()
+					defer c.omu.Unlock()
+					return c.sock != nil && c.sock != old
+				})
 				send(21, 30)
 				js.in.Write([]byte("30\n"))
 				rec := step("recovered")

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -237,6 +238,9 @@ func (c *conn) writeLoop(sk *socket) {
 			busy = false
 			continue
 		case <-sk.wake:
+			// Let the fan-out that woke us (and other writers) run first, so
+			// more frames are waiting and go out in one system call.
+			runtime.Gosched()
 		}
 		for {
 			c.omu.Lock()
@@ -273,37 +277,36 @@ func (c *conn) writeLoop(sk *socket) {
 	}
 }
 
-// writeBatch writes batch as one system call when the socket is corked.
-// Frames go to memory, so no per-frame deadline context is needed; the
-// deadline applies to the one write at the end.
+// writeBatch writes batch: through the corkWriter in one system call when
+// the socket has one, else frame by frame through coder/websocket.
 func (c *conn) writeBatch(sk *socket, batch []outMsg, scratch *[]byte) error {
-	ctx := context.Background()
-	if sk.cork == nil {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(sk.ctx, writeTimeout)
-		defer cancel()
-	} else {
-		sk.cork.cork()
-	}
-	tracing := c.s.tracing()
-	for _, m := range batch {
-		data := m.data
-		if m.seq > 0 {
-			*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
-			data = *scratch
-		}
-		if err := sk.ws.Write(ctx, m.typ, data); err != nil {
-			if sk.cork != nil {
-				sk.cork.uncork(writeTimeout)
-			}
+	if sk.cork != nil {
+		if err := sk.cork.writeFrames(batch, scratch, writeTimeout); err != nil {
 			return err
 		}
-		if tracing {
-			c.traceFrame(TraceFrameOut, m.kind, m.typ, data)
+	} else {
+		ctx, cancel := context.WithTimeout(sk.ctx, writeTimeout)
+		defer cancel()
+		for _, m := range batch {
+			data := m.data
+			if m.seq > 0 {
+				*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
+				data = *scratch
+			}
+			if err := sk.ws.Write(ctx, m.typ, data); err != nil {
+				return err
+			}
 		}
 	}
-	if sk.cork != nil {
-		return sk.cork.uncork(writeTimeout)
+	if c.s.tracing() {
+		for _, m := range batch {
+			data := m.data
+			if m.seq > 0 {
+				*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
+				data = *scratch
+			}
+			c.traceFrame(TraceFrameOut, m.kind, m.typ, data)
+		}
 	}
 	return nil
 }

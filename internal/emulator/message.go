@@ -142,10 +142,13 @@ func (d *delivery) reliableFrame() outMsg {
 
 // appendSequenced writes {"sequenceId":seq, + tail.
 func appendSequenced(b []byte, seq uint64, tail []byte) []byte {
+	return append(appendSequencePrefix(b, seq), tail...)
+}
+
+func appendSequencePrefix(b []byte, seq uint64) []byte {
 	b = append(b, `{"sequenceId":`...)
 	b = strconv.AppendUint(b, seq, 10)
-	b = append(b, ',')
-	return append(b, tail...)
+	return append(b, ',')
 }
 
 // JSON system and ack frames.

@@ -3,13 +3,17 @@ package emulator
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func errName(m map[string]any) string {
@@ -291,5 +295,90 @@ func TestShutdownSendsDisconnected(t *testing.T) {
 	}
 	if _, resp, err := e.dial("chat", e.token("chat", "late"), "", ""); err == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("dial after shutdown: %v", err)
+	}
+}
+
+func TestUserGroupsAndListPaging(t *testing.T) {
+	e := newEnv(t, Config{})
+	if code, _, _ := e.rest("PUT", "/api/hubs/chat/users/u1/groups/team", "", nil); code != 200 {
+		t.Fatalf("AddUserToGroup: %d", code)
+	}
+	// A connection made later joins the user's groups.
+	var ids []string
+	for range 5 {
+		ids = append(ids, e.connect("chat", "u1", SubprotocolJSON).id)
+	}
+	if code, _, _ := e.rest("HEAD", "/api/hubs/chat/groups/team", "", nil); code != 200 {
+		t.Fatalf("GroupExists: %d", code)
+	}
+	// top=3 with pages of 2: two pages, three members, no third link.
+	var got []string
+	next := e.base + "/api/hubs/chat/groups/team/connections?api-version=2024-12-01&maxpagesize=2&top=3"
+	for pages := 0; next != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("too many pages")
+		}
+		code, _, body := e.restURL("GET", next, "", nil, sign(t, jwt.MapClaims{"aud": next, "exp": time.Now().Add(time.Minute).Unix()}, DefaultAccessKey))
+		var page struct {
+			Value []struct {
+				ConnectionID, UserID string
+			}
+			NextLink string
+		}
+		if code != 200 || json.Unmarshal(body, &page) != nil {
+			t.Fatalf("list: %d %s", code, body)
+		}
+		for _, m := range page.Value {
+			if m.UserID != "u1" {
+				t.Fatalf("member %+v", m)
+			}
+			got = append(got, m.ConnectionID)
+		}
+		next = page.NextLink
+	}
+	slices.Sort(ids)
+	if fmt.Sprint(got) != fmt.Sprint(ids[:3]) {
+		t.Fatalf("listed %v, want the first 3 of %v", got, ids)
+	}
+	if code, _, _ := e.rest("DELETE", "/api/hubs/chat/users/u1/groups/team", "", nil); code != 204 {
+		t.Fatalf("RemoveUserFromGroup: %d", code)
+	}
+	if code, _, _ := e.rest("HEAD", "/api/hubs/chat/groups/team", "", nil); code != 404 {
+		t.Fatalf("GroupExists after removal: %d", code)
+	}
+	late := e.connect("chat", "u1", SubprotocolJSON)
+	if g := groupsOf(e, late.id); len(g) != 0 {
+		t.Fatalf("a later connection joined %v after the user was removed", g)
+	}
+	// :generateToken mints a token the client endpoint accepts.
+	code, _, body := e.rest("POST", "/api/hubs/chat/:generateToken?userId=gt&role=webpubsub.joinLeaveGroup&minutesToExpire=5", "", nil)
+	var tok struct{ Token string }
+	if code != 200 || json.Unmarshal(body, &tok) != nil || tok.Token == "" {
+		t.Fatalf("generateToken: %d %s", code, body)
+	}
+	c, _, err := e.dial("chat", tok.Token, SubprotocolJSON, "")
+	if err != nil {
+		t.Fatalf("dial with the generated token: %v", err)
+	}
+	if m := newClient(t, c).read(); m["userId"] != "gt" {
+		t.Fatalf("connected as %v", m)
+	}
+	c.CloseNow()
+}
+
+func TestKeepAlivePings(t *testing.T) {
+	e := newEnv(t, Config{KeepAlive: 50 * time.Millisecond})
+	var pings atomic.Int32
+	c, _, err := websocket.Dial(context.Background(), e.ws+"/client/hubs/chat?access_token="+e.token("chat", "idle"), &websocket.DialOptions{
+		OnPingReceived: func(context.Context, []byte) bool { pings.Add(1); return true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	newClient(t, c) // reads, so pongs go back
+	eventually(t, "pings to an idle client", func() bool { return pings.Load() >= 3 })
+	if len(e.s.hub("chat").connections()) != 1 {
+		t.Fatal("a client answering pings was dropped")
 	}
 }

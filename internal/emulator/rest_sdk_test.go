@@ -53,6 +53,9 @@ func startPeerEnv(t *testing.T, env []string, script string, args ...string) *no
 	}
 	t.Cleanup(func() {
 		in.Close()
+		if t.Failed() {
+			cancel() // do not wait for a peer stuck in its scenario
+		}
 		cmd.Wait()
 		cancel()
 		if t.Failed() && stderr.Len() > 0 {

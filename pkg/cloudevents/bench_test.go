@@ -66,3 +66,38 @@ func benchServe(b *testing.B, dt DataType, state string, setState bool) {
 		}
 	}
 }
+
+// BenchmarkServeHTTPConnect: one signed connect (the service's usual body)
+// through ServeHTTP, answered with a user id and a group.
+func BenchmarkServeHTTPConnect(b *testing.B) {
+	h, err := NewHandler(Options{
+		Hub: "chat", AccessKeys: []string{testKey, otherKey}, Logger: quietLogger(),
+		Connect: func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
+			return &ConnectResponse{UserID: req.UserID, Groups: []string{"g1"}}, nil
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := &ConnectRequest{ConnectionContext: ConnectionContext{Hub: "chat", ConnectionID: "c-0123456789", UserID: "alice"},
+		Claims: map[string][]string{"sub": {"alice"}, "role": {"webpubsub.joinLeaveGroup"}}, Query: map[string][]string{"access_token": {"x"}},
+		Headers: map[string][]string{"Host": {"127.0.0.1"}, "Upgrade": {"websocket"}}, Subprotocols: []string{"json.webpubsub.azure.v1"}}
+	proto, err := NewRequest(context.Background(), "http://127.0.0.1/eventhandler", ev, testKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(proto.Body)
+	rd := bytes.NewReader(body)
+	req := proto.Clone(context.Background())
+	req.Body = io.NopCloser(rd)
+	w := &nopWriter{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(body)
+		clear(w.h)
+		h.ServeHTTP(w, req)
+		if w.code != 200 {
+			b.Fatalf("status %d", w.code)
+		}
+	}
+}

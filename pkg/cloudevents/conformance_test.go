@@ -126,8 +126,10 @@ func expressEquivalent(t testing.TB, extra func(*Options)) http.Handler {
 // HTTP connection. Where Express is unsafe or vague our answer differs on
 // purpose; those cases are listed in differs and asserted separately.
 func TestExpressConformance(t *testing.T) {
+	rec := &recorder{}
 	srv := httptest.NewServer(expressEquivalent(t, func(o *Options) {
-		o.AllowedOrigins = nil
+		o.Connected = func(ctx context.Context, req *ConnectedRequest) error { rec.add(req); return nil }
+		o.Disconnected = func(ctx context.Context, req *DisconnectedRequest) error { rec.add(req); return nil }
 	}))
 	defer srv.Close()
 	restricted := httptest.NewServer(expressEquivalent(t, func(o *Options) {
@@ -203,6 +205,21 @@ func TestExpressConformance(t *testing.T) {
 					if g := resp.Header.Get(k); g != v && !(k == "Content-Length" && g == "" && v == "0") {
 						t.Errorf("%s %q, want %q", k, g, v)
 					}
+				}
+			}
+			calls := rec.take()
+			switch c.Case {
+			case "connected":
+				if len(calls) != 1 || calls[0].(*ConnectedRequest).UserID != "alice" || calls[0].(*ConnectedRequest).ConnectionID != "conn1" {
+					t.Errorf("Connected got %+v", calls)
+				}
+			case "disconnected":
+				if len(calls) != 1 || calls[0].(*DisconnectedRequest).Reason != "closed by client" {
+					t.Errorf("Disconnected got %+v", calls)
+				}
+			default:
+				if len(calls) != 0 {
+					t.Errorf("notification callbacks ran: %+v", calls)
 				}
 			}
 			raw := resp.Header.Get("ce-connectionState")

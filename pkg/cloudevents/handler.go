@@ -201,7 +201,7 @@ func (h *handler) serveEvent(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &mb) {
 			h.refuse(w, r, http.StatusRequestEntityTooLarge, "body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
 		} else {
-			h.refuse(w, r, http.StatusBadRequest, "reading the body: "+err.Error())
+			h.refuse(w, r, http.StatusBadRequest, "reading the body: "+clip(err.Error()))
 		}
 		return
 	}
@@ -344,6 +344,9 @@ func (h *handler) call(w http.ResponseWriter, r *http.Request, name string, fn f
 		h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback timed out",
 			slog.String("callback", name), slog.Duration("timeout", h.timeout),
 			slog.String("type", clip(header(r.Header, HeaderType))), slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
+		// The connection stays busy until the callback returns: tell the
+		// client not to send its next request on it.
+		w.Header().Set("Connection", "close")
 		writeText(w, http.StatusGatewayTimeout, "event handler timed out")
 		if f, ok := w.(http.Flusher); ok {
 			f.Flush()
@@ -385,9 +388,12 @@ func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc Connec
 		return
 	}
 	req := &ConnectRequest{}
-	if err := json.Unmarshal(body, req); err != nil {
-		h.refuse(w, r, http.StatusBadRequest, "connect body is not a valid JSON object: "+oneLine(err.Error()))
-		return
+	if !decodeConnectFast(body, req) {
+		*req = ConnectRequest{}
+		if err := json.Unmarshal(body, req); err != nil {
+			h.refuse(w, r, http.StatusBadRequest, "connect body is not a valid JSON object: "+oneLine(err.Error()))
+			return
+		}
 	}
 	req.ConnectionContext = cc
 	mqttVersion := 0
@@ -422,10 +428,13 @@ func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc Connec
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	b, err := json.Marshal(resp)
-	if err != nil {
-		h.writeError(w, r, fmt.Errorf("encoding the connect response: %w", err), mqttVersion)
-		return
+	b, ok := appendConnectResponse(make([]byte, 0, 128), resp)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(resp); err != nil {
+			h.writeError(w, r, fmt.Errorf("encoding the connect response: %w", err), mqttVersion)
+			return
+		}
 	}
 	hd := w.Header()
 	hd["Content-Type"] = []string{contentTypeJSON}

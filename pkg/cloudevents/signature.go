@@ -108,6 +108,7 @@ func (v *verifier) verify(connectionID, sig string) bool {
 	}
 	return false
 }
+
 // decodeHex decodes the hex string s (either case) into dst, which must be
 // exactly half its length, without allocating.
 func decodeHex(dst []byte, s string) bool {

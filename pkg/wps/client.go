@@ -77,6 +77,13 @@ func NewClientFromConnectionString(connStr, hub string, opts *ClientOptions) (*C
 	if err != nil {
 		return nil, err
 	}
+	return cs.NewClient(hub, opts)
+}
+
+// NewClient returns a Client for hub using the endpoint and access key of
+// the parsed connection string cs, and its ClientEndpoint unless opts sets
+// one. opts may be nil.
+func (cs ConnectionString) NewClient(hub string, opts *ClientOptions) (*Client, error) {
 	if cs.ClientEndpoint != "" && (opts == nil || opts.ClientEndpoint == "") {
 		o := ClientOptions{}
 		if opts != nil {

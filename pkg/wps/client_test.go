@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wpsfn/wpsfn/internal/httprec"
 )
 
 type fakeTokenCredential struct {
@@ -38,10 +40,10 @@ func TestTokenCredential(t *testing.T) {
 			fmt.Fprint(w, `{"token":"service.issued.token"}`)
 			return
 		}
-		w.WriteHeader(successStatus(r.Method, r.URL.Path))
+		w.WriteHeader(httprec.RESTStatus(r.Method, r.URL.Path))
 	}
 	cred := &fakeTokenCredential{ttl: time.Hour}
-	c, err := NewClient(rec.srv.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
+	c, err := NewClient(rec.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,21 +74,21 @@ func TestTokenCredential(t *testing.T) {
 		gen.RawQuery != "api-version=2024-12-01&userId=a%20b&role=webpubsub.sendToGroup.g%201&role=webpubsub.joinLeaveGroup&minutesToExpire=1&group=g%201&group=g2&clientType=mqtt" {
 		t.Errorf(":generateToken request %+v", gen)
 	}
-	wantBase := "ws" + strings.TrimPrefix(rec.srv.URL, "http") + "/clients/mqtt/hubs/chat"
+	wantBase := "ws" + strings.TrimPrefix(rec.URL, "http") + "/clients/mqtt/hubs/chat"
 	if ca.Token != "service.issued.token" || ca.BaseURL != wantBase || ca.URL != wantBase+"?access_token=service.issued.token" {
 		t.Errorf("ClientAccess %+v", ca)
 	}
 
 	// An expired token is replaced; a failing credential fails the call with its reason.
 	cred2 := &fakeTokenCredential{ttl: time.Minute} // within the refresh margin: fetched every call
-	c2, _ := NewClient(rec.srv.URL, cred2, "chat", &ClientOptions{Retry: fastRetry})
+	c2, _ := NewClient(rec.URL, cred2, "chat", &ClientOptions{Retry: fastRetry})
 	_ = c2.SendToAll(ctx, Text("x"), nil)
 	_ = c2.SendToAll(ctx, Text("x"), nil)
 	if cred2.calls.Load() != 2 {
 		t.Errorf("GetToken called %d times for a token about to expire, want 2", cred2.calls.Load())
 	}
 	failing := &fakeTokenCredential{err: errors.New("no identity")}
-	c3, _ := NewClient(rec.srv.URL, failing, "chat", nil)
+	c3, _ := NewClient(rec.URL, failing, "chat", nil)
 	if err := c3.SendToAll(ctx, Text("x"), nil); err == nil || !strings.Contains(err.Error(), "no identity") {
 		t.Errorf("error %v", err)
 	}
@@ -95,7 +97,7 @@ func TestTokenCredential(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	rec := newRecorder(t)
 	cred := NewKeyCredential("old-key")
-	c, err := NewClient(rec.srv.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
+	c, err := NewClient(rec.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestKeyRotation(t *testing.T) {
 func TestReverseProxyWithPath(t *testing.T) {
 	rec := newRecorder(t)
 	c, err := NewClientFromConnectionString("Endpoint=https://res.webpubsub.azure.com;AccessKey="+testKey+";Version=1.0;", "chat",
-		&ClientOptions{ReverseProxyEndpoint: rec.srv.URL + "/wps/", Retry: fastRetry})
+		&ClientOptions{ReverseProxyEndpoint: rec.URL + "/wps/", Retry: fastRetry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,10 +179,10 @@ func TestListConnectionsInGroup(t *testing.T) {
 			w.WriteHeader(500)
 		}
 	}
-	c := newTestClient(t, rec.srv.URL, nil)
+	c := newTestClient(t, rec.URL, nil)
 	ctx := context.Background()
 
-	next = rec.srv.URL + "/api/hubs/chat/groups/room%201/connections?maxpagesize=2&continuationToken=abc%3D"
+	next = rec.URL + "/api/hubs/chat/groups/room%201/connections?maxpagesize=2&continuationToken=abc%3D"
 	var got []GroupMember
 	for m, err := range c.ListConnectionsInGroup(ctx, "room 1", &ListOptions{MaxPageSize: 2, Top: 10}) {
 		if err != nil {
@@ -202,7 +204,7 @@ func TestListConnectionsInGroup(t *testing.T) {
 	if reqs[1].Path != "/api/hubs/chat/groups/room%201/connections" || reqs[1].RawQuery != "api-version=2024-12-01&maxpagesize=2&continuationToken=abc%3D" {
 		t.Errorf("next page request %+v", reqs[1])
 	}
-	if _, claims := verifyRESTToken(t, reqs[1].Authorization, testKey); claims["aud"] != rec.srv.URL+"/api/hubs/chat/groups/room%201/connections?api-version=2024-12-01&maxpagesize=2&continuationToken=abc%3D" {
+	if _, claims := verifyRESTToken(t, reqs[1].Authorization, testKey); claims["aud"] != rec.URL+"/api/hubs/chat/groups/room%201/connections?api-version=2024-12-01&maxpagesize=2&continuationToken=abc%3D" {
 		t.Errorf("next page aud %v", claims["aud"])
 	}
 
@@ -235,7 +237,7 @@ func TestListConnectionsInGroup(t *testing.T) {
 func TestConcurrentUseWithRotation(t *testing.T) {
 	rec := newRecorder(t)
 	cred := NewKeyCredential("key-a")
-	c, err := NewClient(rec.srv.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
+	c, err := NewClient(rec.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -161,7 +161,7 @@ func TestRESTWireConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	direct.now = fixedClock
-	proxied, err := NewClientFromConnectionString(confConnStr, confHub, &ClientOptions{ReverseProxyEndpoint: rec.srv.URL})
+	proxied, err := NewClientFromConnectionString(confConnStr, confHub, &ClientOptions{ReverseProxyEndpoint: rec.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func TestRESTWireConformance(t *testing.T) {
 			wantHost := "127.0.0.1:18091"
 			if strings.HasPrefix(want.Operation, "reverse proxy") {
 				c = proxied
-				wantHost = rec.srv.Listener.Addr().String()
+				wantHost = rec.Addr
 			}
 			rec.reset()
 			if err := fn(context.Background(), c); err != nil {

@@ -162,6 +162,25 @@ func ExampleParseConnectionString() {
 	// wps: connection string: AccessKey is missing
 }
 
+// A program that checks its configuration itself parses the connection
+// string once and makes the client from the result.
+func ExampleConnectionString_NewClient() {
+	cs, err := wps.ParseConnectionString("Endpoint=https://example.webpubsub.azure.com;AccessKey=<key>;ClientEndpoint=https://chat.example;Version=1.0;")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client, err := cs.NewClient("chat", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ca, _ := client.ClientAccessURL(context.Background(), nil)
+	fmt.Println(client.Endpoint(), ca.BaseURL)
+	// Output:
+	// https://example.webpubsub.azure.com wss://chat.example/client/hubs/chat
+}
+
 func ExampleFilterUserIs() {
 	// Values are quoted, so an id cannot inject filter syntax.
 	fmt.Println(wps.FilterUserIs("o'brien"))

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wpsfn/wpsfn/internal/httprec"
 )
 
 // fastRetry keeps retry waits short in tests.
@@ -62,7 +64,7 @@ func TestRetriesRetryableStatuses(t *testing.T) {
 				}
 				w.WriteHeader(http.StatusAccepted)
 			}
-			c := newTestClient(t, rec.srv.URL, nil)
+			c := newTestClient(t, rec.URL, nil)
 			if err := c.SendToGroup(context.Background(), "g", JSON(map[string]string{"k": "v"}), &SendOptions{Excluded: []string{"x"}}); err != nil {
 				t.Fatalf("SendToGroup: %v", err)
 			}
@@ -74,7 +76,7 @@ func TestRetriesRetryableStatuses(t *testing.T) {
 				if r.Body != `{"k":"v"}` || r.ContentType != "application/json" || r.RawQuery != "api-version=2024-12-01&excluded=x" {
 					t.Errorf("attempt %d sent %+v: the body or query was not replayed intact", i+1, r)
 				}
-				if _, claims := verifyRESTToken(t, r.Authorization, testKey); claims["aud"] != rec.srv.URL+"/api/hubs/chat/groups/g/:send?api-version=2024-12-01&excluded=x" {
+				if _, claims := verifyRESTToken(t, r.Authorization, testKey); claims["aud"] != rec.URL+"/api/hubs/chat/groups/g/:send?api-version=2024-12-01&excluded=x" {
 					t.Errorf("attempt %d aud %v", i+1, claims["aud"])
 				}
 			}
@@ -94,7 +96,7 @@ func TestNeverRetriesOtherStatuses(t *testing.T) {
 				// A hostile or buggy answer echoing the credentials must not leak them.
 				fmt.Fprintf(w, `{"code":"Test.Code","message":"bad call\nwith %s and key %s","target":null}`, r.Header.Get("Authorization"), testKey)
 			}
-			c := newTestClient(t, rec.srv.URL, nil)
+			c := newTestClient(t, rec.URL, nil)
 			err := c.SendToAll(context.Background(), Text("hi"), nil)
 			if err == nil {
 				t.Fatal("no error")
@@ -126,7 +128,7 @@ func TestRetriesExhausted(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c := newTestClient(t, rec.srv.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: 2, Delay: time.Millisecond}, Logger: logger})
+	c := newTestClient(t, rec.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: 2, Delay: time.Millisecond}, Logger: logger})
 	err := c.AddUserToGroup(context.Background(), "g", "u")
 	if n := strings.Count(logs.String(), `msg="wps: retrying" op=AddUserToGroup`); n != 2 {
 		t.Errorf("%d retry log lines, want 2:\n%s", n, logs.String())
@@ -143,7 +145,7 @@ func TestRetriesExhausted(t *testing.T) {
 	}
 
 	rec.reset()
-	c = newTestClient(t, rec.srv.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: -1}})
+	c = newTestClient(t, rec.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: -1}})
 	if err := c.AddUserToGroup(context.Background(), "g", "u"); err == nil {
 		t.Fatal("no error")
 	}
@@ -188,7 +190,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 			if tc.name == "capped" {
 				opts.Retry.MaxDelay = 10 * time.Millisecond
 			}
-			c := newTestClient(t, rec.srv.URL, opts)
+			c := newTestClient(t, rec.URL, opts)
 			if err := c.SendToAll(context.Background(), Text("x"), nil); err != nil {
 				t.Fatal(err)
 			}
@@ -199,6 +201,32 @@ func TestRetryAfterHonoured(t *testing.T) {
 				t.Errorf("retried after %v, want %v to %v", gap, tc.atLeast, tc.atMost)
 			}
 		})
+	}
+}
+
+// retryLater answers 503 with a Retry-After far beyond any test's patience.
+func retryLater(w http.ResponseWriter, r *http.Request, n int) {
+	w.Header().Set("Retry-After", "30")
+	w.WriteHeader(http.StatusServiceUnavailable)
+}
+
+// sendCancelledMidway sends through rec with a context cancelled 50 ms in
+// and requires context.Canceled at once, after exactly one request.
+func sendCancelledMidway(t *testing.T, rec *recorder, opts *ClientOptions) {
+	t.Helper()
+	c := newTestClient(t, rec.URL, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	err := c.SendToAll(ctx, Text("x"), nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("returned %v after the cancel", d)
+	}
+	if n := len(rec.requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
 	}
 }
 
@@ -213,49 +241,17 @@ func TestCancelledContextStopsAtOnce(t *testing.T) {
 			}
 		}
 		defer close(release)
-		c := newTestClient(t, rec.srv.URL, nil)
-		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(50*time.Millisecond, cancel)
-		start := time.Now()
-		err := c.SendToAll(ctx, Text("x"), nil)
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("error %v, want context.Canceled", err)
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Errorf("returned %v after the cancel", d)
-		}
-		if n := len(rec.requests()); n != 1 {
-			t.Errorf("%d requests, want 1", n)
-		}
+		sendCancelledMidway(t, rec, nil)
 	})
 	t.Run("while waiting to retry", func(t *testing.T) {
 		rec := newRecorder(t)
-		rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
-			w.Header().Set("Retry-After", "30")
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		c := newTestClient(t, rec.srv.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: 3, Delay: time.Millisecond, MaxDelay: time.Minute}})
-		ctx, cancel := context.WithCancel(context.Background())
-		time.AfterFunc(50*time.Millisecond, cancel)
-		start := time.Now()
-		err := c.SendToAll(ctx, Text("x"), nil)
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("error %v, want context.Canceled", err)
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Errorf("returned %v after the cancel", d)
-		}
-		if n := len(rec.requests()); n != 1 {
-			t.Errorf("%d requests, want 1", n)
-		}
+		rec.answer = retryLater
+		sendCancelledMidway(t, rec, &ClientOptions{Retry: RetryOptions{MaxRetries: 3, Delay: time.Millisecond, MaxDelay: time.Minute}})
 	})
 	t.Run("deadline before the retry", func(t *testing.T) {
 		rec := newRecorder(t)
-		rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
-			w.Header().Set("Retry-After", "30")
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}
-		c := newTestClient(t, rec.srv.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: 3, Delay: time.Millisecond, MaxDelay: time.Minute}})
+		rec.answer = retryLater
+		c := newTestClient(t, rec.URL, &ClientOptions{Retry: RetryOptions{MaxRetries: 3, Delay: time.Millisecond, MaxDelay: time.Minute}})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		start := time.Now()
@@ -270,7 +266,7 @@ func TestCancelledContextStopsAtOnce(t *testing.T) {
 	})
 	t.Run("already cancelled", func(t *testing.T) {
 		rec := newRecorder(t)
-		c := newTestClient(t, rec.srv.URL, nil)
+		c := newTestClient(t, rec.URL, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		if err := c.SendToAll(ctx, Text("x"), nil); !errors.Is(err, context.Canceled) {
@@ -294,7 +290,7 @@ func TestNetworkErrorsRetried(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusAccepted)
 	}
-	c := newTestClient(t, rec.srv.URL, nil)
+	c := newTestClient(t, rec.URL, nil)
 	if err := c.SendToUser(context.Background(), "u 1", Binary([]byte("payload")), nil); err != nil {
 		t.Fatalf("SendToUser: %v", err)
 	}
@@ -330,9 +326,9 @@ func TestNothingSentTwiceAfterSuccess(t *testing.T) {
 			w.WriteHeader(http.StatusBadGateway)
 			return
 		}
-		w.WriteHeader(successStatus(r.Method, r.URL.Path))
+		w.WriteHeader(httprec.RESTStatus(r.Method, r.URL.Path))
 	}
-	c := newTestClient(t, rec.srv.URL, nil)
+	c := newTestClient(t, rec.URL, nil)
 	ctx := context.Background()
 	if err := c.SendToAll(ctx, Text("once"), nil); err != nil {
 		t.Fatal(err)
@@ -358,7 +354,7 @@ func TestExistsAnswers(t *testing.T) {
 	rec := newRecorder(t)
 	status := http.StatusNotFound
 	rec.answer = func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(status) }
-	c := newTestClient(t, rec.srv.URL, nil)
+	c := newTestClient(t, rec.URL, nil)
 	ctx := context.Background()
 	checks := map[string]func() (bool, error){
 		"ConnectionExists": func() (bool, error) { return c.ConnectionExists(ctx, "c") },
@@ -387,7 +383,7 @@ func TestExistsAnswers(t *testing.T) {
 
 func TestInvalidInputRejectedBeforeSending(t *testing.T) {
 	rec := newRecorder(t)
-	c := newTestClient(t, rec.srv.URL, nil)
+	c := newTestClient(t, rec.URL, nil)
 	ctx := context.Background()
 	cases := map[string]error{
 		"empty user":          c.SendToUser(ctx, "", Text("x"), nil),
@@ -418,13 +414,13 @@ func TestInvalidInputRejectedBeforeSending(t *testing.T) {
 	if n := len(rec.requests()); n != 0 {
 		t.Errorf("%d requests sent for invalid input", n)
 	}
-	if _, err := NewClient(rec.srv.URL, NewKeyCredential(testKey), "1hub", nil); err == nil {
+	if _, err := NewClient(rec.URL, NewKeyCredential(testKey), "1hub", nil); err == nil {
 		t.Error("hub starting with a digit accepted")
 	}
-	if _, err := NewClient(rec.srv.URL, "a string", "chat", nil); err == nil {
+	if _, err := NewClient(rec.URL, "a string", "chat", nil); err == nil {
 		t.Error("a string accepted as a credential")
 	}
-	if _, err := NewClient(rec.srv.URL, NewKeyCredential(""), "chat", nil); err == nil {
+	if _, err := NewClient(rec.URL, NewKeyCredential(""), "chat", nil); err == nil {
 		t.Error("empty key accepted")
 	}
 }
@@ -471,7 +467,7 @@ func TestRedirectsNotFollowed(t *testing.T) {
 	rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
 		http.Redirect(w, r, "http://elsewhere.example/steal", http.StatusTemporaryRedirect)
 	}
-	c, err := NewClient(rec.srv.URL, NewKeyCredential(testKey), "chat", &ClientOptions{Retry: fastRetry})
+	c, err := NewClient(rec.URL, NewKeyCredential(testKey), "chat", &ClientOptions{Retry: fastRetry})
 	if err != nil {
 		t.Fatal(err)
 	}

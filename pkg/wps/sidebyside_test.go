@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/wpsfn/wpsfn/internal/httprec"
 	"github.com/wpsfn/wpsfn/internal/nodetest"
 )
 
@@ -229,7 +230,7 @@ func TestSideBySideWithJavaScriptSDK(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body := new(strings.Builder)
 		_, _ = fmt.Fprint(body, readAll(r))
-		path, query := splitRequestURI(r.RequestURI)
+		path, query, _ := strings.Cut(r.RequestURI, "?")
 		rr := recorded{Method: r.Method, Path: path, RawQuery: query, ContentType: r.Header.Get("Content-Type"),
 			Body: body.String(), Authorization: r.Header.Get("Authorization"), Host: r.Host}
 		mu.Lock()
@@ -247,7 +248,7 @@ func TestSideBySideWithJavaScriptSDK(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `{"value":[{"connectionId":"c1","userId":"u1"}]}`)
 		default:
-			w.WriteHeader(successStatus(r.Method, path))
+			w.WriteHeader(httprec.RESTStatus(r.Method, path))
 		}
 	}))
 	defer srv.Close()
@@ -405,7 +406,7 @@ func readAll(r *http.Request) string {
 // it cannot be resolved away as a relative path segment.
 func TestDotSegmentsEscaped(t *testing.T) {
 	rec := newRecorder(t)
-	c := newTestClient(t, rec.srv.URL, nil)
+	c := newTestClient(t, rec.URL, nil)
 	ctx := context.Background()
 	if err := c.SendToUser(ctx, "..", Text("x"), nil); err != nil {
 		t.Fatal(err)

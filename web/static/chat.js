@@ -226,11 +226,12 @@ $("join-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const name = $("room").value.trim();
   if (!name) return;
+  $("join-error").textContent = "";
   try {
     await join(name);
     $("room").value = "";
   } catch (err) {
-    alert(`could not join ${name}: ${err.message}`);
+    $("join-error").textContent = `could not join ${name}: ${err.message}`;
   }
 });
 
@@ -242,7 +243,7 @@ $("compose").addEventListener("submit", (e) => {
   send(text);
 });
 
-$("leave-btn").onclick = () => state.current && leave(state.current).catch((e) => alert(e.message));
+$("leave-btn").onclick = () => state.current && leave(state.current).catch((e) => { $("join-error").textContent = e.message; });
 
 config().then((c) => { $("hub").textContent = c.hub || "chat"; }).catch(() => {});
 setStatus("signed out");

@@ -12,9 +12,7 @@ import (
 // the endpoint and with the key of cs (from CheckService), through hc (nil:
 // the wps default) and logging to log. name prefixes its error.
 func NewClient(name string, cs wps.ConnectionString, hub string, hc *http.Client, log *slog.Logger) (*wps.Client, error) {
-	// As wps.NewClientFromConnectionString does, without parsing the string again.
-	client, err := wps.NewClient(cs.Endpoint, wps.NewKeyCredential(cs.AccessKey), hub,
-		&wps.ClientOptions{HTTPClient: hc, Logger: log, ClientEndpoint: cs.ClientEndpoint})
+	client, err := cs.NewClient(hub, &wps.ClientOptions{HTTPClient: hc, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

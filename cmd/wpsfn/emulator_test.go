@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/wpsfn/wpsfn/pkg/wps"
+)
+
+func TestEmulatorCommand(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	var stderr strings.Builder
+	go func() {
+		done <- runEmulator(ctx, []string{"--addr", "127.0.0.1:0", "--hub", "chat=http://127.0.0.1:1/{event}"}, pw, &stderr)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var connStr string
+	for sc.Scan() {
+		if s, ok := strings.CutPrefix(sc.Text(), "Connection string: "); ok {
+			connStr = s
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	cs, err := wps.ParseConnectionString(connStr)
+	if err != nil || !strings.HasPrefix(connStr, "Endpoint=http://127.0.0.1:") || cs.AccessKey == "" {
+		t.Fatalf("printed connection string %q: %v", connStr, err)
+	}
+
+	// pkg/wps talks to it: a client URL for the hub without handlers, a send.
+	client, err := wps.NewClientFromConnectionString(connStr, "other", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	access, err := client.ClientAccessURL(ctx, &wps.ClientAccessOptions{UserID: "cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := websocket.Dial(ctx, access.URL, &websocket.DialOptions{Subprotocols: []string{"json.webpubsub.azure.v1"}})
+	if err != nil {
+		t.Fatalf("dial %s: %v", access.BaseURL, err)
+	}
+	if _, b, err := c.Read(ctx); err != nil || !strings.Contains(string(b), `"userId":"cli"`) {
+		t.Fatalf("connected message %s: %v", b, err)
+	}
+	if err := client.SendToAll(ctx, wps.Text("over the wire"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := c.Read(ctx); err != nil || !strings.Contains(string(b), "over the wire") {
+		t.Fatalf("message %s: %v", b, err)
+	}
+
+	// Ctrl-C: the client is told, the command exits 0.
+	cancel()
+	rctx, rcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer rcancel()
+	_, b, _ := c.Read(rctx)
+	if !strings.Contains(string(b), `"event":"disconnected"`) {
+		t.Fatalf("on shutdown the client got %s", b)
+	}
+	if _, _, err := c.Read(rctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("close: %v, want 1001", err)
+	}
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+}
+
+func TestEmulatorConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "emu.json")
+	os.WriteFile(path, []byte(`{"accessKey":"k1","secondaryKey":"k2","hubs":{"chat":{"allowAnonymous":true,
+	  "eventHandlers":[{"urlTemplate":"http://localhost:7071/api/{event}","userEvents":"*","systemEvents":["connect"],"groupEvents":true}]}}}`), 0o600)
+	cfg, err := emulatorConfig(path, "", []string{"news=http://localhost:9000/{hub}/{event}"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AccessKey != "k1" || cfg.SecondaryKey != "k2" || !cfg.Hubs["chat"].AllowAnonymous ||
+		!cfg.Hubs["chat"].EventHandlers[0].GroupEvents || cfg.Hubs["news"].EventHandlers[0].UserEvents != "*" {
+		t.Fatalf("config = %+v", cfg)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--hub", "nourl"}, "want NAME=URLTEMPLATE"},
+		{[]string{"--hub", "9bad=http://x/{event}"}, "invalid name"},
+		{[]string{"--hub", "chat=ftp://x/{event}"}, "not an absolute http"},
+		{[]string{"--config", filepath.Join(dir, "missing.json")}, "--config"},
+		{[]string{"stray"}, "unexpected argument"},
+	} {
+		var stderr strings.Builder
+		if code := runEmulator(context.Background(), tc.args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+	os.WriteFile(path, []byte(`{"hubs":{"chat":{"eventHandler":[]}}}`), 0o600)
+	var stderr strings.Builder
+	if code := runEmulator(context.Background(), []string{"--config", path}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "unknown field") {
+		t.Errorf("typo in config: exit %d, %q", code, stderr.String())
+	}
+}
