@@ -38,7 +38,7 @@ const (
 	ceWarmup      = 300 * time.Millisecond
 	ceMaxRequests = 2_000_000 // a bound on count as well as on time
 	ceKey         = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFG="
-	ceRounds      = 3
+	ceRounds      = 6
 	ceBareName    = "bare net/http echo (ceiling)"
 )
 

@@ -329,7 +329,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	done := make(chan struct{})
-	go func() { s.conns.Wait(); close(done) }()
+	go func() {
+		s.conns.Wait()
+		s.up.client.CloseIdleConnections()
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil

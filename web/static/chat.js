@@ -154,7 +154,13 @@ function onMessage(msg) {
     const text = d.text || (d.event === "left" ? `${d.user} left` : d.event || "system");
     const target = (msg.group && state.rooms.has(msg.group)) ? msg.group : state.current;
     if (target) addItem(target, { kind: "system", text });
-    else console.info("system:", text);
+    else {
+      // Before any room (e.g. the connect function's welcome): show it above the hint.
+      const d = document.createElement("div");
+      d.className = "sys";
+      d.textContent = text;
+      $("messages").prepend(d);
+    }
   }
   // {"ok":true,"id":...} answers to our own sends are handled by the ack promise.
 }
