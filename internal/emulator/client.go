@@ -188,13 +188,6 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	cw := &corkingResponseWriter{ResponseWriter: w}
-	ws, err := websocket.Accept(cw, r, acceptOptions(chosen))
-	if err != nil {
-		s.log.Info("emulator: WebSocket upgrade failed", "hub", h.name, "err", err)
-		return
-	}
-	ws.SetReadLimit(s.cfg.MaxMessageBytes)
 	c := &conn{
 		s: s, h: h, id: id, userID: userID, proto: protocolOf(chosen), subprotocol: chosen,
 		since: time.Now(), claims: req.Claims, sendToGroupMode: sendToGroupMode, modeGroup: modeGroup,
@@ -209,6 +202,17 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	if c.proto == protoReliable {
 		c.reconnectToken = newSecret()
 	}
+	// Registered before the upgrade answer: once the client sees its socket
+	// open, REST calls and group messages reach it (frames wait in pending).
+	joined := h.add(c, groups)
+	cw := &corkingResponseWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(cw, r, acceptOptions(chosen))
+	if err != nil {
+		s.log.Info("emulator: WebSocket upgrade failed", "hub", h.name, "err", err)
+		h.remove(c)
+		return
+	}
+	ws.SetReadLimit(s.cfg.MaxMessageBytes)
 	sk := newSocket(ws, cw.cork)
 	s.conns.Add(1)
 	defer s.conns.Done()
@@ -216,7 +220,6 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	if c.proto != protoRaw {
 		first = append(first, connectedFrame(c.id, c.userID, c.reconnectToken))
 	}
-	joined := h.add(c, groups)
 	if !c.attach(sk, first...) {
 		ws.Close(websocket.StatusGoingAway, "The emulator is shutting down.")
 		return

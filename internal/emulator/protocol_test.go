@@ -134,8 +134,8 @@ func TestPlainWebSocket(t *testing.T) {
 	defer w.CloseNow()
 	reader := e.connect("chat", "reader", "", "")
 	json := e.connect("chat", "jreader", SubprotocolJSON)
-	for _, cl := range []*client{reader, json} {
-		if code, _, _ := e.rest("PUT", "/api/hubs/chat/groups/g/connections/"+connID(t, e, cl), "", nil); code != 200 {
+	for user, cl := range map[string]*client{"reader": reader, "jreader": json} {
+		if code, _, _ := e.rest("PUT", "/api/hubs/chat/groups/g/connections/"+connID(t, e, cl, user), "", nil); code != 200 {
 			t.Fatalf("add to group: %d", code)
 		}
 	}
@@ -175,24 +175,26 @@ func TestPlainWebSocket(t *testing.T) {
 	}
 }
 
-// connID finds a raw client's connection id from the snapshot (the most
-// recent connection of its user).
-func connID(t *testing.T, e *testEnv, cl *client) string {
+// connID finds a raw client's connection id from the snapshot by its user
+// (a raw client gets no connected message; its Dial may return before the
+// emulator registered it).
+func connID(t *testing.T, e *testEnv, cl *client, user string) string {
 	t.Helper()
 	if cl.id != "" {
 		return cl.id
 	}
-	snap := e.s.Snapshot()
-	var best ConnectionSnapshot
-	for _, h := range snap.Hubs {
-		for _, c := range h.Connections {
-			if c.Protocol == "" && (best.ID == "" || c.Since.After(best.Since)) {
-				best = c
+	eventually(t, "connection of "+user, func() bool {
+		for _, h := range e.s.Snapshot().Hubs {
+			for _, c := range h.Connections {
+				if c.UserID == user {
+					cl.id = c.ID
+					return true
+				}
 			}
 		}
-	}
-	cl.id = best.ID
-	return best.ID
+		return false
+	})
+	return cl.id
 }
 
 func TestReliableRecovery(t *testing.T) {

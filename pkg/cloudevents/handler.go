@@ -11,7 +11,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -328,19 +327,15 @@ func (h *handler) call(w http.ResponseWriter, r *http.Request, name string, fn f
 	if h.timeout < 0 {
 		return h.safe(r.Context(), name, fn)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-	defer cancel()
-	g := &answerGuard{}
-	stop := context.AfterFunc(ctx, func() {
-		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return // the client went away: nobody to answer
-		}
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		if g.answered {
+	ctx := newCallCtx(r.Context(), h.timeout)
+	t := time.AfterFunc(h.timeout, func() {
+		ctx.cancel(context.DeadlineExceeded)
+		ctx.mu.Lock()
+		defer ctx.mu.Unlock()
+		if ctx.answered || r.Context().Err() != nil { // done, or nobody to answer
 			return
 		}
-		g.answered = true
+		ctx.answered = true
 		h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback timed out",
 			slog.String("callback", name), slog.Duration("timeout", h.timeout),
 			slog.String("type", clip(header(r.Header, HeaderType))), slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
@@ -353,22 +348,16 @@ func (h *handler) call(w http.ResponseWriter, r *http.Request, name string, fn f
 		}
 	})
 	err := h.safe(ctx, name, fn)
-	stop()
-	g.mu.Lock()
-	timedOut := g.answered
-	g.answered = true
-	g.mu.Unlock()
+	t.Stop()
+	ctx.mu.Lock()
+	timedOut := ctx.answered
+	ctx.answered = true
+	ctx.mu.Unlock()
+	ctx.release()
 	if timedOut {
 		return errAnswered
 	}
 	return err
-}
-
-// answerGuard makes sure exactly one of the callback's path and the timeout
-// watchdog writes the answer.
-type answerGuard struct {
-	mu       sync.Mutex
-	answered bool
 }
 
 func (h *handler) safe(ctx context.Context, name string, fn func(context.Context) error) (err error) {
