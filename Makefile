@@ -13,8 +13,8 @@ LDFLAGS   := -s -w
 
 export PATH := $(TOOLS):$(PATH)
 
-.PHONY: all test test-deps vet fmt-check gotest fuzz bench bench-rest bench-go run \
-        build package-lambda package-azure deploy-gcp clean
+.PHONY: all test test-deps vet fmt-check gotest fuzz bench bench-rest bench-cloudevents \
+        bench-coldstart bench-fanout bench-go run build package-lambda package-azure deploy-gcp clean
 
 all: build
 
@@ -58,8 +58,15 @@ fuzz:
 bench: test-deps bench-go
 	$(GO) run ./bench
 
+# One part at a time.
 bench-rest: test-deps
 	$(GO) run ./bench rest
+
+bench-cloudevents: test-deps
+	$(GO) run ./bench cloudevents
+
+bench-coldstart: test-deps
+	$(GO) run ./bench coldstart
 
 # 10,000 WebSocket clients against the emulator (FANOUT_CLIENTS=n to change).
 bench-fanout:

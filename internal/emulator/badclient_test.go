@@ -97,8 +97,18 @@ func TestBadFrames(t *testing.T) {
 	if code, _ := big.closeStatus(); code != websocket.StatusMessageTooBig {
 		t.Fatalf("oversize frame: close %v, want 1009", code)
 	}
-	// Exactly the limit is fine for a plain client's frame to its group.
 	b.noMessage(50 * time.Millisecond)
+	// Exactly the limit is fine: a plain client's 1 MiB frame reaches the group.
+	w, _, err := e.dial("chat", e.token("chat", "w", "webpubsub.sendToGroup.ok"), "", "webpubsub_mode=sendToGroup&group=ok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.CloseNow()
+	w.Write(context.Background(), websocket.MessageText, bytes.Repeat([]byte("z"), 1<<20))
+	if m := b.read(); len(fmt.Sprint(m["data"])) != 1<<20 || m["fromUserId"] != "w" {
+		t.Fatalf("a 1 MiB frame arrived as %d bytes from %v", len(fmt.Sprint(m["data"])), m["fromUserId"])
+	}
+	w.Close(websocket.StatusNormalClosure, "")
 
 	// Malformed JSON: a disconnected system message with the reason, then close.
 	bad := e.connect("chat", "bad", SubprotocolJSON)

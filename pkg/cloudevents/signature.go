@@ -7,6 +7,7 @@ import (
 	"hash"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Sign returns the ce-signature value the service sends for connectionID:
@@ -38,7 +39,14 @@ func Sign(connectionID string, keys ...string) string {
 // pool of keyed HMACs per key so that a check allocates nothing.
 type verifier struct {
 	pools []*sync.Pool
+	// cache remembers the expected MACs per connection id: every message of a
+	// connection carries the same signature, and a map hit is far cheaper
+	// than HMACs. It holds at most maxCachedIDs ids, then starts over.
+	cache  atomic.Pointer[sync.Map] // connection id → *[]([sha256.Size]byte), one per key
+	cached atomic.Int64
 }
+
+const maxCachedIDs = 4096
 
 func newVerifier(keys []string) *verifier {
 	v := &verifier{}
@@ -63,8 +71,7 @@ const maxSignatureEntries = 16
 
 // verify reports whether any "sha256=<hex>" entry of sig (separated by "," or
 // ", ", hex in either case) equals HMAC-SHA256(key, connectionID) for any key.
-// Comparisons are constant-time. The MAC of a key is computed only when the
-// earlier keys matched no entry: the service lists the primary key first.
+// Comparisons are constant-time.
 func (v *verifier) verify(connectionID, sig string) bool {
 	if sig == "" || len(v.pools) == 0 {
 		return false
@@ -85,28 +92,65 @@ func (v *verifier) verify(connectionID, sig string) bool {
 	if n == 0 {
 		return false
 	}
-	var want [sha256.Size]byte
-	for _, p := range v.pools {
+	if macs := v.cachedMACs(connectionID); macs != nil {
+		ok := false
+		for _, want := range macs {
+			for i := range n {
+				if hmac.Equal(entries[i][:], want[:]) {
+					ok = true
+				}
+			}
+		}
+		return ok
+	}
+	macs := make([][sha256.Size]byte, len(v.pools))
+	for k, p := range v.pools {
 		m := p.Get().(*keyedMAC)
 		m.h.Reset()
 		m.buf = append(m.buf[:0], connectionID...)
 		m.h.Write(m.buf)
 		m.buf = m.h.Sum(m.buf[:0])
-		copy(want[:], m.buf)
+		copy(macs[k][:], m.buf)
 		if cap(m.buf) <= 1024 { // do not keep huge ids alive
 			p.Put(m)
 		}
-		ok := false
+	}
+	ok := false
+	for _, want := range macs {
 		for i := range n {
 			if hmac.Equal(entries[i][:], want[:]) {
 				ok = true
 			}
 		}
-		if ok {
-			return true
-		}
 	}
-	return false
+	if ok { // only ids the service really signed are remembered
+		v.remember(connectionID, macs)
+	}
+	return ok
+}
+
+func (v *verifier) cachedMACs(connectionID string) [][sha256.Size]byte {
+	m := v.cache.Load()
+	if m == nil {
+		return nil
+	}
+	if e, ok := m.Load(connectionID); ok {
+		return e.([][sha256.Size]byte)
+	}
+	return nil
+}
+
+func (v *verifier) remember(connectionID string, macs [][sha256.Size]byte) {
+	if len(connectionID) > 256 {
+		return
+	}
+	m := v.cache.Load()
+	if m == nil || v.cached.Add(1) > maxCachedIDs {
+		m = new(sync.Map)
+		v.cache.Store(m)
+		v.cached.Store(1)
+	}
+	m.Store(connectionID, macs)
 }
 
 // decodeHex decodes the hex string s (either case) into dst, which must be
