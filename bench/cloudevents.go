@@ -39,6 +39,7 @@ const (
 	ceMaxRequests = 2_000_000 // a bound on count as well as on time
 	ceKey         = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFG="
 	ceRounds      = 6
+	ceConnectIDs  = 10_000 // more than the handler's signature cache holds
 	ceBareName    = "bare net/http echo (ceiling)"
 )
 
@@ -119,15 +120,31 @@ func benchCloudEvents(ctx context.Context) error {
 		"  rates, p99 and ratios are medians over the rounds\n", ceConcurrency, ceRounds, ceDuration/ceRounds)
 	for _, k := range kinds {
 		fmt.Printf("  -- %s\n", k.name)
-		raws := make([][]byte, len(targets))
+		raws := make([][][]byte, len(targets))
 		addrs := make([]string, len(targets))
 		for i, t := range targets {
-			proto, err := cloudevents.NewRequest(ctx, t.url, k.ev, ceKey)
-			if err != nil {
-				return err
+			// Every message of a connection carries the same signature, but
+			// each connect comes from a new connection: connects cycle
+			// through more connection ids than the handler remembers.
+			ids := 1
+			if _, ok := k.ev.(*cloudevents.ConnectRequest); ok {
+				ids = ceConnectIDs
 			}
-			body, _ := io.ReadAll(proto.Body)
-			raws[i], addrs[i] = ceRawRequest(proto, body), proto.URL.Host
+			for n := range ids {
+				ev := k.ev
+				if ids > 1 {
+					c := *k.ev.(*cloudevents.ConnectRequest)
+					c.ConnectionID = fmt.Sprintf("bench-conn-%06d", n)
+					ev = &c
+				}
+				proto, err := cloudevents.NewRequest(ctx, t.url, ev, ceKey)
+				if err != nil {
+					return err
+				}
+				body, _ := io.ReadAll(proto.Body)
+				raws[i] = append(raws[i], ceRawRequest(proto, body))
+				addrs[i] = proto.URL.Host
+			}
 			if _, err := ceLoad(ctx, addrs[i], raws[i], k.want, ceWarmup); err != nil { // warm-up
 				return fmt.Errorf("%s, %s: %w", t.name, k.name, err)
 			}
@@ -324,9 +341,9 @@ func (c *ceConn) do(raw []byte) (int, error) {
 	return status, nil
 }
 
-// ceLoad sends raw from ceConcurrency connections to addr for d (bounded in
+// ceLoad sends the requests of raws in turn from ceConcurrency connections to addr for d (bounded in
 // count too), checking every status, and returns the rate and p99 latency.
-func ceLoad(ctx context.Context, addr string, raw []byte, want int, d time.Duration) (ceResult, error) {
+func ceLoad(ctx context.Context, addr string, raws [][]byte, want int, d time.Duration) (ceResult, error) {
 	run, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -342,9 +359,9 @@ func ceLoad(ctx context.Context, addr string, raw []byte, want int, d time.Durat
 				}
 			}()
 			lat[w] = make([]time.Duration, 0, 8192)
-			for run.Err() == nil && len(lat[w]) < ceMaxRequests/ceConcurrency {
+			for j := w * 97; run.Err() == nil && len(lat[w]) < ceMaxRequests/ceConcurrency; j++ {
 				t0 := time.Now()
-				status, err := c.do(raw)
+				status, err := c.do(raws[j%len(raws)])
 				if err != nil {
 					errs[w] = err
 					return

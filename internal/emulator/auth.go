@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -32,6 +33,53 @@ func (s *Server) verifyToken(raw string) (jwt.MapClaims, error) {
 	if raw == "" {
 		return nil, &authError{"no access token"}
 	}
+	if claims, ok := s.tokens.get(raw); ok {
+		return claims, nil
+	}
+	claims, err := s.parseToken(raw)
+	if err == nil {
+		if exp, e := claims.GetExpirationTime(); e == nil && exp != nil {
+			s.tokens.put(raw, claims, exp.Time)
+		}
+	}
+	return claims, err
+}
+
+// tokenCache remembers verified tokens until they expire: SDKs reuse one
+// token for many REST calls, and HS256 parsing is most of a small call's cost.
+// The cached claims are shared and must not be modified.
+type tokenCache struct {
+	mu sync.Mutex
+	m  map[string]cachedToken
+}
+
+type cachedToken struct {
+	claims jwt.MapClaims
+	exp    time.Time
+}
+
+const tokenCacheSize = 4096
+
+func (tc *tokenCache) get(raw string) (jwt.MapClaims, bool) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	ct, ok := tc.m[raw]
+	if !ok || time.Now().After(ct.exp) {
+		return nil, false
+	}
+	return ct.claims, true
+}
+
+func (tc *tokenCache) put(raw string, claims jwt.MapClaims, exp time.Time) {
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if tc.m == nil || len(tc.m) >= tokenCacheSize {
+		tc.m = make(map[string]cachedToken) // crude, bounded
+	}
+	tc.m[raw] = cachedToken{claims, exp}
+}
+
+func (s *Server) parseToken(raw string) (jwt.MapClaims, error) {
 	var lastErr error
 	for _, key := range s.keys {
 		claims := jwt.MapClaims{}

@@ -166,6 +166,7 @@ type Server struct {
 	mu   sync.RWMutex
 	hubs map[string]*hub // by lower-case name
 
+	tokens   tokenCache
 	closing  atomic.Bool
 	conns    sync.WaitGroup // live sockets and pending notifications
 	shutdown chan struct{}

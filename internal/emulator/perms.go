@@ -117,55 +117,79 @@ func (c *conn) canSend(group string) bool {
 
 // wildcardMatch matches group against a wildcard role pattern: '?' is one
 // character other than '.', '*' any run without '.', '**' anything, and '\'
-// escapes the next character. Patterns with more than five '*' match nothing.
+// escapes the next character. Patterns with more than five '*' match
+// nothing. Memoised, so a client's long group name costs O(len(pattern) ×
+// len(group)) at most.
 func wildcardMatch(pattern, group string) bool {
 	if strings.Count(pattern, "*") > 5 {
 		return false
 	}
-	return wmatch([]rune(pattern), []rune(group))
-}
-
-func wmatch(p, s []rune) bool {
-	for len(p) > 0 {
-		switch p[0] {
-		case '*':
-			if len(p) > 1 && p[1] == '*' {
-				rest := p[2:]
-				for i := 0; i <= len(s); i++ {
-					if wmatch(rest, s[i:]) {
-						return true
-					}
-				}
-				return false
-			}
-			rest := p[1:]
-			for i := 0; i <= len(s); i++ {
-				if wmatch(rest, s[i:]) {
-					return true
-				}
-				if i < len(s) && s[i] == '.' {
-					return false
-				}
-			}
-			return false
-		case '?':
-			if len(s) == 0 || s[0] == '.' {
-				return false
-			}
-		case '\\':
-			if len(p) < 2 {
-				return false
-			}
-			p = p[1:]
-			if len(s) == 0 || s[0] != p[0] {
-				return false
-			}
+	toks, ok := wildcardTokens(pattern)
+	if !ok {
+		return false
+	}
+	s := []rune(group)
+	memo := make([]int8, (len(toks)+1)*(len(s)+1)) // 0 unknown, 1 yes, 2 no
+	var m func(pi, si int) bool
+	m = func(pi, si int) bool {
+		k := pi*(len(s)+1) + si
+		if memo[k] != 0 {
+			return memo[k] == 1
+		}
+		var r bool
+		switch {
+		case pi == len(toks):
+			r = si == len(s)
 		default:
-			if len(s) == 0 || s[0] != p[0] {
-				return false
+			switch t := toks[pi]; t.kind {
+			case 'l':
+				r = si < len(s) && s[si] == t.r && m(pi+1, si+1)
+			case '?':
+				r = si < len(s) && s[si] != '.' && m(pi+1, si+1)
+			case '*':
+				r = m(pi+1, si) || (si < len(s) && s[si] != '.' && m(pi, si+1))
+			case 'D': // **
+				r = m(pi+1, si) || (si < len(s) && m(pi, si+1))
 			}
 		}
-		p, s = p[1:], s[1:]
+		if r {
+			memo[k] = 1
+		} else {
+			memo[k] = 2
+		}
+		return r
 	}
-	return len(s) == 0
+	return m(0, 0)
+}
+
+type wtoken struct {
+	kind byte // 'l' literal, '?', '*', 'D' (**)
+	r    rune
+}
+
+func wildcardTokens(pattern string) ([]wtoken, bool) {
+	p := []rune(pattern)
+	var toks []wtoken
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			if i+1 == len(p) {
+				return nil, false
+			}
+			i++
+			toks = append(toks, wtoken{'l', p[i]})
+		case '?':
+			toks = append(toks, wtoken{kind: '?'})
+		case '*':
+			if i+1 < len(p) && p[i+1] == '*' {
+				i++
+				toks = append(toks, wtoken{kind: 'D'})
+			} else {
+				toks = append(toks, wtoken{kind: '*'})
+			}
+		default:
+			toks = append(toks, wtoken{'l', p[i]})
+		}
+	}
+	return toks, true
 }

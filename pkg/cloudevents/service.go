@@ -74,29 +74,31 @@ func NewRequest(ctx context.Context, url string, ev Event, keys ...string) (*htt
 	if origin == "" {
 		origin = req.URL.Hostname()
 	}
-	h := req.Header // fresh and empty; canonical keys are set directly
-	h[HeaderSpecVersion] = []string{"1.0"}
-	h[HeaderType] = []string{typ}
-	h[HeaderSource] = []string{"/hubs/" + c.Hub + "/client/" + c.ConnectionID}
-	h[HeaderID] = []string{id}
-	h[HeaderTime] = []string{tm}
-	h[HeaderAWPSVersion] = []string{"1.0"}
-	h[HeaderHub] = []string{c.Hub}
-	h[HeaderConnectionID] = []string{c.ConnectionID}
-	h[HeaderEventName] = []string{name}
-	h[HeaderRequestOrigin] = []string{origin}
-	h["Content-Type"] = []string{ct}
+	h := req.Header               // fresh and empty; canonical keys are set directly
+	vals := make([]string, 0, 17) // one backing array for every header's value
 	set := func(k, v string) {
 		if v != "" {
-			h[k] = []string{v}
+			vals = append(vals, v)
+			h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 		}
 	}
+	set(HeaderSpecVersion, "1.0")
+	set(HeaderType, typ)
+	set(HeaderSource, "/hubs/"+c.Hub+"/client/"+c.ConnectionID)
+	set(HeaderID, id)
+	set(HeaderTime, tm)
+	set(HeaderAWPSVersion, "1.0")
+	set(HeaderHub, c.Hub)
+	set(HeaderConnectionID, c.ConnectionID)
+	set(HeaderEventName, name)
+	set(HeaderRequestOrigin, origin)
+	set("Content-Type", ct)
 	set(HeaderUserID, c.UserID)
 	set(HeaderSubprotocol, c.Subprotocol)
 	set(HeaderConnectionState, c.RawState)
 	set(HeaderPhysicalConnectionID, c.PhysicalConnectionID)
 	set(HeaderSessionID, c.SessionID)
-	set(HeaderSignature, Sign(c.ConnectionID, keys...))
+	set(HeaderSignature, signCached(c.ConnectionID, keys))
 	if u, ok := ev.(*UserEventRequest); ok {
 		for _, p := range u.MQTTUserProperties {
 			h.Add(mqttHeaderPrefix+p.Name, p.Value)

@@ -35,6 +35,41 @@ func Sign(connectionID string, keys ...string) string {
 	return b.String()
 }
 
+// signatures remembers Sign's results for the service side, which signs
+// every message of a connection again; at most maxCachedIDs, then it starts over.
+var (
+	signatures atomic.Pointer[sync.Map] // connection id + "\x00" + keys → signature
+	signed     atomic.Int64
+)
+
+func signCached(connectionID string, keys []string) string {
+	if len(keys) == 0 {
+		return ""
+	}
+	var kb strings.Builder
+	kb.Grow(len(connectionID) + 1 + 64*len(keys))
+	kb.WriteString(connectionID)
+	for _, k := range keys {
+		kb.WriteByte(0)
+		kb.WriteString(k)
+	}
+	key := kb.String()
+	m := signatures.Load()
+	if m != nil {
+		if v, ok := m.Load(key); ok {
+			return v.(string)
+		}
+	}
+	sig := Sign(connectionID, keys...)
+	if m == nil || signed.Add(1) > maxCachedIDs {
+		m = new(sync.Map)
+		signatures.Store(m)
+		signed.Store(1)
+	}
+	m.Store(key, sig)
+	return sig
+}
+
 // verifier checks ce-signature values against a fixed set of keys. It keeps a
 // pool of keyed HMACs per key so that a check allocates nothing.
 type verifier struct {
