@@ -100,6 +100,20 @@ func TestJSONProtocolGroups(t *testing.T) {
 	if len(snap.Hubs) != 1 || len(snap.Hubs[0].Connections) != 2 || fmt.Sprint(snap.Hubs[0].Groups["room1"]) != fmt.Sprint([]string{alice.id}) {
 		t.Fatalf("snapshot = %+v", snap)
 	}
+	var in, out int
+	for _, ev := range e.traceKinds(TraceFrameIn) {
+		if ev.ConnectionID == alice.id && strings.Contains(ev.Summary, `"type":"joinGroup"`) {
+			in++
+		}
+	}
+	for _, ev := range e.traceKinds(TraceFrameOut) {
+		if ev.ConnectionID == bob.id && strings.HasPrefix(ev.Summary, "ack ") && strings.Contains(ev.Summary, "Forbidden") {
+			out++
+		}
+	}
+	if in != 1 || out != 2 {
+		t.Fatalf("frame traces: %d of alice's joinGroup in, %d Forbidden acks to bob out", in, out)
+	}
 	if len(e.traceKinds(TraceGroupJoin)) != 2 || len(e.traceKinds(TraceGroupLeave)) != 1 {
 		t.Fatalf("group traces: %d joins, %d leaves", len(e.traceKinds(TraceGroupJoin)), len(e.traceKinds(TraceGroupLeave)))
 	}
