@@ -475,6 +475,9 @@ func invocationMessage(event string, err error) string {
 	if errors.Is(err, errNoHandler) {
 		return "No event handler is registered for event " + quoteShort(event) + "."
 	}
+	if errors.Is(err, errInvalidReply) {
+		return err.Error()
+	}
 	var ce *cloudevents.Error
 	if errors.As(err, &ce) {
 		return fmt.Sprintf("The event handler answered %d: %s", ce.Status, ce.Message)

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -237,6 +238,9 @@ func (u *upstream) connect(ctx context.Context, h *hub, req *cloudevents.Connect
 	return connectResult{resp: resp, state: st, set: set}, nil
 }
 
+// errInvalidReply: a user event's reply is labelled JSON but is not.
+var errInvalidReply = errors.New("The event handler answered application/json that is not valid JSON.")
+
 // userEvent sends a blocking user event and returns the reply for the
 // client (nil: nothing to send). errNoHandler when no handler takes it.
 func (u *upstream) userEvent(c *conn, event string, p payload) (*payload, error) {
@@ -262,6 +266,11 @@ func (u *upstream) userEvent(c *conn, event string, p payload) (*payload, error)
 		return nil, nil
 	}
 	out := payloadFromContentType(ans.Header.Get("Content-Type"), resp.Data)
+	if out.dataType == dataJSON && !json.Valid(out.data) {
+		// The reply is embedded as is in the client's JSON frame; invalid
+		// JSON would corrupt the frame, so it fails the invocation instead.
+		return nil, errInvalidReply
+	}
 	return &out, nil
 }
 

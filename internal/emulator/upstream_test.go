@@ -274,3 +274,36 @@ func TestSetHubAndTimeout(t *testing.T) {
 		t.Fatalf("ack = %v", m)
 	}
 }
+
+// A handler that labels a reply application/json must send valid JSON: the
+// reply is embedded as is in the client's frame, so anything else fails the
+// invocation rather than corrupting the frame.
+func TestUserEventReplyInvalidJSON(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			w.Header().Set("WebHook-Allowed-Origin", "*")
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("ce-eventName") == "good" {
+			io.WriteString(w, `{"ok":true}`)
+			return
+		}
+		io.WriteString(w, `{"ok":tru`)
+	}))
+	defer up.Close()
+	e := newEnv(t, Config{})
+	e.s.SetHub("chat", HubSettings{EventHandlers: []EventHandler{{URLTemplate: up.URL + "/{event}", UserEvents: "*"}}})
+	cl := e.connect("chat", "u", SubprotocolJSON)
+	cl.send(map[string]any{"type": "event", "event": "bad", "ackId": 1, "data": 1})
+	if m := cl.read(); errName(m) != "InvocationFailed" || !strings.Contains(fmt.Sprint(m["error"]), "not valid JSON") {
+		t.Fatalf("ack for an invalid JSON reply = %v", m)
+	}
+	cl.send(map[string]any{"type": "event", "event": "good", "ackId": 2, "data": 1})
+	reply := cl.read()
+	if reply["type"] != "message" || reply["dataType"] != "json" || fmt.Sprint(reply["data"]) != "map[ok:true]" {
+		t.Fatalf("reply to a valid JSON answer = %v", reply)
+	}
+	wantAck(t, cl.read(), 2, "")
+}
