@@ -152,3 +152,8 @@ deploy-gcp:
 	  --set-env-vars=WEBPUBSUB_HUB=$(GCP_HUB),BROADCAST_SCHEDULE_TARGET=all --set-secrets=$(GCP_SECRET_CONN); \
 	run gcloud scheduler jobs create pubsub wpsfn-broadcast-schedule --location=$(GCP_REGION) \
 	  --schedule="*/5 * * * *" --topic=wpsfn-broadcast-schedule --message-body={}
+
+# End-to-end: every pkg/wps operation against the emulator with real WebSocket clients.
+.PHONY: test-e2e
+test-e2e:
+	$(GO) test -race -count=1 ./test/e2e

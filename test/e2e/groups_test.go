@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"reflect"
 	"slices"
 	"sort"
+	"sync/atomic"
 	"testing"
 
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -65,7 +67,8 @@ func TestGroups(t *testing.T) {
 	a2 := e.connect("a2", wps.ClientAccessOptions{UserID: "alice"})
 	b := e.connect("b", wps.ClientAccessOptions{UserID: "bob"})
 	o := e.connect("o", wps.ClientAccessOptions{UserID: "o'brien"})
-	all := []*tclient{a1, a2, b, o}
+	anon := e.connect("anon", wps.ClientAccessOptions{})
+	all := []*tclient{a1, a2, b, o, anon}
 
 	e.expectMembers("g1", all)
 
@@ -112,6 +115,12 @@ func TestGroups(t *testing.T) {
 	e.expectMembers("f3", all)
 	e.must("AddConnectionsToGroups (no filter: everyone)", e.wps.AddConnectionsToGroups(ctx, []string{"every"}, ""))
 	e.expectMembers("every", all, all...)
+	e.must("AddConnectionsToGroups (user is not)", e.wps.AddConnectionsToGroups(ctx, []string{"nb"}, wps.FilterUserIsNot("bob")))
+	e.expectMembers("nb", all, a1, a2, o, anon) // anonymous connections included
+	e.must("RemoveConnectionsFromGroups (user in)", e.wps.RemoveConnectionsFromGroups(ctx, []string{"nb"}, wps.FilterUserIn("alice", "o'brien")))
+	e.expectMembers("nb", all, anon)
+	e.must("RemoveConnectionsFromGroups (connection in)", e.wps.RemoveConnectionsFromGroups(ctx, []string{"nb"}, wps.FilterConnectionIn(anon.id, b.id)))
+	e.expectMembers("nb", all)
 	e.must("RemoveConnectionsFromGroups (no filter)", e.wps.RemoveConnectionsFromGroups(ctx, []string{"every", "f2"}, ""))
 	e.expectMembers("every", all)
 	e.expectMembers("f2", all)
@@ -121,7 +130,7 @@ func TestGroups(t *testing.T) {
 	e.must("AddConnectionToGroup", e.wps.AddConnectionToGroup(ctx, "g6", o.id))
 	e.must("CloseConnection", e.wps.CloseConnection(ctx, b.id, ""))
 	b.expectClosed("")
-	e.expectMembers("g6", []*tclient{a1, a2, o}, o)
+	e.expectMembers("g6", []*tclient{a1, a2, o, anon}, o)
 }
 
 // TestListPaging lists a larger group with small pages and a Top limit.
@@ -158,6 +167,29 @@ func TestListPaging(t *testing.T) {
 			}
 		}
 	}
+	// The pages are really fetched one by one, following nextLink.
+	var gets atomic.Int32
+	counted, err := wps.NewClientFromConnectionString(e.cs, e.hub, &wps.ClientOptions{
+		HTTPClient: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet {
+				gets.Add(1)
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})},
+	})
+	e.must("NewClientFromConnectionString", err)
+	for _, size := range []int{1, 3} {
+		gets.Store(0)
+		n := 0
+		for _, err := range counted.ListConnectionsInGroup(e.ctx(), "big", &wps.ListOptions{MaxPageSize: size}) {
+			e.must("ListConnectionsInGroup", err)
+			n++
+		}
+		if pages := int(gets.Load()); n != 7 || pages < (7+size-1)/size || pages > 7/size+1 {
+			t.Errorf("MaxPageSize %d: %d members in %d requests, want 7 in %d or %d", size, n, pages, (7+size-1)/size, 7/size+1)
+		}
+	}
+
 	// Stopping the iteration early must be allowed.
 	n := 0
 	for _, err := range e.wps.ListConnectionsInGroup(e.ctx(), "big", &wps.ListOptions{MaxPageSize: 2}) {
@@ -170,3 +202,7 @@ func TestListPaging(t *testing.T) {
 		t.Errorf("ListConnectionsInGroup(empty group) = %v, want none", got)
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

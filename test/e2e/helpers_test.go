@@ -40,9 +40,12 @@ type env struct {
 
 // newEnv starts a fresh emulator for t; every test gets its own, so tests
 // can run in parallel without seeing each other's connections.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvConfig(t, emulator.Config{}) }
+
+// newEnvConfig is newEnv with an emulator configuration.
+func newEnvConfig(t *testing.T, cfg emulator.Config) *env {
 	t.Helper()
-	emu, err := emulator.New(emulator.Config{})
+	emu, err := emulator.New(cfg)
 	if err != nil {
 		t.Fatalf("emulator.New: %v", err)
 	}
@@ -107,6 +110,7 @@ type tclient struct {
 	done   chan struct{} // closed when the socket is gone
 	err    error         // why the read loop ended; set before done closes
 	ackID  int
+	held   []map[string]any // frames read while looking for an ack, in order
 }
 
 // connect gets a client access URL for opts from the env's wps.Client,
@@ -125,12 +129,18 @@ func (e *env) dialURL(name, url string) *tclient {
 	if err != nil {
 		e.t.Fatalf("%s: dial: %v (status %s)", name, err, status(resp))
 	}
+	conn.SetReadLimit(4 << 20) // above the service's 1 MB message limit
 	c := &tclient{t: e.t, e: e, name: name, conn: conn, frames: make(chan frame, 256), done: make(chan struct{})}
 	go c.readLoop()
 	e.t.Cleanup(func() { conn.CloseNow() })
 	m := c.next()
 	if m["type"] != "system" || m["event"] != "connected" {
 		e.t.Fatalf("%s: first frame %v, want the connected system message", name, m)
+	}
+	for k := range m {
+		if k != "type" && k != "event" && k != "connectionId" && k != "userId" {
+			e.t.Errorf("%s: connected message has unexpected field %q: %s", name, k, js(m))
+		}
 	}
 	c.id, _ = m["connectionId"].(string)
 	c.user, _ = m["userId"].(string)
@@ -188,6 +198,11 @@ func (c *tclient) nextFrame() frame {
 // next returns the next frame decoded as a JSON object.
 func (c *tclient) next() map[string]any {
 	c.t.Helper()
+	if len(c.held) > 0 {
+		m := c.held[0]
+		c.held = c.held[1:]
+		return m
+	}
 	f := c.nextFrame()
 	if f.typ != websocket.MessageText {
 		c.t.Fatalf("%s: got a binary frame, want text JSON", c.name)
@@ -249,16 +264,26 @@ func (c *tclient) send(v any) {
 }
 
 // request sends a client frame with a fresh ackId and returns the ack.
+// Frames that arrive before the ack (the service does not order an ack
+// against, say, the echo of a published message) are held for next.
 func (c *tclient) request(m map[string]any) map[string]any {
 	c.t.Helper()
 	c.ackID++
 	m["ackId"] = c.ackID
 	c.send(m)
-	ack := c.next()
-	if ack["type"] != "ack" || ack["ackId"] != float64(c.ackID) {
-		c.t.Fatalf("%s: got %s, want the ack of %d", c.name, js(ack), c.ackID)
+	var before []map[string]any
+	held := c.held
+	c.held = nil
+	defer func() { c.held = append(append(held, before...), c.held...) }()
+	for range 10 {
+		f := c.next()
+		if f["type"] == "ack" && f["ackId"] == float64(c.ackID) {
+			return f
+		}
+		before = append(before, f)
 	}
-	return ack
+	c.t.Fatalf("%s: no ack for %d; got %s", c.name, c.ackID, js(before))
+	return nil
 }
 
 // expectAckOK checks that the request m succeeds.
@@ -294,8 +319,10 @@ func (c *tclient) expectClosed(reason string) {
 	case <-time.After(frameTimeout):
 		c.t.Fatalf("%s: socket still open %v after the disconnected message", c.name, frameTimeout)
 	}
-	if f, ok := <-c.frames; ok {
-		c.t.Errorf("%s: frame after close: %q", c.name, f.data)
+	select {
+	case f := <-c.frames:
+		c.t.Errorf("%s: frame after the disconnected message: %q", c.name, f.data)
+	default:
 	}
 	var ce websocket.CloseError
 	if !errors.As(c.err, &ce) {

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -20,6 +22,8 @@ func payloads() []payload {
 		{"json", wps.JSON(map[string]any{"text": "a<b>&c", "n": 1, "ok": true}), "json", `{"text":"a<b>&c","n":1,"ok":true}`},
 		{"text", wps.Text("héllo, 世界"), "text", `"héllo, 世界"`},
 		{"binary", wps.Binary([]byte{0, 1, 2, 0xfe, 0xff}), "binary", `"AAEC/v8="`},
+		{"json-raw", wps.JSON(json.RawMessage(`{ "a" : [1, 2.5, null], "b": {"c": "d"} }`)), "json", `{"a":[1,2.5,null],"b":{"c":"d"}}`},
+		{"json-string", wps.JSON("just a string"), "json", `"just a string"`},
 	}
 }
 
@@ -144,7 +148,7 @@ func TestSend(t *testing.T) {
 func TestSendGroupNameEscaping(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	groups := []string{"a b/c?d#e%f", "it's", "ünï"}
+	groups := []string{"a b/c?d#e%f", "it's", "ünï", strings.Repeat("g", 1024)}
 	c := e.connect("c", wps.ClientAccessOptions{UserID: "u", Groups: groups})
 	other := e.connect("other", wps.ClientAccessOptions{UserID: "v"})
 	p := payloads()[1]
@@ -155,4 +159,12 @@ func TestSendGroupNameEscaping(t *testing.T) {
 		c.expect(serverFrame(p))
 	}
 	other.expectNone()
+	// Two members, listed one per page: the nextLink must keep the escaped name.
+	c2 := e.connect("c2", wps.ClientAccessOptions{UserID: "u2", Groups: groups})
+	for _, g := range groups {
+		e.expectMembers(g, []*tclient{c, c2, other}, c, c2)
+	}
+	if err := e.wps.SendToGroup(e.ctx(), strings.Repeat("g", 1025), wps.Text("x"), nil); err == nil {
+		t.Error("SendToGroup to a 1025-character group succeeded")
+	}
 }
