@@ -82,9 +82,22 @@ type conn struct {
 	attached     bool // a socket was attached once; before that, frames wait in pending
 	endReason    closeReason
 	dropTimer    *time.Timer
+	// writer is who is writing the queue now: only that one takes batches
+	// from pending, which keeps frames in order; it re-checks pending
+	// before it lets go.
+	writer writerKind
 
 	async asyncQueue
 }
+
+// writerKind says who owns a connection's writes.
+type writerKind uint8
+
+const (
+	writerNone   writerKind = iota
+	writerInline            // a fan-out writing straight from its own goroutine (flushInline)
+	writerLoop              // the socket's writeLoop
+)
 
 // socket is one WebSocket attached to a conn.
 type socket struct {
@@ -114,26 +127,36 @@ func (c *conn) hasSocket() bool {
 	return c.sock != nil
 }
 
-// deliver enqueues d in this connection's protocol; false means the
-// connection is too slow and must be closed.
-func (c *conn) deliver(d *delivery) bool {
+// deliver enqueues d in this connection's protocol; ok false means the
+// connection is too slow and must be closed. With claim true is the caller
+// now owns the connection's writes and must call flushInline.
+func (c *conn) deliver(d *delivery) (ok, claim bool) {
 	switch c.proto {
 	case protoRaw:
-		return c.enqueue(d.raw())
+		return c.enqueueClaim(d.raw(), true)
 	case protoJSON:
-		return c.enqueue(d.jsonFrame())
+		return c.enqueueClaim(d.jsonFrame(), true)
 	default:
-		return c.enqueue(d.reliableFrame())
+		return c.enqueueClaim(d.reliableFrame(), true)
 	}
 }
 
 // enqueue queues m for the writer. It returns false when the connection's
 // buffer overflowed (the caller closes it as a slow client).
 func (c *conn) enqueue(m outMsg) bool {
+	ok, _ := c.enqueueClaim(m, false)
+	return ok
+}
+
+// enqueueClaim queues m. When inline is set and nobody is writing this
+// connection, the caller becomes its writer (claim true) instead of
+// waking the socket's writeLoop: a fan-out then writes each connection's
+// frames from its own goroutine, no goroutine wake-up per connection.
+func (c *conn) enqueueClaim(m outMsg, inline bool) (ok, claim bool) {
 	c.omu.Lock()
 	if c.ended {
 		c.omu.Unlock()
-		return true
+		return true, false
 	}
 	if m.needSeq {
 		c.nextSeq++
@@ -142,21 +165,96 @@ func (c *conn) enqueue(m outMsg) bool {
 		c.unackedBytes += len(m.data)
 		if len(c.unacked) > reliableMaxUnacked || c.unackedBytes > reliableMaxUnackedBytes {
 			c.omu.Unlock()
-			return false
+			return false, false
 		}
 	} else if len(c.pending) >= c.s.cfg.OutboundQueue {
 		c.omu.Unlock()
-		return false
+		return false, false
 	}
 	sk := c.sock
 	if sk != nil || !c.attached {
 		c.pending = append(c.pending, m)
 	}
+	switch {
+	case sk == nil:
+	case c.writer != writerNone:
+		sk = nil // the writer takes it before it lets go
+	case inline && sk.cork != nil && sk.cork.raw != nil:
+		c.writer = writerInline
+		c.omu.Unlock()
+		return true, true
+	}
 	c.omu.Unlock()
 	if sk != nil {
 		sk.signal()
 	}
-	return true
+	return true, false
+}
+
+// flushInline writes the connection's queue with non-blocking system calls
+// from the caller's goroutine, which owns the writes (enqueueClaim). What
+// the socket does not take at once, and anything when a write is in the
+// way, is left to the socket's writeLoop, which may block.
+func (c *conn) flushInline(buf, scratch *[]byte) {
+	c.omu.Lock()
+	sk := c.sock
+	c.omu.Unlock()
+	if sk == nil || sk.cork == nil || !sk.cork.mu.TryLock() {
+		c.releaseWriter(true)
+		return
+	}
+	cw := sk.cork
+	// A few rounds at most: a connection that keeps getting frames while
+	// they are written is left to its writeLoop rather than holding up the
+	// fan-out (and its REST call) indefinitely.
+	for round := 0; ; round++ {
+		c.omu.Lock()
+		if c.sock != sk || c.ended || len(cw.tail) > 0 || (round >= 4 && len(c.pending) > 0) {
+			c.omu.Unlock()
+			cw.mu.Unlock()
+			c.releaseWriter(true)
+			return
+		}
+		batch := c.pending
+		if len(batch) == 0 {
+			c.writer = writerNone
+			c.omu.Unlock()
+			cw.mu.Unlock()
+			return
+		}
+		c.pending, c.spare = c.spare[:0], nil
+		c.omu.Unlock()
+		err := cw.tryWriteFramesLocked(batch, buf, scratch)
+		if err == nil && c.s.tracing() {
+			c.traceBatch(batch, scratch)
+		}
+		clear(batch)
+		c.omu.Lock()
+		if c.spare == nil {
+			c.spare = batch[:0]
+		}
+		c.omu.Unlock()
+		if err != nil {
+			cw.mu.Unlock()
+			c.s.log.Debug("emulator: write failed", "hub", c.h.name, "connectionId", c.id, "err", err)
+			c.releaseWriter(true)
+			sk.ws.CloseNow()
+			sk.cancel()
+			return
+		}
+	}
+}
+
+// releaseWriter gives up the writes and, with wake, wakes the current
+// socket's writeLoop to take over.
+func (c *conn) releaseWriter(wake bool) {
+	c.omu.Lock()
+	c.writer = writerNone
+	sk := c.sock
+	c.omu.Unlock()
+	if wake && sk != nil {
+		sk.signal()
+	}
 }
 
 // send enqueues a single control or data frame and closes the connection if
@@ -227,6 +325,12 @@ func (c *conn) writeLoop(sk *socket) {
 	defer ticker.Stop()
 	var scratch []byte
 	busy := false
+	owned := false // this loop is c.writer
+	defer func() {
+		if owned {
+			c.releaseWriter(true) // a resumed socket's loop may be waiting
+		}
+	}()
 	for {
 		select {
 		case <-sk.ctx.Done():
@@ -248,17 +352,34 @@ func (c *conn) writeLoop(sk *socket) {
 				c.omu.Unlock()
 				return
 			}
+			if !owned && c.writer != writerNone {
+				c.omu.Unlock()
+				break // an inline writer has it; it wakes us if need be
+			}
 			batch := c.pending
 			c.pending, c.spare = c.spare[:0], nil
 			ending, reason := c.ended && len(batch) == 0, c.endReason
+			if len(batch) == 0 && !ending {
+				c.writer, owned = writerNone, false
+				c.omu.Unlock()
+				// What a non-blocking write left (an inline writer hands
+				// over through this).
+				if sk.cork != nil {
+					if err := sk.cork.flushTail(writeTimeout); err != nil {
+						c.s.log.Debug("emulator: write failed", "hub", c.h.name, "connectionId", c.id, "err", err)
+						sk.ws.CloseNow()
+						sk.cancel()
+						return
+					}
+				}
+				break
+			}
+			c.writer, owned = writerLoop, true
 			c.omu.Unlock()
 			if ending {
 				sk.ws.Close(reason.code, truncateReason(reason.reason))
 				sk.cancel()
 				return
-			}
-			if len(batch) == 0 {
-				break
 			}
 			busy = true
 			if err := c.writeBatch(sk, batch, &scratch); err != nil {
@@ -299,16 +420,21 @@ func (c *conn) writeBatch(sk *socket, batch []outMsg, scratch *[]byte) error {
 		}
 	}
 	if c.s.tracing() {
-		for _, m := range batch {
-			data := m.data
-			if m.seq > 0 {
-				*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
-				data = *scratch
-			}
-			c.traceFrame(TraceFrameOut, m.kind, m.typ, data)
-		}
+		c.traceBatch(batch, scratch)
 	}
 	return nil
+}
+
+// traceBatch traces the frames of a written batch.
+func (c *conn) traceBatch(batch []outMsg, scratch *[]byte) {
+	for _, m := range batch {
+		data := m.data
+		if m.seq > 0 {
+			*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
+			data = *scratch
+		}
+		c.traceFrame(TraceFrameOut, m.kind, m.typ, data)
+	}
 }
 
 func (c *conn) ping(sk *socket) {

@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -224,24 +226,82 @@ func (h *hub) selected(sel *selector) []*conn {
 // broadcast enqueues d for every connection sel chooses and returns how
 // many got it. The message is encoded once per protocol, not per
 // connection; connections whose queue overflows are closed afterwards as
-// slow clients, outside the lock.
+// slow clients, outside the lock. Then, outside the lock too, the caller's
+// goroutine writes to every connection nobody else was writing to, with
+// non-blocking system calls (see conn.flushInline): no wake-up of a
+// goroutine per connection.
 func (h *hub) broadcast(sel *selector, d *delivery) int {
 	var slow []*conn
+	fl := flushListPool.Get().(*flushList)
 	n := 0
 	h.mu.RLock()
 	h.eachLocked(sel, func(c *conn) {
-		if c.deliver(d) {
+		ok, claim := c.deliver(d)
+		if claim {
+			fl.conns = append(fl.conns, c)
+		}
+		if ok {
 			n++
 		} else {
 			slow = append(slow, c)
 		}
 	})
 	h.mu.RUnlock()
+	flushAll(fl)
+	clear(fl.conns)
+	fl.conns = fl.conns[:0]
+	if cap(fl.buf) > 256<<10 {
+		fl.buf = nil
+	}
+	flushListPool.Put(fl)
 	for _, c := range slow {
 		c.closeSlow()
 	}
 	return n
 }
+
+// flushAll writes to fl's connections. A large fan-out is split over the
+// processors: each write is a system call that mostly runs the loopback or
+// network stack, so the spread between the first and the last connection's
+// delivery shrinks with the processors working on it.
+func flushAll(fl *flushList) {
+	const minShare = 512
+	procs := min(runtime.GOMAXPROCS(0), len(fl.conns)/minShare)
+	if procs <= 1 {
+		for _, c := range fl.conns {
+			c.flushInline(&fl.buf, &fl.scratch)
+		}
+		return
+	}
+	share := (len(fl.conns) + procs - 1) / procs
+	var wg sync.WaitGroup
+	for part := range slices.Chunk(fl.conns[share:], share) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			helper := flushListPool.Get().(*flushList)
+			for _, c := range part {
+				c.flushInline(&helper.buf, &helper.scratch)
+			}
+			if cap(helper.buf) > 256<<10 {
+				helper.buf = nil
+			}
+			flushListPool.Put(helper)
+		}()
+	}
+	for _, c := range fl.conns[:share] {
+		c.flushInline(&fl.buf, &fl.scratch)
+	}
+	wg.Wait()
+}
+
+// flushList is a fan-out's connections to write and its buffers, reused.
+type flushList struct {
+	conns        []*conn
+	buf, scratch []byte
+}
+
+var flushListPool = sync.Pool{New: func() any { return new(flushList) }}
 
 func (h *hub) snapshot() HubSnapshot {
 	hs := HubSnapshot{Name: h.name, Groups: map[string][]string{}}
