@@ -77,15 +77,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "usage: wpsfn emulator [--addr host:port] [--config file.json] [--hub NAME=URLTEMPLATE]... [--access-key KEY]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "wpsfn emulator: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return code
 	}
 	cfg, err := emulatorConfig(*configPath, *accessKey, hubs, *anonymous)
 	if err != nil {

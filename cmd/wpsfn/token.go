@@ -37,15 +37,8 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "\nPrints a client access URL for the hub. Reads WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "wpsfn token: unexpected argument %q\n", fs.Arg(0))
-		return 2
+	if code := parseFlags(fs, args, stderr); code >= 0 {
+		return code
 	}
 	if *expiry <= 0 {
 		fmt.Fprintf(stderr, "wpsfn token: --expiry must be positive, got %v\n", *expiry)
