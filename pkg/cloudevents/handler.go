@@ -253,14 +253,21 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, nil
 	}
 	rb := http.MaxBytesReader(w, r.Body, limit)
-	if n := r.ContentLength; n >= 0 {
+	n := r.ContentLength
+	// Allocate up front only what a frame can hold: a larger declared length
+	// may never arrive (or not fit in memory at all).
+	if n >= 0 && n <= DefaultMaxBodyBytes {
 		b := make([]byte, n)
 		if _, err := io.ReadFull(rb, b); err != nil {
 			return nil, err
 		}
 		return b, nil
 	}
-	return io.ReadAll(rb)
+	b, err := io.ReadAll(rb)
+	if err == nil && n >= 0 && int64(len(b)) != n {
+		err = io.ErrUnexpectedEOF
+	}
+	return b, err
 }
 
 type kind int

@@ -69,9 +69,7 @@ func newResponseError(resp *http.Response, secrets ...string) *ResponseError {
 	} else if len(body) > 0 {
 		e.Message = string(body)
 	}
-	e.Message = oneLine(e.Message, 300)
-	e.Code = oneLine(e.Code, 100)
-	e.RequestID = oneLine(e.RequestID, 100)
+	// Redact before cutting: a secret across the cut would leave a piece.
 	for _, s := range secrets {
 		if s == "" {
 			continue
@@ -80,6 +78,9 @@ func newResponseError(resp *http.Response, secrets ...string) *ResponseError {
 		e.Code = strings.ReplaceAll(e.Code, s, "[redacted]")
 		e.RequestID = strings.ReplaceAll(e.RequestID, s, "[redacted]")
 	}
+	e.Message = oneLine(e.Message, 300)
+	e.Code = oneLine(e.Code, 100)
+	e.RequestID = oneLine(e.RequestID, 100)
 	return e
 }
 

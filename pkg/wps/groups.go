@@ -180,6 +180,9 @@ func (c *Client) ListConnectionsInGroup(ctx context.Context, group string, opts 
 				return
 			}
 			abs, err := c.resolveNextLink(next)
+			if err == nil && abs == cl.abs { // no progress: it would page forever
+				err = errors.New("nextLink repeats the page just fetched")
+			}
 			if err != nil {
 				yield(GroupMember{}, fmt.Errorf("wps: %s: %w", op, err))
 				return

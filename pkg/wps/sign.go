@@ -41,6 +41,10 @@ type aadCache struct {
 	mu   sync.Mutex
 	auth []string
 	exp  time.Time
+	// fetch admits one GetToken at a time; a channel rather than mu so that
+	// callers waiting behind a slow fetch still honour their contexts.
+	fetch chan struct{}
+	once  sync.Once
 }
 
 // authorization returns the Authorization header value for a call to aud.
@@ -68,10 +72,18 @@ func (c *Client) authorization(ctx context.Context, aud string) ([]string, error
 
 func (c *Client) entraAuthorization(ctx context.Context) ([]string, error) {
 	a := &c.aad
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.auth != nil && c.now().Before(a.exp) {
-		return a.auth, nil
+	if auth := a.cached(c.now()); auth != nil {
+		return auth, nil
+	}
+	a.once.Do(func() { a.fetch = make(chan struct{}, 1) })
+	select {
+	case a.fetch <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-a.fetch }()
+	if auth := a.cached(c.now()); auth != nil { // fetched while we waited
+		return auth, nil
 	}
 	tok, err := c.tc.GetToken(ctx, []string{Scope})
 	if err != nil {
@@ -80,10 +92,23 @@ func (c *Client) entraAuthorization(ctx context.Context) ([]string, error) {
 	if tok.Token == "" {
 		return nil, fmt.Errorf("the credential returned an empty token")
 	}
-	a.auth = []string{"Bearer " + tok.Token}
+	auth := []string{"Bearer " + tok.Token}
+	a.mu.Lock()
+	a.auth = auth
 	// Refresh two minutes early so a token never expires mid-call.
 	a.exp = tok.ExpiresOn.Add(-2 * time.Minute)
-	return a.auth, nil
+	a.mu.Unlock()
+	return auth, nil
+}
+
+// cached returns the cached Authorization value if it is still fresh at now.
+func (a *aadCache) cached(now time.Time) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.auth != nil && now.Before(a.exp) {
+		return a.auth
+	}
+	return nil
 }
 
 // signREST returns the HS256 JWT for a REST call to aud issued at iat (Unix
