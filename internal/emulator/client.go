@@ -119,8 +119,8 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	switch mode := q.Get("webpubsub_mode"); {
 	case mode == "" || strings.EqualFold(mode, "sendEvent"):
 	case strings.EqualFold(mode, "sendToGroup"):
-		if gs := q["group"]; len(gs) != 1 || gs[0] == "" {
-			s.reject(w, displayName, http.StatusBadRequest, "webpubsub_mode=sendToGroup needs exactly one group query parameter.")
+		if gs := q["group"]; len(gs) != 1 || !wps.ValidGroup(gs[0]) {
+			s.reject(w, displayName, http.StatusBadRequest, "webpubsub_mode=sendToGroup needs exactly one group query parameter, of "+groupRule+".")
 			return
 		}
 		sendToGroupMode, modeGroup = true, q.Get("group")
@@ -339,6 +339,10 @@ type clientMessage struct {
 	Target       string          `json:"target"`
 }
 
+// groupRule is what makes a group name valid (wps.ValidGroup), as the REST
+// API checks it; the client protocols check the same.
+const groupRule = "1 to 1024 characters, not only whitespace"
+
 // Ack error names (concept-ack).
 const (
 	ackForbidden        = "Forbidden"
@@ -370,8 +374,8 @@ func (c *conn) handleFrame(typ websocket.MessageType, data []byte) {
 	}
 	switch m.Type {
 	case "joinGroup", "leaveGroup":
-		if m.Group == "" {
-			c.protocolError("InvalidMessage: " + m.Type + " needs a group.")
+		if !wps.ValidGroup(m.Group) {
+			c.protocolError("InvalidMessage: " + m.Type + " needs a group of " + groupRule + ".")
 			return
 		}
 		if c.duplicate(m.AckID) {
@@ -388,8 +392,8 @@ func (c *conn) handleFrame(typ websocket.MessageType, data []byte) {
 		}
 		c.ack(m.AckID, "", "")
 	case "sendToGroup":
-		if m.Group == "" {
-			c.protocolError("InvalidMessage: sendToGroup needs a group.")
+		if !wps.ValidGroup(m.Group) {
+			c.protocolError("InvalidMessage: sendToGroup needs a group of " + groupRule + ".")
 			return
 		}
 		p, err := decodeData(m.DataType, m.Data)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 )
@@ -622,9 +623,14 @@ func frameSummary(what string, typ websocket.MessageType, data []byte) string {
 }
 
 func truncateReason(s string) string {
-	// A close frame's reason is at most 123 bytes.
-	if len(s) > 120 {
-		return s[:120]
+	// A close frame's reason is at most 123 bytes of valid UTF-8: cut on a
+	// rune boundary, or clients fail the connection (1006/1007).
+	if len(s) <= 120 {
+		return s
 	}
-	return s
+	n := 120
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -118,10 +118,12 @@ func (c *conn) canSend(group string) bool {
 // wildcardMatch matches group against a wildcard role pattern: '?' is one
 // character other than '.', '*' any run without '.', '**' anything, and '\'
 // escapes the next character. Patterns with more than five '*' match
-// nothing. Memoised, so a client's long group name costs O(len(pattern) ×
-// len(group)) at most.
+// nothing, and so do names longer than a valid group's. Memoised, so a
+// client's long group name costs O(len(pattern) × len(group)) at most.
 func wildcardMatch(pattern, group string) bool {
-	if strings.Count(pattern, "*") > 5 {
+	// A name longer than any valid group (1024 characters of up to 4 bytes)
+	// matches nothing: this bounds the memo table and the recursion below.
+	if strings.Count(pattern, "*") > 5 || len(group) > 4*1024 {
 		return false
 	}
 	toks, ok := wildcardTokens(pattern)
