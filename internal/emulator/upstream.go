@@ -283,6 +283,13 @@ func (u *upstream) notify(c *conn, kind, event string, build func(cloudevents.Co
 	cc := c.context(event)
 	ev := build(cc)
 	h := c.h
+	// Group presence events are the ones a client can cause at will (join,
+	// leave, join...); past a bound they are dropped rather than queued
+	// without limit behind a slow handler. connected/disconnected always queue.
+	if kind == "group" && c.async.pending() >= maxPendingGroupEvents {
+		u.s.log.Warn("emulator: group event dropped: too many notifications pending for the connection", "hub", c.h.name, "event", event, "connectionId", c.id)
+		return
+	}
 	c.async.push(u.s, func() {
 		for attempt := 0; ; attempt++ {
 			ctx, cancel := context.WithTimeout(context.Background(), u.s.cfg.UpstreamTimeout)
@@ -334,12 +341,23 @@ func (u *upstream) groupEvent(c *conn, event, group string) {
 	})
 }
 
+// maxPendingGroupEvents bounds the notifications a connection may have
+// waiting when a group presence event is added.
+const maxPendingGroupEvents = 256
+
 // asyncQueue runs a connection's notifications one at a time, in order,
 // with no goroutine while idle.
 type asyncQueue struct {
 	mu      sync.Mutex
 	q       []func()
 	running bool
+}
+
+// pending is the number of notifications waiting to run.
+func (a *asyncQueue) pending() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.q)
 }
 
 func (a *asyncQueue) push(s *Server, f func()) {

@@ -307,3 +307,56 @@ func TestUserEventReplyInvalidJSON(t *testing.T) {
 	}
 	wantAck(t, cl.read(), 2, "")
 }
+
+// A client that joins and leaves over and over behind a slow group-event
+// handler cannot queue notifications without bound; connected and
+// disconnected still reach the handler.
+func TestGroupEventsBoundedBehindSlowHandler(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var events []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			w.Header().Set("WebHook-Allowed-Origin", "*")
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		ev := r.Header.Get("ce-eventName")
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+		if ev == "joined" || ev == "left" {
+			<-release
+		}
+	}))
+	t.Cleanup(up.Close) // after the emulator's shutdown, which delivers what is queued
+	defer close(release)
+	e := newEnv(t, Config{UpstreamTimeout: 5 * time.Second})
+	e.s.SetHub("chat", HubSettings{EventHandlers: []EventHandler{{
+		URLTemplate: up.URL + "/{event}", SystemEvents: []string{"connected", "disconnected"}, GroupEvents: true,
+	}}})
+	cl := e.connect("chat", "u", SubprotocolJSON, "webpubsub.joinLeaveGroup")
+	n := 2 * maxPendingGroupEvents
+	for i := 1; i <= n; i++ {
+		typ := "joinGroup"
+		if i%2 == 0 {
+			typ = "leaveGroup"
+		}
+		cl.send(map[string]any{"type": typ, "group": "g", "ackId": i})
+		wantAck(t, cl.read(), float64(i), "")
+	}
+	c := e.s.hub("chat").conn(cl.id)
+	if c == nil {
+		t.Fatal("connection not found")
+	}
+	if p := c.async.pending(); p > maxPendingGroupEvents {
+		t.Fatalf("%d notifications pending after %d joins and leaves, want at most %d", p, n, maxPendingGroupEvents)
+	}
+	release <- struct{}{} // let the first group event finish: later ones go on waiting
+	mu.Lock()
+	got := slices.Clone(events)
+	mu.Unlock()
+	if len(got) == 0 || got[0] != "connected" {
+		t.Fatalf("events = %v, want connected first", got)
+	}
+}
