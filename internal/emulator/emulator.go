@@ -168,7 +168,7 @@ type Server struct {
 
 	tokens   tokenCache
 	closing  atomic.Bool
-	conns    sync.WaitGroup // live sockets and pending notifications
+	conns    activity // live sockets and pending notifications
 	shutdown chan struct{}
 	ids      atomic.Uint64
 }
