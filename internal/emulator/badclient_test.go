@@ -40,6 +40,8 @@ func TestBadTokens(t *testing.T) {
 	noExp := e.claims("chat", "u")
 	delete(noExp, "exp")
 	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, e.claims("chat", "u")).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	twoUsers := e.claims("chat", "u")
+	twoUsers["sub"] = []string{"alice", "bob"}
 	for _, tc := range []struct {
 		name, hub, token, want string
 	}{
@@ -50,6 +52,7 @@ func TestBadTokens(t *testing.T) {
 		{"foreign hub", "chat", e.token("other", "u"), "audience"},
 		{"alg none", "chat", none, "Unauthorized"},
 		{"garbage", "chat", "abc.def.ghi", "malformed"},
+		{"sub array", "chat", sign(t, twoUsers, DefaultAccessKey), "sub claim"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, resp, err := e.dial(tc.hub, tc.token, SubprotocolJSON, "")

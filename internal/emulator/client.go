@@ -109,7 +109,12 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, displayName, http.StatusUnauthorized, "Unauthorized: no access token, and hub "+displayName+" does not allow anonymous connections.")
 		return
 	}
-	userID, _ := claims["sub"].(string)
+	userID, ok := claims["sub"].(string)
+	if _, present := claims["sub"]; present && !ok {
+		// One user per token: an array or a number is not a user id.
+		s.reject(w, displayName, http.StatusUnauthorized, "Unauthorized: the access token's sub claim must be a single string.")
+		return
+	}
 	roles := claimStrings(claims, "role")
 	groups := claimStrings(claims, "webpubsub.group")
 
