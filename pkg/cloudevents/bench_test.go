@@ -105,6 +105,50 @@ func BenchmarkServeHTTPConnect(b *testing.B) {
 	}
 }
 
+// BenchmarkServeHTTPConnectNewIDs: BenchmarkServeHTTPConnect with a
+// connection id the handler has not seen for every connect (they cycle
+// through more ids than its cache keeps), as from the service: every
+// signature is computed.
+func BenchmarkServeHTTPConnectNewIDs(b *testing.B) {
+	h, err := NewHandler(Options{
+		Hub: "chat", AccessKeys: []string{testKey, otherKey}, Logger: quietLogger(),
+		Connect: func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
+			return &ConnectResponse{UserID: req.UserID, Groups: []string{"g1"}}, nil
+		},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := &ConnectRequest{ConnectionContext: ConnectionContext{Hub: "chat", UserID: "alice"},
+		Claims: map[string][]string{"sub": {"alice"}, "role": {"webpubsub.joinLeaveGroup"}}, Query: map[string][]string{"access_token": {"x"}},
+		Headers: map[string][]string{"Host": {"127.0.0.1"}, "Upgrade": {"websocket"}}, Subprotocols: []string{"json.webpubsub.azure.v1"}}
+	var body []byte
+	rd := bytes.NewReader(nil)
+	reqs := make([]*http.Request, 3*maxCachedIDs)
+	for i := range reqs {
+		ev.ConnectionID = "conn-" + strconv.Itoa(i)
+		proto, err := NewRequest(context.Background(), "http://127.0.0.1/eventhandler", ev, testKey, otherKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ = io.ReadAll(proto.Body)
+		reqs[i] = proto.Clone(context.Background())
+		reqs[i].Body = io.NopCloser(rd)
+	}
+	w := &nopWriter{h: http.Header{}}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		rd.Reset(body)
+		clear(w.h)
+		h.ServeHTTP(w, reqs[i%len(reqs)])
+		if w.code != 200 {
+			b.Fatalf("status %d", w.code)
+		}
+		i++
+	}
+}
+
 // BenchmarkVerifyMiss: checking the signature of a connection id seen for
 // the first time (two keys, the service's header with both entries).
 func BenchmarkVerifyMiss(b *testing.B) {

@@ -24,7 +24,14 @@ type callCtx struct {
 }
 
 func newCallCtx(parent context.Context, timeout time.Duration) *callCtx {
-	return &callCtx{Context: parent, deadline: time.Now().Add(timeout)}
+	c := &callCtx{}
+	c.init(parent, timeout)
+	return c
+}
+
+// init readies the zero callCtx c for one callback.
+func (c *callCtx) init(parent context.Context, timeout time.Duration) {
+	c.Context, c.deadline = parent, time.Now().Add(timeout)
 }
 
 func (c *callCtx) Deadline() (time.Time, bool) {

@@ -13,7 +13,14 @@ import (
 // encoding/json, so the result is always what encoding/json would produce.
 // FuzzDecodeConnect checks that.
 func decodeConnectFast(b []byte, req *ConnectRequest) bool {
-	p := scanner{b: string(b)} // one copy; every decoded string is a slice of it
+	return decodeConnect(string(b), req, nil)
+}
+
+// decodeConnect is decodeConnectFast over s, whose substrings the decoded
+// strings are; the string arrays are carved out of arena while it has room
+// (capped, so appending to one never overwrites another).
+func decodeConnect(s string, req *ConnectRequest, arena []string) bool {
+	p := scanner{b: s, arena: arena}
 	if !p.consume('{') {
 		return false
 	}
@@ -72,8 +79,9 @@ func decodeConnectFast(b []byte, req *ConnectRequest) bool {
 
 // scanner is a minimal JSON reader over b for decodeConnectFast.
 type scanner struct {
-	b string
-	i int
+	b     string
+	i     int
+	arena []string // backs the decoded string arrays
 }
 
 func (p *scanner) ws() {
@@ -156,18 +164,19 @@ func (p *scanner) strArray() ([]string, bool) {
 	if !p.consume('[') {
 		return nil, false
 	}
-	out := []string{}
 	if p.consume(']') {
-		return out, true
+		return []string{}, true
 	}
+	start := len(p.arena)
 	for {
 		s, ok := p.str()
 		if !ok {
 			return nil, false
 		}
-		out = append(out, s)
+		p.arena = append(p.arena, s)
 		if p.consume(']') {
-			return out, true
+			end := len(p.arena)
+			return p.arena[start:end:end], true
 		}
 		if !p.consume(',') {
 			return nil, false

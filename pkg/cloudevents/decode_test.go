@@ -2,6 +2,7 @@ package cloudevents
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 )
@@ -19,9 +20,30 @@ func FuzzDecodeConnect(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var fast ConnectRequest
-		if !decodeConnectFast(b, &fast) {
+		var fast, small ConnectRequest
+		var arena [2]string // smaller than most bodies need: it must grow safely
+		ok := decodeConnectFast(b, &fast)
+		if decodeConnect(string(b), &small, arena[:0]) != ok {
+			t.Fatalf("%q: decoding with an arena answers differently", b)
+		}
+		if !ok {
 			return
+		}
+		if !reflect.DeepEqual(fast, small) {
+			t.Fatalf("%q: with an arena %+v, without %+v", b, small, fast)
+		}
+		// Appending to one decoded array must not change another.
+		if len(small.Subprotocols) > 0 {
+			before := fmt.Sprint(small.Claims, small.Query, small.Headers)
+			_ = append(small.Subprotocols, "appended")
+			for _, m := range []map[string][]string{small.Claims, small.Query, small.Headers} {
+				for k, v := range m {
+					m[k] = append(v, "appended")[:len(v)]
+				}
+			}
+			if after := fmt.Sprint(small.Claims, small.Query, small.Headers); after != before {
+				t.Fatalf("%q: appending changed the other arrays: %s, was %s", b, after, before)
+			}
 		}
 		var slow ConnectRequest
 		if err := json.Unmarshal(b, &slow); err != nil {

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -194,7 +195,22 @@ func (h *handler) serveEvent(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusRequestEntityTooLarge, "body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
 		return
 	}
-	body, err := readBody(w, r, h.maxBody)
+	var body []byte
+	var err error
+	if kind == kindConnect {
+		// The connect body is only decoded (its strings are copied out), so
+		// its buffer is reused.
+		bp := connectBodies.Get().(*[]byte)
+		defer func() {
+			if cap(*bp) <= maxPooledBody {
+				connectBodies.Put(bp)
+			}
+		}()
+		body, err = readBody(w, r, h.maxBody, *bp)
+		*bp = body
+	} else {
+		body, err = readBody(w, r, h.maxBody, nil)
+	}
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
@@ -247,22 +263,35 @@ func (h *handler) verifySignature(connID string, sigs []string) bool {
 	return false
 }
 
-// readBody reads at most limit bytes of r's body.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// connectBodies holds buffers for connect bodies of up to maxPooledBody bytes.
+var connectBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledBody = 64 << 10
+
+// readBody reads at most limit bytes of r's body, into buf when it has room
+// (buf's contents are overwritten).
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, buf []byte) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	rb := http.MaxBytesReader(w, r.Body, limit)
 	n := r.ContentLength
 	// Allocate up front only what a frame can hold: a larger declared length
 	// may never arrive (or not fit in memory at all).
-	if n >= 0 && n <= DefaultMaxBodyBytes {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(rb, b); err != nil {
+	if n >= 0 && n <= DefaultMaxBodyBytes && n <= limit {
+		// Reading exactly the declared length (the caller refused a larger
+		// one) cannot pass the limit: no MaxBytesReader is needed.
+		var b []byte
+		if int64(cap(buf)) >= n {
+			b = buf[:n]
+		} else {
+			b = make([]byte, n)
+		}
+		if _, err := io.ReadFull(r.Body, b); err != nil {
 			return nil, err
 		}
 		return b, nil
 	}
+	rb := http.MaxBytesReader(w, r.Body, limit)
 	b, err := io.ReadAll(rb)
 	if err == nil && n >= 0 && int64(len(b)) != n {
 		err = io.ErrUnexpectedEOF
@@ -330,32 +359,25 @@ var errPanic = errors.New("callback panicked")
 // watchdog writes the 504 and flushes it, and call later returns errAnswered.
 // (Running fn on its own goroutine instead would cost every request a
 // goroutine handoff.)
-func (h *handler) call(w http.ResponseWriter, r *http.Request, name string, fn func(context.Context) error) error {
+//
+// ctx, when not nil, is an unused callCtx to run fn with (so that callers can
+// allocate it along with their request).
+func (h *handler) call(w http.ResponseWriter, r *http.Request, name string, ctx *callCtx, fn func(context.Context) error) error {
 	if h.timeout < 0 {
 		return h.safe(r.Context(), name, fn)
 	}
-	ctx := newCallCtx(r.Context(), h.timeout)
-	t := time.AfterFunc(h.timeout, func() {
-		ctx.cancel(context.DeadlineExceeded)
-		ctx.mu.Lock()
-		defer ctx.mu.Unlock()
-		if ctx.answered || r.Context().Err() != nil { // done, or nobody to answer
-			return
-		}
-		ctx.answered = true
-		h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback timed out",
-			slog.String("callback", name), slog.Duration("timeout", h.timeout),
-			slog.String("type", clip(header(r.Header, HeaderType))), slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
-		// The connection stays busy until the callback returns: tell the
-		// client not to send its next request on it.
-		w.Header().Set("Connection", "close")
-		writeText(w, http.StatusGatewayTimeout, "event handler timed out")
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
-	})
+	if ctx == nil {
+		ctx = &callCtx{}
+	}
+	ctx.init(r.Context(), h.timeout)
+	d := watchdogs.Get().(*watchdog)
+	d.h, d.w, d.r, d.name, d.ctx = h, w, r, name, ctx
+	d.t.Reset(h.timeout)
 	err := h.safe(ctx, name, fn)
-	t.Stop()
+	if d.t.Stop() { // fire will not run: d can serve another call
+		*d = watchdog{t: d.t}
+		watchdogs.Put(d)
+	}
 	ctx.mu.Lock()
 	timedOut := ctx.answered
 	ctx.answered = true
@@ -365,6 +387,46 @@ func (h *handler) call(w http.ResponseWriter, r *http.Request, name string, fn f
 		return errAnswered
 	}
 	return err
+}
+
+// watchdog answers for a callback that outlives the handler's Timeout. Its
+// timer is reused through watchdogs, which saves a timer and a closure per
+// call; one whose timer fired is not reused.
+type watchdog struct {
+	t    *time.Timer
+	h    *handler
+	w    http.ResponseWriter
+	r    *http.Request
+	name string
+	ctx  *callCtx
+}
+
+var watchdogs = sync.Pool{New: func() any {
+	d := &watchdog{}
+	d.t = time.AfterFunc(time.Hour, d.fire)
+	d.t.Stop()
+	return d
+}}
+
+func (d *watchdog) fire() {
+	h, w, r, name, ctx := d.h, d.w, d.r, d.name, d.ctx
+	ctx.cancel(context.DeadlineExceeded)
+	ctx.mu.Lock()
+	defer ctx.mu.Unlock()
+	if ctx.answered || r.Context().Err() != nil { // done, or nobody to answer
+		return
+	}
+	ctx.answered = true
+	h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback timed out",
+		slog.String("callback", name), slog.Duration("timeout", h.timeout),
+		slog.String("type", clip(header(r.Header, HeaderType))), slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
+	// The connection stays busy until the callback returns: tell the
+	// client not to send its next request on it.
+	w.Header().Set("Connection", "close")
+	writeText(w, http.StatusGatewayTimeout, "event handler timed out")
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (h *handler) safe(ctx context.Context, name string, fn func(context.Context) error) (err error) {
@@ -378,13 +440,32 @@ func (h *handler) safe(ctx context.Context, name string, fn func(context.Context
 	return fn(ctx)
 }
 
+// connectScratch is what serving one connect needs, allocated at once.
+type connectScratch struct {
+	req  ConnectRequest
+	strs [16]string // backs req's string arrays
+	hdr  [2]string  // the answer's Content-Type and Content-Length values
+	out  [160]byte  // the answer's body
+	ctx  callCtx    // the callback's context
+}
+
+// userScratch is what serving one user event needs, allocated at once.
+type userScratch struct {
+	req UserEventRequest
+	hdr [2]string // the answer's Content-Type and Content-Length values
+	ctx callCtx   // the callback's context
+}
+
 func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc ConnectionContext, body []byte) {
 	if len(body) == 0 {
 		h.refuse(w, r, http.StatusBadRequest, "connect event has an empty body")
 		return
 	}
-	req := &ConnectRequest{}
-	if !decodeConnectFast(body, req) {
+	// One allocation holds the request, the backing of its string arrays
+	// and the answer's bytes.
+	sc := &connectScratch{}
+	req := &sc.req
+	if !decodeConnect(string(body), req, sc.strs[:0]) {
 		*req = ConnectRequest{}
 		if err := json.Unmarshal(body, req); err != nil {
 			h.refuse(w, r, http.StatusBadRequest, "connect body is not a valid JSON object: "+oneLine(err.Error()))
@@ -404,7 +485,7 @@ func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc Connec
 		return
 	}
 	var resp *ConnectResponse
-	err := h.call(w, r, "Connect", func(ctx context.Context) error {
+	err := h.call(w, r, "Connect", &sc.ctx, func(ctx context.Context) error {
 		var err error
 		resp, err = h.opts.Connect(ctx, req)
 		return err
@@ -424,7 +505,7 @@ func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc Connec
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	b, ok := appendConnectResponse(make([]byte, 0, 128), resp)
+	b, ok := appendConnectResponse(sc.out[:0], resp)
 	if !ok {
 		var err error
 		if b, err = json.Marshal(resp); err != nil {
@@ -433,15 +514,19 @@ func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc Connec
 		}
 	}
 	hd := w.Header()
-	hd["Content-Type"] = []string{contentTypeJSON}
-	hd["Content-Length"] = []string{strconv.Itoa(len(b))}
+	sc.hdr = [2]string{contentTypeJSON, strconv.Itoa(len(b))}
+	hd["Content-Type"] = sc.hdr[0:1:1]
+	hd["Content-Length"] = sc.hdr[1:2:2]
 	w.WriteHeader(http.StatusOK)
 	w.Write(b)
 }
 
 func (h *handler) serveUserEvent(w http.ResponseWriter, r *http.Request, cc ConnectionContext, body []byte) {
 	ct := header(r.Header, "Content-Type")
-	req := &UserEventRequest{ConnectionContext: cc, Data: body, DataType: DataTypeOf(ct), ContentType: ct}
+	// One allocation holds the request, its callback's context and the
+	// answer's header values.
+	sc := &userScratch{req: UserEventRequest{ConnectionContext: cc, Data: body, DataType: DataTypeOf(ct), ContentType: ct}}
+	req := &sc.req
 	if cc.PhysicalConnectionID != "" {
 		req.MQTTUserProperties = mqttProperties(r.Header)
 	}
@@ -450,7 +535,7 @@ func (h *handler) serveUserEvent(w http.ResponseWriter, r *http.Request, cc Conn
 		return
 	}
 	var resp *UserEventResponse
-	err := h.call(w, r, "UserEvent", func(ctx context.Context) error {
+	err := h.call(w, r, "UserEvent", &sc.ctx, func(ctx context.Context) error {
 		var err error
 		resp, err = h.opts.UserEvent(ctx, req)
 		return err
@@ -470,8 +555,9 @@ func (h *handler) serveUserEvent(w http.ResponseWriter, r *http.Request, cc Conn
 	for _, p := range resp.MQTTUserProperties {
 		hd.Add(mqttHeaderPrefix+p.Name, p.Value)
 	}
-	hd["Content-Type"] = []string{resp.DataType.ContentType()}
-	hd["Content-Length"] = []string{strconv.Itoa(len(resp.Data))}
+	sc.hdr = [2]string{resp.DataType.ContentType(), strconv.Itoa(len(resp.Data))}
+	hd["Content-Type"] = sc.hdr[0:1:1]
+	hd["Content-Length"] = sc.hdr[1:2:2]
 	w.WriteHeader(http.StatusOK)
 	w.Write(resp.Data)
 }
@@ -518,7 +604,7 @@ func (h *handler) serveNotification(w http.ResponseWriter, r *http.Request, k ki
 		}
 	}
 	if run != nil {
-		if err := h.call(w, r, name, run); err != nil {
+		if err := h.call(w, r, name, nil, run); err != nil {
 			h.writeError(w, r, err, 0)
 			return
 		}

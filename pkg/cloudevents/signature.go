@@ -3,8 +3,10 @@ package cloudevents
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"hash"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,16 +77,26 @@ func signCached(connectionID string, keys []string) string {
 type verifier struct {
 	pools []*sync.Pool
 	// cache remembers the expected MACs per connection id: every message of a
-	// connection carries the same signature, and a map hit is far cheaper
-	// than HMACs. It holds at most maxCachedIDs ids, then starts over.
-	cache  atomic.Pointer[sync.Map] // connection id → *[]([sha256.Size]byte), one per key
-	cached atomic.Int64
+	// connection carries the same signature, and a cache hit is far cheaper
+	// than HMACs. It is direct-mapped (a new id replaces whatever shared its
+	// slot), so it never holds more than maxCachedIDs ids and remembering one
+	// costs a single allocation.
+	seed  maphash.Seed
+	cache [maxCachedIDs]atomic.Pointer[macEntry]
 }
 
+// maxCachedIDs is the number of slots of a verifier's cache (a power of two).
 const maxCachedIDs = 4096
 
+// macEntry is one remembered connection id with its MACs, one per key.
+type macEntry struct {
+	id     string
+	macs   [][sha256.Size]byte
+	inline [2][sha256.Size]byte // backs macs for up to two keys
+}
+
 func newVerifier(keys []string) *verifier {
-	v := &verifier{}
+	v := &verifier{seed: maphash.MakeSeed()}
 	for _, k := range keys {
 		key := []byte(k)
 		v.pools = append(v.pools, &sync.Pool{New: func() any {
@@ -127,65 +139,46 @@ func (v *verifier) verify(connectionID, sig string) bool {
 	if n == 0 {
 		return false
 	}
-	if macs := v.cachedMACs(connectionID); macs != nil {
-		ok := false
-		for _, want := range macs {
-			for i := range n {
-				if hmac.Equal(entries[i][:], want[:]) {
-					ok = true
-				}
-			}
-		}
-		return ok
+	slot := &v.cache[maphash.String(v.seed, connectionID)&(maxCachedIDs-1)]
+	if e := slot.Load(); e != nil && e.id == connectionID {
+		return anyEqual(entries[:n], e.macs)
 	}
-	macs := make([][sha256.Size]byte, len(v.pools))
-	for k, p := range v.pools {
+	var stack [4][sha256.Size]byte
+	macs := stack[:0]
+	if len(v.pools) > len(stack) {
+		macs = make([][sha256.Size]byte, 0, len(v.pools))
+	}
+	for _, p := range v.pools {
 		m := p.Get().(*keyedMAC)
 		m.h.Reset()
 		m.buf = append(m.buf[:0], connectionID...)
 		m.h.Write(m.buf)
 		m.buf = m.h.Sum(m.buf[:0])
-		copy(macs[k][:], m.buf)
+		macs = append(macs, [sha256.Size]byte(m.buf))
 		if cap(m.buf) <= 1024 { // do not keep huge ids alive
 			p.Put(m)
 		}
 	}
-	ok := false
-	for _, want := range macs {
-		for i := range n {
-			if hmac.Equal(entries[i][:], want[:]) {
-				ok = true
-			}
-		}
-	}
-	if ok { // only ids the service really signed are remembered
-		v.remember(connectionID, macs)
+	ok := anyEqual(entries[:n], macs)
+	if ok && len(connectionID) <= 256 { // only ids the service really signed are remembered
+		e := &macEntry{id: connectionID}
+		e.macs = e.inline[:0]
+		e.macs = append(e.macs, macs...)
+		slot.Store(e)
 	}
 	return ok
 }
 
-func (v *verifier) cachedMACs(connectionID string) [][sha256.Size]byte {
-	m := v.cache.Load()
-	if m == nil {
-		return nil
+// anyEqual reports whether any of got equals any of want, comparing every
+// pair in constant time.
+func anyEqual(got, want [][sha256.Size]byte) bool {
+	ok := 0
+	for i := range want {
+		for j := range got {
+			ok |= subtle.ConstantTimeCompare(got[j][:], want[i][:])
+		}
 	}
-	if e, ok := m.Load(connectionID); ok {
-		return e.([][sha256.Size]byte)
-	}
-	return nil
-}
-
-func (v *verifier) remember(connectionID string, macs [][sha256.Size]byte) {
-	if len(connectionID) > 256 {
-		return
-	}
-	m := v.cache.Load()
-	if m == nil || v.cached.Add(1) > maxCachedIDs {
-		m = new(sync.Map)
-		v.cache.Store(m)
-		v.cached.Store(1)
-	}
-	m.Store(connectionID, macs)
+	return ok == 1
 }
 
 // decodeHex decodes the hex string s (either case) into dst, which must be
@@ -194,25 +187,26 @@ func decodeHex(dst []byte, s string) bool {
 	if len(s) != 2*len(dst) {
 		return false
 	}
+	bad := byte(0)
 	for i := range dst {
-		hi, ok1 := fromHex(s[2*i])
-		lo, ok2 := fromHex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
+		hi, lo := hexValues[s[2*i]], hexValues[s[2*i+1]]
+		bad |= hi | lo
+		dst[i] = hi<<4 | lo&0x0f
 	}
-	return true
+	return bad&0xf0 == 0
 }
 
-func fromHex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// hexValues maps a hex digit (either case) to its value, anything else to 0xff.
+var hexValues = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()
