@@ -165,12 +165,21 @@ func (c *conn) enqueueClaim(m outMsg, inline bool) (ok, claim bool) {
 		c.unacked = append(c.unacked, m)
 		c.unackedBytes += len(m.data)
 		if len(c.unacked) > reliableMaxUnacked || c.unackedBytes > reliableMaxUnackedBytes {
+			// Messages whose TTL has passed will never be sent: they make room.
+			var n int
+			c.unacked, n = c.withoutExpired(c.unacked)
+			c.unackedBytes -= n
+			if len(c.unacked) > reliableMaxUnacked || c.unackedBytes > reliableMaxUnackedBytes {
+				c.omu.Unlock()
+				return false, false
+			}
+		}
+	} else if len(c.pending) >= c.s.cfg.OutboundQueue {
+		c.pending, _ = c.withoutExpired(c.pending)
+		if len(c.pending) >= c.s.cfg.OutboundQueue {
 			c.omu.Unlock()
 			return false, false
 		}
-	} else if len(c.pending) >= c.s.cfg.OutboundQueue {
-		c.omu.Unlock()
-		return false, false
 	}
 	sk := c.sock
 	if sk != nil || !c.attached {
@@ -225,9 +234,16 @@ func (c *conn) flushInline(buf, scratch *[]byte) {
 		}
 		c.pending, c.spare = c.spare[:0], nil
 		c.omu.Unlock()
-		err := cw.tryWriteFramesLocked(batch, buf, scratch)
-		if err == nil && c.s.tracing() {
-			c.traceBatch(batch, scratch)
+		var err error
+		out := batch
+		if i := firstTTL(batch); i >= 0 { // no clock, no call without TTLs
+			out, _ = c.dropExpired(batch, i)
+		}
+		if len(out) > 0 {
+			err = cw.tryWriteFramesLocked(out, buf, scratch)
+			if err == nil && c.s.tracing() {
+				c.traceBatch(out, scratch)
+			}
 		}
 		clear(batch)
 		c.omu.Lock()
@@ -244,6 +260,50 @@ func (c *conn) flushInline(buf, scratch *[]byte) {
 			return
 		}
 	}
+}
+
+// withoutExpired removes from msgs, in place, the messages whose TTL
+// (messageTtlSeconds) has passed, and returns the rest and the data bytes
+// removed. Without TTLs it is an inlined scan of one comparison per
+// message: the clock is read only when a message has a TTL.
+func (c *conn) withoutExpired(msgs []outMsg) ([]outMsg, int) {
+	if i := firstTTL(msgs); i >= 0 {
+		return c.dropExpired(msgs, i)
+	}
+	return msgs, 0
+}
+
+// firstTTL is the index of the first message with a TTL, or -1.
+func firstTTL(msgs []outMsg) int {
+	for i := range msgs {
+		if msgs[i].expires != 0 {
+			return i
+		}
+	}
+	return -1
+}
+
+// dropExpired is withoutExpired from msgs[i], the first message with a TTL.
+func (c *conn) dropExpired(msgs []outMsg, i int) ([]outMsg, int) {
+	now := c.s.now()
+	j, dropped := i, 0
+	for ; i < len(msgs); i++ {
+		if e := msgs[i].expires; e != 0 && now >= e {
+			dropped += len(msgs[i].data)
+			c.s.log.Debug("emulator: message dropped: its TTL passed before the client took it",
+				"hub", c.h.name, "connectionId", c.id, "sequenceId", msgs[i].seq)
+			continue
+		}
+		if j != i {
+			msgs[j] = msgs[i]
+		}
+		j++
+	}
+	if j == len(msgs) {
+		return msgs, 0
+	}
+	clear(msgs[j:])
+	return msgs[:j], dropped
 }
 
 // releaseWriter gives up the writes and, with wake, wakes the current
@@ -302,7 +362,13 @@ func (c *conn) attach(sk *socket, first ...outMsg) bool {
 		c.pending = append(first, c.pending...)
 		c.attached = true
 	} else {
-		// A resumed socket: the first frames, then every unacknowledged message.
+		// A resumed socket: the first frames, then every unacknowledged
+		// message whose TTL has not passed. An expired one is forgotten
+		// with its sequence id: the client sees a gap, which the protocol
+		// allows (a client acknowledges the highest id it has seen).
+		var n int
+		c.unacked, n = c.withoutExpired(c.unacked)
+		c.unackedBytes -= n
 		c.pending = append(c.pending[:0], first...)
 		c.pending = append(c.pending, c.unacked...)
 	}
@@ -383,11 +449,17 @@ func (c *conn) writeLoop(sk *socket) {
 				return
 			}
 			busy = true
-			if err := c.writeBatch(sk, batch, &scratch); err != nil {
-				c.s.log.Debug("emulator: write failed", "hub", c.h.name, "connectionId", c.id, "err", err)
-				sk.ws.CloseNow()
-				sk.cancel()
-				return
+			out := batch
+			if i := firstTTL(batch); i >= 0 {
+				out, _ = c.dropExpired(batch, i)
+			}
+			if len(out) > 0 {
+				if err := c.writeBatch(sk, out, &scratch); err != nil {
+					c.s.log.Debug("emulator: write failed", "hub", c.h.name, "connectionId", c.id, "err", err)
+					sk.ws.CloseNow()
+					sk.cancel()
+					return
+				}
 			}
 			clear(batch)
 			c.omu.Lock()
@@ -434,7 +506,7 @@ func (c *conn) traceBatch(batch []outMsg, scratch *[]byte) {
 			*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
 			data = *scratch
 		}
-		c.traceFrame(TraceFrameOut, m.kind, m.typ, data)
+		c.traceFrame(TraceFrameOut, m.kind.String(), m.typ, data)
 	}
 }
 

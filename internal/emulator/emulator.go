@@ -77,6 +77,10 @@ type Config struct {
 	OutboundQueue int
 	// HTTPClient makes the upstream calls; nil uses a dedicated client.
 	HTTPClient *http.Client
+
+	// now, when set, replaces the clock of message TTLs (nanoseconds), so
+	// tests can let a TTL pass without waiting for it.
+	now func() int64
 }
 
 // HubSettings are one hub's settings.
@@ -171,6 +175,9 @@ type Server struct {
 	conns    activity // live sockets and pending notifications
 	shutdown chan struct{}
 	ids      atomic.Uint64
+	// now is the clock of message TTLs: monotonic nanoseconds since New
+	// (never 0 once a TTL is added, so 0 can mean "no TTL").
+	now func() int64
 }
 
 // New returns a Server for cfg. It fails on an invalid hub name or event
@@ -204,6 +211,11 @@ func New(cfg Config) (*Server, error) {
 		log:      log,
 		hubs:     map[string]*hub{},
 		shutdown: make(chan struct{}),
+		now:      cfg.now,
+	}
+	if s.now == nil {
+		start := time.Now()
+		s.now = func() int64 { return int64(time.Since(start)) }
 	}
 	if cfg.SecondaryKey != "" {
 		s.keys = append(s.keys, cfg.SecondaryKey)

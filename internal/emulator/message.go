@@ -71,12 +71,32 @@ func appendJSONString(b []byte, s string) []byte {
 // data is a message tail (see delivery.tail) and the writer prefixes
 // {"sequenceId":seq, at write time.
 type outMsg struct {
-	typ     websocket.MessageType
-	data    []byte
-	seq     uint64
+	typ  websocket.MessageType
+	data []byte
+	seq  uint64
+	// expires is when a message sent with messageTtlSeconds is dropped
+	// instead of written, on the Server's clock (Server.now); 0: never.
+	expires int64
 	needSeq bool
-	kind    string // for the trace: "message", "ack", "system", ...
+	kind    frameKind // for the trace
 }
+
+// frameKind is what an outMsg is, for the trace. A byte rather than a
+// string keeps outMsg, copied into every connection's queue on a fan-out,
+// within a cache line.
+type frameKind uint8
+
+const (
+	kindMessage frameKind = iota
+	kindAck
+	kindSystem
+	kindPong
+	kindInvokeResponse
+)
+
+var frameKindNames = [...]string{"message", "ack", "system", "pong", "invokeResponse"}
+
+func (k frameKind) String() string { return frameKindNames[k] }
 
 // delivery is one data message to many connections. Its frames are encoded
 // lazily, once per protocol, by the single goroutine that fans it out.
@@ -85,6 +105,7 @@ type delivery struct {
 	from       string // "server" or "group"
 	group      string
 	fromUserID string
+	expires    int64 // see outMsg.expires; 0 for no TTL
 
 	tail []byte // `"type":"message",...}`: the JSON frame without its leading '{'
 	json []byte // '{' + tail
@@ -96,7 +117,7 @@ func (d *delivery) raw() outMsg {
 	if d.p.dataType == dataBinary {
 		typ = websocket.MessageBinary
 	}
-	return outMsg{typ: typ, data: d.p.data, kind: "message"}
+	return outMsg{typ: typ, data: d.p.data, kind: kindMessage, expires: d.expires}
 }
 
 func (d *delivery) encodeTail() []byte {
@@ -131,13 +152,13 @@ func (d *delivery) jsonFrame() outMsg {
 		d.json = make([]byte, 0, len(t)+1)
 		d.json = append(append(d.json, '{'), t...)
 	}
-	return outMsg{typ: websocket.MessageText, data: d.json, kind: "message"}
+	return outMsg{typ: websocket.MessageText, data: d.json, kind: kindMessage, expires: d.expires}
 }
 
 // reliableFrame is the frame for reliable clients: the shared tail, to be
 // prefixed with the connection's own sequence id.
 func (d *delivery) reliableFrame() outMsg {
-	return outMsg{typ: websocket.MessageText, data: d.encodeTail(), needSeq: true, kind: "message"}
+	return outMsg{typ: websocket.MessageText, data: d.encodeTail(), needSeq: true, kind: kindMessage, expires: d.expires}
 }
 
 // appendSequenced writes {"sequenceId":seq, + tail.
@@ -166,7 +187,7 @@ func ackFrame(ackID uint64, errName, errMsg string) outMsg {
 		b = appendJSONString(b, errMsg)
 		b = append(b, `}}`...)
 	}
-	return outMsg{typ: websocket.MessageText, data: b, kind: "ack"}
+	return outMsg{typ: websocket.MessageText, data: b, kind: kindAck}
 }
 
 func connectedFrame(connID, userID, reconnectionToken string) outMsg {
@@ -178,15 +199,15 @@ func connectedFrame(connID, userID, reconnectionToken string) outMsg {
 		m["reconnectionToken"] = reconnectionToken
 	}
 	b, _ := json.Marshal(m)
-	return outMsg{typ: websocket.MessageText, data: b, kind: "system"}
+	return outMsg{typ: websocket.MessageText, data: b, kind: kindSystem}
 }
 
 func disconnectedFrame(reason string) outMsg {
 	b, _ := json.Marshal(map[string]string{"type": "system", "event": "disconnected", "message": reason})
-	return outMsg{typ: websocket.MessageText, data: b, kind: "system"}
+	return outMsg{typ: websocket.MessageText, data: b, kind: kindSystem}
 }
 
-var pongFrame = outMsg{typ: websocket.MessageText, data: []byte(`{"type":"pong"}`), kind: "pong"}
+var pongFrame = outMsg{typ: websocket.MessageText, data: []byte(`{"type":"pong"}`), kind: kindPong}
 
 func invokeResponseFrame(id string, p *payload, errName, errMsg string) outMsg {
 	b := make([]byte, 0, 96)
@@ -198,7 +219,7 @@ func invokeResponseFrame(id string, p *payload, errName, errMsg string) outMsg {
 		b = append(b, `,"message":`...)
 		b = appendJSONString(b, errMsg)
 		b = append(b, `}}`...)
-		return outMsg{typ: websocket.MessageText, data: b, kind: "invokeResponse"}
+		return outMsg{typ: websocket.MessageText, data: b, kind: kindInvokeResponse}
 	}
 	b = append(b, `,"success":true`...)
 	if p != nil && len(p.data) > 0 {
@@ -208,5 +229,5 @@ func invokeResponseFrame(id string, p *payload, errName, errMsg string) outMsg {
 		b = p.appendJSONData(b)
 	}
 	b = append(b, '}')
-	return outMsg{typ: websocket.MessageText, data: b, kind: "invokeResponse"}
+	return outMsg{typ: websocket.MessageText, data: b, kind: kindInvokeResponse}
 }

@@ -277,11 +277,14 @@ func (rc *restCall) send(sel *selector, withExcluded bool) {
 	if !rc.common(sel, withExcluded) {
 		return
 	}
-	if ttl := rc.r.URL.Query().Get("messageTtlSeconds"); ttl != "" {
-		if n, err := strconv.Atoi(ttl); err != nil || n < 0 || n > 300 {
+	ttl := 0
+	if v := rc.r.URL.Query().Get("messageTtlSeconds"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 300 {
 			rc.bad("messageTtlSeconds must be an integer from 0 to 300.")
 			return
 		}
+		ttl = n
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(rc.w, rc.r.Body, maxRESTBody))
 	if err != nil {
@@ -298,7 +301,14 @@ func (rc *restCall) send(sel *selector, withExcluded bool) {
 		rc.bad("The body is not valid JSON but the Content-Type says application/json.")
 		return
 	}
-	n := rc.h.broadcast(sel, &delivery{p: p, from: "server"})
+	d := &delivery{p: p, from: "server"}
+	if ttl > 0 {
+		// Counted from acceptance: a message still queued for a slow
+		// client, or waiting for a reliable client to resume, when this
+		// passes is dropped (conn.dropExpired). 0 never expires.
+		d.expires = rc.s.now() + int64(ttl)*int64(time.Second)
+	}
+	n := rc.h.broadcast(sel, d)
 	rc.s.log.Debug("emulator: REST send", "hub", rc.h.name, "recipients", n)
 	rc.w.WriteHeader(http.StatusAccepted)
 }
