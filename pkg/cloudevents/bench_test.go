@@ -68,11 +68,10 @@ func benchServe(b *testing.B, dt DataType, state string, setState bool) {
 	}
 }
 
-// BenchmarkServeHTTPConnect: one signed connect (the service's usual body)
-// through ServeHTTP, answered with a user id and a group. The connection id
-// repeats, so the signature check is served from the handler's cache; a
-// real connect (a new id) adds the HMACs (see BenchmarkVerifyMiss).
-func BenchmarkServeHTTPConnect(b *testing.B) {
+// connectBench is the handler and the connect event (the service's usual
+// body, no connection id yet) both connect benchmarks use; the handler
+// answers with a user id and a group.
+func connectBench(b *testing.B) (http.Handler, *ConnectRequest) {
 	h, err := NewHandler(Options{
 		Hub: "chat", AccessKeys: []string{testKey, otherKey}, Logger: quietLogger(),
 		Connect: func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
@@ -82,9 +81,19 @@ func BenchmarkServeHTTPConnect(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ev := &ConnectRequest{ConnectionContext: ConnectionContext{Hub: "chat", ConnectionID: "c-0123456789", UserID: "alice"},
+	ev := &ConnectRequest{ConnectionContext: ConnectionContext{Hub: "chat", UserID: "alice"},
 		Claims: map[string][]string{"sub": {"alice"}, "role": {"webpubsub.joinLeaveGroup"}}, Query: map[string][]string{"access_token": {"x"}},
 		Headers: map[string][]string{"Host": {"127.0.0.1"}, "Upgrade": {"websocket"}}, Subprotocols: []string{"json.webpubsub.azure.v1"}}
+	return h, ev
+}
+
+// BenchmarkServeHTTPConnect: one signed connect (the service's usual body)
+// through ServeHTTP, answered with a user id and a group. The connection id
+// repeats, so the signature check is served from the handler's cache; a
+// real connect (a new id) adds the HMACs (see BenchmarkVerifyMiss).
+func BenchmarkServeHTTPConnect(b *testing.B) {
+	h, ev := connectBench(b)
+	ev.ConnectionID = "c-0123456789"
 	proto, err := NewRequest(context.Background(), "http://127.0.0.1/eventhandler", ev, testKey)
 	if err != nil {
 		b.Fatal(err)
@@ -110,18 +119,7 @@ func BenchmarkServeHTTPConnect(b *testing.B) {
 // through more ids than its cache keeps), as from the service: every
 // signature is computed.
 func BenchmarkServeHTTPConnectNewIDs(b *testing.B) {
-	h, err := NewHandler(Options{
-		Hub: "chat", AccessKeys: []string{testKey, otherKey}, Logger: quietLogger(),
-		Connect: func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
-			return &ConnectResponse{UserID: req.UserID, Groups: []string{"g1"}}, nil
-		},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ev := &ConnectRequest{ConnectionContext: ConnectionContext{Hub: "chat", UserID: "alice"},
-		Claims: map[string][]string{"sub": {"alice"}, "role": {"webpubsub.joinLeaveGroup"}}, Query: map[string][]string{"access_token": {"x"}},
-		Headers: map[string][]string{"Host": {"127.0.0.1"}, "Upgrade": {"websocket"}}, Subprotocols: []string{"json.webpubsub.azure.v1"}}
+	h, ev := connectBench(b)
 	var body []byte
 	rd := bytes.NewReader(nil)
 	reqs := make([]*http.Request, 3*maxCachedIDs)
