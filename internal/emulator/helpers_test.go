@@ -309,3 +309,22 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// connectReliable dials hub chat as user with the reliable subprotocol and
+// returns the client with the connectionId and reconnectionToken from its
+// connected message.
+func (e *testEnv) connectReliable(t *testing.T, user string, roles ...string) (cl *client, id, reconnectionToken string) {
+	t.Helper()
+	c, _, err := e.dial("chat", e.token("chat", user, roles...), SubprotocolJSONReliable, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl = newClient(t, c)
+	m := cl.read()
+	id, _ = m["connectionId"].(string)
+	reconnectionToken, _ = m["reconnectionToken"].(string)
+	if id == "" || reconnectionToken == "" {
+		t.Fatalf("connected = %v, want connectionId and reconnectionToken", m)
+	}
+	return cl, id, reconnectionToken
+}

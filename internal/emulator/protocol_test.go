@@ -213,18 +213,7 @@ func connID(t *testing.T, e *testEnv, cl *client, user string) string {
 
 func TestReliableRecovery(t *testing.T) {
 	e := newEnv(t, Config{})
-	tok := e.token("chat", "r", "webpubsub.joinLeaveGroup")
-	c, _, err := e.dial("chat", tok, SubprotocolJSONReliable, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := newClient(t, c)
-	m := cl.read()
-	id, _ := m["connectionId"].(string)
-	rt, _ := m["reconnectionToken"].(string)
-	if id == "" || rt == "" {
-		t.Fatalf("connected = %v, want connectionId and reconnectionToken", m)
-	}
+	cl, id, rt := e.connectReliable(t, "r", "webpubsub.joinLeaveGroup")
 	for i := 1; i <= 3; i++ {
 		e.rest("POST", "/api/hubs/chat/connections/"+id+"/:send", "text/plain", []byte(fmt.Sprint(i)))
 	}

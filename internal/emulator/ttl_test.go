@@ -39,17 +39,7 @@ func TestMessageTTLReliableResume(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := newFakeClock()
 			e := newEnv(t, Config{now: clock.now})
-			c, _, err := e.dial("chat", e.token("chat", "rel", "webpubsub.joinLeaveGroup"), SubprotocolJSONReliable, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			cl := newClient(t, c)
-			m := cl.read()
-			id, _ := m["connectionId"].(string)
-			rt, _ := m["reconnectionToken"].(string)
-			if id == "" || rt == "" {
-				t.Fatalf("connected = %v", m)
-			}
+			_, id, rt := e.connectReliable(t, "rel", "webpubsub.joinLeaveGroup")
 			if st, _, _ := e.rest("PUT", "/api/hubs/chat/groups/g/connections/"+id, "", nil); st != 200 {
 				t.Fatalf("add to group: %d", st)
 			}
