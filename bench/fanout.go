@@ -203,7 +203,8 @@ func runFanout(ctx context.Context) error {
 			URLTemplate: "http://" + upLn.Addr().String() + "/{event}", SystemEvents: []string{"connect"},
 		}}}},
 		// Flat-out phases queue thousands of messages per client for a moment.
-		OutboundQueue: 1 << 16,
+		OutboundQueue:  1 << 16,
+		CoalesceWindow: time.Duration(envInt("FANOUT_COALESCE_MS", 0, 0, 1000)) * time.Millisecond,
 	})
 	if err != nil {
 		return err
@@ -328,6 +329,7 @@ func runFanout(ctx context.Context) error {
 		}
 		start := time.Now()
 		cpu0 := cpuTime(syscall.RUSAGE_SELF)
+		w0, f0 := emu.WriteStats()
 		sendErr := fanoutSend(ctx, client, ph, groups)
 		res, err := recv(60 * time.Second)
 		if err != nil {
@@ -335,6 +337,7 @@ func runFanout(ctx context.Context) error {
 		}
 		wall := time.Since(start)
 		emuCPU := cpuTime(syscall.RUSAGE_SELF) - cpu0
+		w1, f1 := emu.WriteStats()
 		if sendErr != nil {
 			fmt.Printf("  %s: REST error: %v\n", ph.name, sendErr)
 		}
@@ -364,8 +367,12 @@ func runFanout(ctx context.Context) error {
 		}
 		fmt.Printf("%-30s %7d %11d %13.0f %9s %9s %9s %5.2fx %6.0fx  %s\n", ph.name, ph.messages, res.Delivered, rate,
 			us(res.P50us), us(res.P99us), us(res.MaxUs), rate/fanoutGoal, rate/fanoutAnchorUnit, verdict)
-		fmt.Printf("%-30s cpu: emulator process %.2f cores, client process %.2f cores, over %s\n", "",
+		fmt.Printf("%-30s cpu: emulator process %.2f cores, client process %.2f cores, over %s", "",
 			emuCPU.Seconds()/wall.Seconds(), float64(res.CPUNs)/1e9/wall.Seconds(), wall.Round(time.Millisecond))
+		if ph.bare == nil && w1 > w0 {
+			fmt.Printf("; %.2f frames per write", float64(f1-f0)/float64(w1-w0))
+		}
+		fmt.Println()
 		if res.Bad > 0 {
 			fmt.Printf("%-30s %d frames arrived without a send time (not counted)\n", "", res.Bad)
 		}

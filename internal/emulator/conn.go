@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -87,6 +88,11 @@ type conn struct {
 	// from pending, which keeps frames in order; it re-checks pending
 	// before it lets go.
 	writer writerKind
+	// held: frames wait for the coalescer to write them (Config.CoalesceWindow).
+	held bool
+	// lastWrite is when frames were last written (Server.mono); kept only
+	// when coalescing.
+	lastWrite atomic.Int64
 
 	async asyncQueue
 }
@@ -187,8 +193,11 @@ func (c *conn) enqueueClaim(m outMsg, inline bool) (ok, claim bool) {
 	}
 	switch {
 	case sk == nil:
-	case c.writer != writerNone:
-		sk = nil // the writer takes it before it lets go
+	case c.writer != writerNone, c.held:
+		sk = nil // the writer, or the coalescer, takes it
+	case inline && c.s.co != nil && c.s.co.hold(c, c.s.mono(), c.lastWrite.Load()):
+		c.held = true
+		sk = nil
 	case inline && sk.cork != nil && sk.cork.raw != nil:
 		c.writer = writerInline
 		c.omu.Unlock()
@@ -241,6 +250,9 @@ func (c *conn) flushInline(buf, scratch *[]byte) {
 		}
 		if len(out) > 0 {
 			err = cw.tryWriteFramesLocked(out, buf, scratch)
+			if err == nil {
+				c.wrote(len(out))
+			}
 			if err == nil && c.s.tracing() {
 				c.traceBatch(out, scratch)
 			}
@@ -492,10 +504,21 @@ func (c *conn) writeBatch(sk *socket, batch []outMsg, scratch *[]byte) error {
 			}
 		}
 	}
+	c.wrote(len(batch))
 	if c.s.tracing() {
 		c.traceBatch(batch, scratch)
 	}
 	return nil
+}
+
+// wrote records a write of n data frames: the coalescing clock and the
+// server's write counters.
+func (c *conn) wrote(n int) {
+	if c.s.co != nil {
+		c.lastWrite.Store(c.s.mono())
+	}
+	c.s.writes.Add(1)
+	c.s.frames.Add(int64(n))
 }
 
 // traceBatch traces the frames of a written batch.

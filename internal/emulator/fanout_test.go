@@ -7,13 +7,23 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
-// Concurrent broadcasts, written inline by the REST handlers (flushInline)
-// or by the sockets' writeLoops, reach every protocol whole and in each
-// sender's order; reliable clients see consecutive sequence ids.
+// Concurrent broadcasts, written inline by the REST handlers (flushInline),
+// by the sockets' writeLoops or, when coalescing, by the coalescer, reach
+// every protocol whole and in each sender's order; reliable clients see
+// consecutive sequence ids.
 func TestBroadcastConcurrentOrder(t *testing.T) {
-	e := newEnv(t, Config{})
+	for _, window := range []time.Duration{0, 5 * time.Millisecond} {
+		t.Run(fmt.Sprintf("coalesce=%s", window), func(t *testing.T) {
+			testBroadcastConcurrentOrder(t, Config{CoalesceWindow: window})
+		})
+	}
+}
+
+func testBroadcastConcurrentOrder(t *testing.T, cfg Config) {
+	e := newEnv(t, cfg)
 	raw := e.connect("chat", "a", "")
 	js := e.connect("chat", "b", SubprotocolJSON)
 	rel := e.connect("chat", "c", SubprotocolJSONReliable)
