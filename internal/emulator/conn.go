@@ -214,7 +214,7 @@ func (c *conn) enqueueClaim(m outMsg, inline bool) (ok, claim bool) {
 // from the caller's goroutine, which owns the writes (enqueueClaim). What
 // the socket does not take at once, and anything when a write is in the
 // way, is left to the socket's writeLoop, which may block.
-func (c *conn) flushInline(buf, scratch *[]byte) {
+func (c *conn) flushInline(fl *flushList) {
 	c.omu.Lock()
 	sk := c.sock
 	c.omu.Unlock()
@@ -249,12 +249,14 @@ func (c *conn) flushInline(buf, scratch *[]byte) {
 			out, _ = c.dropExpired(batch, i)
 		}
 		if len(out) > 0 {
-			err = cw.tryWriteFramesLocked(out, buf, scratch)
+			err = cw.tryWriteFramesLocked(out, &fl.buf, &fl.scratch)
 			if err == nil {
-				c.wrote(len(out))
+				c.stampWrite()
+				fl.writes++
+				fl.frames += int64(len(out))
 			}
 			if err == nil && c.s.tracing() {
-				c.traceBatch(out, scratch)
+				c.traceBatch(out, &fl.scratch)
 			}
 		}
 		clear(batch)
@@ -504,21 +506,19 @@ func (c *conn) writeBatch(sk *socket, batch []outMsg, scratch *[]byte) error {
 			}
 		}
 	}
-	c.wrote(len(batch))
+	c.stampWrite()
+	c.s.countWrites(1, int64(len(batch)))
 	if c.s.tracing() {
 		c.traceBatch(batch, scratch)
 	}
 	return nil
 }
 
-// wrote records a write of n data frames: the coalescing clock and the
-// server's write counters.
-func (c *conn) wrote(n int) {
+// stampWrite notes the time of a write for coalescing.
+func (c *conn) stampWrite() {
 	if c.s.co != nil {
 		c.lastWrite.Store(c.s.mono())
 	}
-	c.s.writes.Add(1)
-	c.s.frames.Add(int64(n))
 }
 
 // traceBatch traces the frames of a written batch.

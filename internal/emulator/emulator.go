@@ -402,6 +402,13 @@ func (s *Server) tracing() bool { return s.cfg.Trace != nil }
 // mono is a monotonic clock: nanoseconds since New, never 0 after it.
 func (s *Server) mono() int64 { return int64(time.Since(s.start)) + 1 }
 
+func (s *Server) countWrites(writes, frames int64) {
+	if writes > 0 {
+		s.writes.Add(writes)
+		s.frames.Add(frames)
+	}
+}
+
 // WriteStats reports how many system calls have written data frames to
 // clients and how many frames they carried: frames/writes is the batching
 // that Config.CoalesceWindow and fan-out bursts achieve.

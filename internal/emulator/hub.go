@@ -266,11 +266,17 @@ func (h *hub) broadcast(sel *selector, d *delivery) int {
 // delivery shrinks with the processors working on it.
 func flushAll(fl *flushList) {
 	const minShare = 512
+	if len(fl.conns) == 0 {
+		return
+	}
+	s := fl.conns[0].s
 	procs := min(runtime.GOMAXPROCS(0), len(fl.conns)/minShare)
 	if procs <= 1 {
 		for _, c := range fl.conns {
-			c.flushInline(&fl.buf, &fl.scratch)
+			c.flushInline(fl)
 		}
+		s.countWrites(fl.writes, fl.frames)
+		fl.writes, fl.frames = 0, 0
 		return
 	}
 	share := (len(fl.conns) + procs - 1) / procs
@@ -281,8 +287,10 @@ func flushAll(fl *flushList) {
 			defer wg.Done()
 			helper := flushListPool.Get().(*flushList)
 			for _, c := range part {
-				c.flushInline(&helper.buf, &helper.scratch)
+				c.flushInline(helper)
 			}
+			s.countWrites(helper.writes, helper.frames)
+			helper.writes, helper.frames = 0, 0
 			if cap(helper.buf) > 256<<10 {
 				helper.buf = nil
 			}
@@ -290,15 +298,20 @@ func flushAll(fl *flushList) {
 		}()
 	}
 	for _, c := range fl.conns[:share] {
-		c.flushInline(&fl.buf, &fl.scratch)
+		c.flushInline(fl)
 	}
+	s.countWrites(fl.writes, fl.frames)
+	fl.writes, fl.frames = 0, 0
 	wg.Wait()
 }
 
-// flushList is a fan-out's connections to write and its buffers, reused.
+// flushList is a fan-out's connections to write and its buffers, reused,
+// and what its writes wrote (added to the server's counters once per
+// fan-out rather than per write: the counters are shared by every core).
 type flushList struct {
-	conns        []*conn
-	buf, scratch []byte
+	conns          []*conn
+	buf, scratch   []byte
+	writes, frames int64
 }
 
 var flushListPool = sync.Pool{New: func() any { return new(flushList) }}
