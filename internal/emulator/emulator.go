@@ -191,6 +191,8 @@ type Server struct {
 	start time.Time
 	// co holds busy connections' frames (nil without Config.CoalesceWindow).
 	co *coalescer
+	// writers bounds concurrent fan-out writing.
+	writers fanoutWriters
 	// writes and frames count data-frame system calls and the frames they
 	// carried (Server.WriteStats).
 	writes, frames atomic.Int64

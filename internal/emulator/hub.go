@@ -229,7 +229,8 @@ func (h *hub) selected(sel *selector) []*conn {
 // slow clients, outside the lock. Then, outside the lock too, the caller's
 // goroutine writes to every connection nobody else was writing to, with
 // non-blocking system calls (see conn.flushInline): no wake-up of a
-// goroutine per connection.
+// goroutine per connection. When every processor is already writing a
+// fan-out, the writes are left to those (fanoutWriters).
 func (h *hub) broadcast(sel *selector, d *delivery) int {
 	var slow []*conn
 	fl := flushListPool.Get().(*flushList)
@@ -247,13 +248,7 @@ func (h *hub) broadcast(sel *selector, d *delivery) int {
 		}
 	})
 	h.mu.RUnlock()
-	flushAll(fl)
-	clear(fl.conns)
-	fl.conns = fl.conns[:0]
-	if cap(fl.buf) > 256<<10 {
-		fl.buf = nil
-	}
-	flushListPool.Put(fl)
+	h.s.writers.write(fl)
 	for _, c := range slow {
 		c.closeSlow()
 	}
@@ -291,10 +286,7 @@ func flushAll(fl *flushList) {
 			}
 			s.countWrites(helper.writes, helper.frames)
 			helper.writes, helper.frames = 0, 0
-			if cap(helper.buf) > 256<<10 {
-				helper.buf = nil
-			}
-			flushListPool.Put(helper)
+			putFlushList(helper)
 		}()
 	}
 	for _, c := range fl.conns[:share] {
@@ -303,6 +295,60 @@ func flushAll(fl *flushList) {
 	s.countWrites(fl.writes, fl.frames)
 	fl.writes, fl.frames = 0, 0
 	wg.Wait()
+}
+
+// fanoutWriters bounds the fan-outs writing at once to the processors. A
+// fan-out that finds them all busy queues its connections, which it has
+// already claimed (see enqueueClaim), for the busy ones to write next; until
+// then, further frames for those connections wait in their queues and leave
+// with them in one system call. Below saturation every fan-out writes at
+// once; above it, frames per write grow with the load (a group commit)
+// instead of a backlog of one-frame writes.
+type fanoutWriters struct {
+	mu      sync.Mutex
+	running int
+	queue   []*flushList
+}
+
+// write writes fl's connections, and then whatever fan-outs queued
+// meanwhile, or queues fl when every processor is writing already.
+func (w *fanoutWriters) write(fl *flushList) {
+	if len(fl.conns) == 0 {
+		putFlushList(fl)
+		return
+	}
+	w.mu.Lock()
+	if w.running >= runtime.GOMAXPROCS(0) {
+		w.queue = append(w.queue, fl)
+		w.mu.Unlock()
+		return
+	}
+	w.running++
+	w.mu.Unlock()
+	for {
+		flushAll(fl)
+		putFlushList(fl)
+		w.mu.Lock()
+		if len(w.queue) == 0 {
+			w.running--
+			w.queue = nil
+			w.mu.Unlock()
+			return
+		}
+		fl = w.queue[0]
+		w.queue[0] = nil
+		w.queue = w.queue[1:]
+		w.mu.Unlock()
+	}
+}
+
+func putFlushList(fl *flushList) {
+	clear(fl.conns)
+	fl.conns = fl.conns[:0]
+	if cap(fl.buf) > 256<<10 {
+		fl.buf = nil
+	}
+	flushListPool.Put(fl)
 }
 
 // flushList is a fan-out's connections to write and its buffers, reused,
