@@ -70,9 +70,6 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	accessKey := fs.String("access-key", "", "access key (default: the emulator's fixed development key)")
 	anonymous := fs.Bool("allow-anonymous", false, "let clients connect without a token on the hubs given with --hub")
 	verbose := fs.Bool("v", false, "log every connection and upstream call")
-	coalesce := fs.Duration("coalesce", 0, "let frames for a connection written to less than this `window` ago wait and\n"+
-		"leave together in one write (e.g. 50ms): several times the fan-out throughput, each\n"+
-		"frame at most about a window late; 0 writes every frame at once")
 	var hubs hubFlag
 	fs.Var(&hubs, "hub", "NAME=URLTEMPLATE: a hub whose connect/connected/disconnected and user events\n"+
 		"go to URLTEMPLATE ({hub} and {event} are substituted); repeatable")
@@ -94,11 +91,6 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Addr = *addr
-	if *coalesce < 0 {
-		fmt.Fprintf(stderr, "wpsfn emulator: --coalesce %s: must not be negative\n", *coalesce)
-		return 2
-	}
-	cfg.CoalesceWindow = *coalesce
 	emu, err := emulator.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", err)

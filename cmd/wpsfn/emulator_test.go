@@ -22,7 +22,7 @@ func TestEmulatorCommand(t *testing.T) {
 	done := make(chan int, 1)
 	var stderr strings.Builder
 	go func() {
-		done <- runEmulator(ctx, []string{"--addr", "127.0.0.1:0", "--hub", "chat=http://127.0.0.1:1/{event}", "--coalesce", "30ms"}, pw, &stderr)
+		done <- runEmulator(ctx, []string{"--addr", "127.0.0.1:0", "--hub", "chat=http://127.0.0.1:1/{event}"}, pw, &stderr)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)
@@ -75,14 +75,6 @@ func TestEmulatorCommand(t *testing.T) {
 	}
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
-}
-
-func TestEmulatorCoalesceFlag(t *testing.T) {
-	var stdout, stderr strings.Builder
-	code := runEmulator(context.Background(), []string{"--addr", "127.0.0.1:0", "--coalesce", "-5ms"}, &stdout, &stderr)
-	if code != 2 || !strings.Contains(stderr.String(), "--coalesce -5ms: must not be negative") {
-		t.Errorf("exit %d, stderr %q; want 2 and the reason", code, stderr.String())
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/wpsfn/wpsfn/internal/nodetest"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
@@ -46,16 +45,9 @@ func TestJSClientSDK(t *testing.T) {
 	}
 	up := httptest.NewServer(echo)
 	defer up.Close()
-	// The last run holds busy connections' frames (CoalesceWindow) through
-	// the same steps, the forced drop and recovery included.
-	for _, run := range []struct {
-		name, mode string
-		window     time.Duration
-	}{{"json", "json", 0}, {"reliable", "reliable", 0}, {"reliable-coalesce", "reliable", 20 * time.Millisecond}} {
-		mode := run.mode
-		t.Run(run.name, func(t *testing.T) {
-			e := newEnv(t, Config{CoalesceWindow: run.window,
-				Hubs: map[string]HubSettings{"chat": {EventHandlers: []EventHandler{{URLTemplate: up.URL + "/{event}", UserEvents: "echo"}}}}})
+	for _, mode := range []string{"json", "reliable"} {
+		t.Run(mode, func(t *testing.T) {
+			e := newEnv(t, Config{Hubs: map[string]HubSettings{"chat": {EventHandlers: []EventHandler{{URLTemplate: up.URL + "/{event}", UserEvents: "echo"}}}}})
 			url := func(user string, roles ...string) string {
 				return e.ws + "/client/hubs/chat?access_token=" + e.token("chat", user, roles...)
 			}

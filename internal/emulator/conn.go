@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -88,11 +87,6 @@ type conn struct {
 	// from pending, which keeps frames in order; it re-checks pending
 	// before it lets go.
 	writer writerKind
-	// held: frames wait for the coalescer to write them (Config.CoalesceWindow).
-	held bool
-	// lastWrite is when frames were last written (Server.mono); kept only
-	// when coalescing.
-	lastWrite atomic.Int64
 
 	async asyncQueue
 }
@@ -193,11 +187,8 @@ func (c *conn) enqueueClaim(m outMsg, inline bool) (ok, claim bool) {
 	}
 	switch {
 	case sk == nil:
-	case c.writer != writerNone, c.held:
-		sk = nil // the writer, or the coalescer, takes it
-	case inline && c.s.co != nil && c.s.co.hold(c, c.s.mono(), c.lastWrite.Load()):
-		c.held = true
-		sk = nil
+	case c.writer != writerNone:
+		sk = nil // the writer takes it before it lets go
 	case inline && sk.cork != nil && sk.cork.raw != nil:
 		c.writer = writerInline
 		c.omu.Unlock()
@@ -251,7 +242,6 @@ func (c *conn) flushInline(fl *flushList) {
 		if len(out) > 0 {
 			err = cw.tryWriteFramesLocked(out, &fl.buf, &fl.scratch)
 			if err == nil {
-				c.stampWrite()
 				fl.writes++
 				fl.frames += int64(len(out))
 			}
@@ -506,19 +496,11 @@ func (c *conn) writeBatch(sk *socket, batch []outMsg, scratch *[]byte) error {
 			}
 		}
 	}
-	c.stampWrite()
 	c.s.countWrites(1, int64(len(batch)))
 	if c.s.tracing() {
 		c.traceBatch(batch, scratch)
 	}
 	return nil
-}
-
-// stampWrite notes the time of a write for coalescing.
-func (c *conn) stampWrite() {
-	if c.s.co != nil {
-		c.lastWrite.Store(c.s.mono())
-	}
 }
 
 // traceBatch traces the frames of a written batch.

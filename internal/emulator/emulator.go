@@ -75,15 +75,6 @@ type Config struct {
 	// client before it is disconnected (default 1024). Reliable clients are
 	// bounded by the documented 1000 messages / 16 MB of unacknowledged data.
 	OutboundQueue int
-	// CoalesceWindow, when positive, lets frames for a connection that was
-	// written to less than this long ago wait until the window has passed,
-	// so that they leave together in one system call. A connection that gets
-	// less than one message per window is never delayed; a busy one gets its
-	// messages in batches, each frame at most about a window late. Fan-out
-	// throughput on few cores is bound by system calls per frame, so this
-	// trades a bounded latency for several times the deliveries per second
-	// (docs/benchmarks.md). Zero writes every frame at once.
-	CoalesceWindow time.Duration
 	// HTTPClient makes the upstream calls; nil uses a dedicated client.
 	HTTPClient *http.Client
 
@@ -187,10 +178,6 @@ type Server struct {
 	// now is the clock of message TTLs: monotonic nanoseconds since New
 	// (never 0 once a TTL is added, so 0 can mean "no TTL").
 	now func() int64
-	// start is the origin of mono.
-	start time.Time
-	// co holds busy connections' frames (nil without Config.CoalesceWindow).
-	co *coalescer
 	// writers bounds concurrent fan-out writing.
 	writers fanoutWriters
 	// writes and frames count data-frame system calls and the frames they
@@ -230,13 +217,10 @@ func New(cfg Config) (*Server, error) {
 		hubs:     map[string]*hub{},
 		shutdown: make(chan struct{}),
 		now:      cfg.now,
-		start:    time.Now(),
 	}
 	if s.now == nil {
-		s.now = s.mono
-	}
-	if cfg.CoalesceWindow > 0 {
-		s.co = newCoalescer(s, cfg.CoalesceWindow)
+		start := time.Now()
+		s.now = func() int64 { return int64(time.Since(start)) }
 	}
 	if cfg.SecondaryKey != "" {
 		s.keys = append(s.keys, cfg.SecondaryKey)
@@ -401,9 +385,6 @@ func (s *Server) trace(ev TraceEvent) {
 
 func (s *Server) tracing() bool { return s.cfg.Trace != nil }
 
-// mono is a monotonic clock: nanoseconds since New, never 0 after it.
-func (s *Server) mono() int64 { return int64(time.Since(s.start)) + 1 }
-
 func (s *Server) countWrites(writes, frames int64) {
 	if writes > 0 {
 		s.writes.Add(writes)
@@ -413,7 +394,7 @@ func (s *Server) countWrites(writes, frames int64) {
 
 // WriteStats reports how many system calls have written data frames to
 // clients and how many frames they carried: frames/writes is the batching
-// that Config.CoalesceWindow and fan-out bursts achieve.
+// that fan-outs under load achieve (see fanoutWriters).
 func (s *Server) WriteStats() (writes, frames int64) {
 	return s.writes.Load(), s.frames.Load()
 }

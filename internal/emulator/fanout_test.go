@@ -10,20 +10,11 @@ import (
 	"time"
 )
 
-// Concurrent broadcasts, written inline by the REST handlers (flushInline),
-// by the sockets' writeLoops or, when coalescing, by the coalescer, reach
-// every protocol whole and in each sender's order; reliable clients see
-// consecutive sequence ids.
+// Concurrent broadcasts, written inline by the REST handlers (flushInline)
+// or by the sockets' writeLoops, reach every protocol whole and in each
+// sender's order; reliable clients see consecutive sequence ids.
 func TestBroadcastConcurrentOrder(t *testing.T) {
-	for _, window := range []time.Duration{0, 5 * time.Millisecond} {
-		t.Run(fmt.Sprintf("coalesce=%s", window), func(t *testing.T) {
-			testBroadcastConcurrentOrder(t, Config{CoalesceWindow: window})
-		})
-	}
-}
-
-func testBroadcastConcurrentOrder(t *testing.T, cfg Config) {
-	e := newEnv(t, cfg)
+	e := newEnv(t, Config{})
 	raw := e.connect("chat", "a", "")
 	js := e.connect("chat", "b", SubprotocolJSON)
 	rel := e.connect("chat", "c", SubprotocolJSONReliable)
@@ -100,4 +91,59 @@ func testBroadcastConcurrentOrder(t *testing.T, cfg Config) {
 	})
 	raw.noMessage(50e6)
 	t.Logf("non-blocking writes that left a tail for the writeLoop so far: %d", partialWrites.Load())
+}
+
+// When the fan-out writers are all busy, a broadcast queues its
+// connections for them and returns; more frames for those connections wait
+// with the first and leave together, in order, in one system call once a
+// writer gets to them (a group commit). Nothing is written before that.
+func TestBroadcastGroupCommit(t *testing.T) {
+	e := newEnv(t, Config{})
+	plain := e.connect("chat", "a", "")
+	rel := e.connect("chat", "b", SubprotocolJSONReliable)
+	eventually(t, "2 connections", func() bool { return len(e.s.hub("chat").connections()) == 2 })
+
+	w := &e.s.writers
+	w.mu.Lock()
+	w.running = maxFanoutWriters() // every writer is busy
+	w.mu.Unlock()
+	time.Sleep(50 * time.Millisecond) // the connected frames' writes are counted a moment after they arrive
+	w0, f0 := e.s.WriteStats()
+	for _, body := range []string{"m1", "m2", "m3"} {
+		if code, _, b := e.rest("POST", "/api/hubs/chat/:send", "text/plain", []byte(body)); code != 202 {
+			t.Fatalf("send %s: %d %s", body, code, b)
+		}
+	}
+	plain.noMessage(100 * time.Millisecond)
+	if w1, _ := e.s.WriteStats(); w1 != w0 {
+		t.Fatalf("%d writes while every writer was busy, want none", w1-w0)
+	}
+	w.mu.Lock()
+	queued := len(w.queue)
+	w.mu.Unlock()
+	if queued != 1 {
+		t.Errorf("%d fan-outs queued, want 1 (the later ones find the connections claimed)", queued)
+	}
+
+	w.drain(nil) // a busy writer finishes and takes the queue
+	for _, want := range []string{"m1", "m2", "m3"} {
+		if _, b := plain.readRaw(); string(b) != want {
+			t.Fatalf("plain client got %q, want %q", b, want)
+		}
+	}
+	for i, want := range []string{"m1", "m2", "m3"} {
+		m := rel.read()
+		if m["data"] != want || m["sequenceId"] != float64(i+1) {
+			t.Fatalf("reliable client got %v, want %s with sequenceId %d", m, want, i+1)
+		}
+	}
+	if w1, f1 := e.s.WriteStats(); w1-w0 != 2 || f1-f0 != 6 {
+		t.Errorf("%d writes carried %d frames, want 2 writes (one per client) of 3 frames each", w1-w0, f1-f0)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.running != maxFanoutWriters()-1 || len(w.queue) != 0 {
+		t.Errorf("after the drain: %d running, %d queued; want %d and 0", w.running, len(w.queue), maxFanoutWriters()-1)
+	}
+	w.running = 0
 }

@@ -297,37 +297,51 @@ func flushAll(fl *flushList) {
 	wg.Wait()
 }
 
-// fanoutWriters bounds the fan-outs writing at once to the processors. A
-// fan-out that finds them all busy queues its connections, which it has
-// already claimed (see enqueueClaim), for the busy ones to write next; until
-// then, further frames for those connections wait in their queues and leave
-// with them in one system call. Below saturation every fan-out writes at
-// once; above it, frames per write grow with the load (a group commit)
-// instead of a backlog of one-frame writes.
+// fanoutWriters bounds the fan-outs writing at once. A fan-out that finds
+// the bound reached queues its connections, which it has already claimed
+// (see enqueueClaim), for the busy writers to write next; until then,
+// further frames for those connections wait in their queues and leave with
+// them in one system call. Below saturation every fan-out writes at once;
+// above it, frames per write grow with the load (a group commit) instead
+// of a backlog of one-frame writes: a small write costs the kernel several
+// microseconds whatever it carries (docs/benchmarks.md).
 type fanoutWriters struct {
 	mu      sync.Mutex
 	running int
 	queue   []*flushList
 }
 
-// write writes fl's connections, and then whatever fan-outs queued
-// meanwhile, or queues fl when every processor is writing already.
+// maxFanoutWriters is the bound: half the processors, as the kernel's
+// network path, on the sending and the receiving side, needs the rest.
+// (A large fan-out still spreads its own writes over all of them, flushAll.)
+func maxFanoutWriters() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
+// write writes fl's connections, and then the fan-outs queued meanwhile,
+// or queues fl when the writers are all busy.
 func (w *fanoutWriters) write(fl *flushList) {
 	if len(fl.conns) == 0 {
 		putFlushList(fl)
 		return
 	}
 	w.mu.Lock()
-	if w.running >= runtime.GOMAXPROCS(0) {
+	if w.running >= maxFanoutWriters() {
 		w.queue = append(w.queue, fl)
 		w.mu.Unlock()
 		return
 	}
 	w.running++
 	w.mu.Unlock()
+	w.drain(fl)
+}
+
+// drain writes fl (if any) and then the queued fan-outs until none is left;
+// the caller is one of the running writers.
+func (w *fanoutWriters) drain(fl *flushList) {
 	for {
-		flushAll(fl)
-		putFlushList(fl)
+		if fl != nil {
+			flushAll(fl)
+			putFlushList(fl)
+		}
 		w.mu.Lock()
 		if len(w.queue) == 0 {
 			w.running--
