@@ -147,3 +147,47 @@ func TestBroadcastGroupCommit(t *testing.T) {
 	}
 	w.running = 0
 }
+
+// A writer past its drain budget hands the rest of the queue to a goroutine
+// of its own and returns (its REST call is answered); nothing is lost.
+func TestBroadcastDrainBudget(t *testing.T) {
+	defer func(b time.Duration) { drainBudget = b }(drainBudget)
+	drainBudget = 0
+	e := newEnv(t, Config{})
+	var cls []*client
+	for i := range 3 {
+		cls = append(cls, e.connect("chat", fmt.Sprintf("u%d", i), ""))
+	}
+	eventually(t, "3 connections", func() bool { return len(e.s.hub("chat").connections()) == 3 })
+	w := &e.s.writers
+	w.mu.Lock()
+	w.running = maxFanoutWriters()
+	w.mu.Unlock()
+	// Three fan-outs to one connection each: three queued lists.
+	for i := range 3 {
+		path := fmt.Sprintf("/api/hubs/chat/users/u%d/:send", i)
+		if code, _, b := e.rest("POST", path, "text/plain", []byte(fmt.Sprintf("to u%d", i))); code != 202 {
+			t.Fatalf("send: %d %s", code, b)
+		}
+	}
+	w.mu.Lock()
+	queued := len(w.queue)
+	w.mu.Unlock()
+	if queued != 3 {
+		t.Fatalf("%d lists queued, want 3", queued)
+	}
+	w.drain(nil) // writes one list, then hands over
+	for i, cl := range cls {
+		if _, b := cl.readRaw(); string(b) != fmt.Sprintf("to u%d", i) {
+			t.Errorf("u%d got %q", i, b)
+		}
+	}
+	eventually(t, "the handed-over writer to finish", func() bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.running == maxFanoutWriters()-1 && len(w.queue) == 0
+	})
+	w.mu.Lock()
+	w.running = 0
+	w.mu.Unlock()
+}

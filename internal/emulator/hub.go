@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // hub is one hub's connections, users and groups. Membership is guarded by
@@ -335,8 +336,11 @@ func (w *fanoutWriters) write(fl *flushList) {
 }
 
 // drain writes fl (if any) and then the queued fan-outs until none is left;
-// the caller is one of the running writers.
+// the caller is one of the running writers. A REST call that became the
+// writer gets its answer after at most about drainBudget: a longer backlog
+// is handed to a goroutine of its own.
 func (w *fanoutWriters) drain(fl *flushList) {
+	start := time.Now()
 	for {
 		if fl != nil {
 			flushAll(fl)
@@ -349,12 +353,21 @@ func (w *fanoutWriters) drain(fl *flushList) {
 			w.mu.Unlock()
 			return
 		}
+		if fl != nil && time.Since(start) > drainBudget {
+			w.mu.Unlock()
+			go w.drain(nil) // keeps this writer's place in running
+			return
+		}
 		fl = w.queue[0]
 		w.queue[0] = nil
 		w.queue = w.queue[1:]
 		w.mu.Unlock()
 	}
 }
+
+// drainBudget bounds how long one caller writes other fan-outs' frames (a
+// variable for tests).
+var drainBudget = 50 * time.Millisecond
 
 func putFlushList(fl *flushList) {
 	clear(fl.conns)
