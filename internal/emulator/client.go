@@ -194,7 +194,7 @@ func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := &conn{
-		s: s, h: h, id: id, userID: userID, proto: protocolOf(chosen), subprotocol: chosen,
+		s: s, h: h, id: id, ord: s.ords.Add(1), userID: userID, proto: protocolOf(chosen), subprotocol: chosen,
 		since: time.Now(), claims: req.Claims, sendToGroupMode: sendToGroupMode, modeGroup: modeGroup,
 		groups: map[string]struct{}{},
 	}

@@ -53,6 +53,7 @@ type conn struct {
 	s           *Server
 	h           *hub
 	id          string
+	ord         uint64 // creation order: fan-outs write connections in this order
 	userID      string
 	proto       protocol
 	subprotocol string

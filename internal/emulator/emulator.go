@@ -175,6 +175,7 @@ type Server struct {
 	conns    activity // live sockets and pending notifications
 	shutdown chan struct{}
 	ids      atomic.Uint64
+	ords     atomic.Uint64 // conn.ord
 	// now is the clock of message TTLs: monotonic nanoseconds since New
 	// (never 0 once a TTL is added, so 0 can mean "no TTL").
 	now func() int64

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"runtime"
 	"slices"
 	"sort"
@@ -249,6 +250,10 @@ func (h *hub) broadcast(sel *selector, d *delivery) int {
 		}
 	})
 	h.mu.RUnlock()
+	// The same order every time: under load a connection is then written
+	// about once per pass over the others, not anywhere between at once and
+	// after two passes, as the maps' random order would have it.
+	slices.SortFunc(fl.conns, func(a, b *conn) int { return cmp.Compare(a.ord, b.ord) })
 	h.s.writers.write(fl)
 	for _, c := range slow {
 		c.closeSlow()
@@ -261,7 +266,7 @@ func (h *hub) broadcast(sel *selector, d *delivery) int {
 // network stack, so the spread between the first and the last connection's
 // delivery shrinks with the processors working on it.
 func flushAll(fl *flushList) {
-	const minShare = 512
+	const minShare = 256
 	if len(fl.conns) == 0 {
 		return
 	}
