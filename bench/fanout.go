@@ -22,7 +22,8 @@ package main
 // arrived (or 20 s without progress, reporting the losses).
 //
 // Knobs (environment): FANOUT_CLIENTS (default 10000), FANOUT_GROUPS (10),
-// FANOUT_CPUPROFILE (the emulator process's CPU profile, REST phases),
+// FANOUT_CPUPROFILE (the emulator process's CPU profile over the phases
+// whose names contain FANOUT_PROFILE_PHASE, default every emulator phase),
 // FANOUT_CLIENT_CPUPROFILE (the client process's), FANOUT_CLIENT_NAP_US
 // (the client pollers' pause after a light epoll round, default 1000).
 
@@ -298,6 +299,11 @@ func runFanout(ctx context.Context) error {
 		if ph.base == nil {
 			w0, f0 = emu.WriteStats()
 		}
+		if path := os.Getenv("FANOUT_CPUPROFILE"); path != "" && ph.base == nil && strings.Contains(ph.name, os.Getenv("FANOUT_PROFILE_PHASE")) {
+			if f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644); err == nil && pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
 		sendErr := fanoutSend(ctx, client, ph, groups)
 		res, err := recv(60 * time.Second)
 		if err != nil {
@@ -437,12 +443,6 @@ func runFanout(ctx context.Context) error {
 		return allCapacity, nil
 	}
 
-	if path := os.Getenv("FANOUT_CPUPROFILE"); path != "" {
-		if f, err := os.Create(path); err == nil {
-			pprof.StartCPUProfile(f)
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
-		}
-	}
 	allCapacity, err := emulatorPhases()
 	if err != nil {
 		return err

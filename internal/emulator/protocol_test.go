@@ -285,6 +285,25 @@ func TestReliableSessionExpires(t *testing.T) {
 	}
 }
 
+// A request that arrives while the emulator is shutting down, before its
+// connection is closed, is answered InternalServerError and not carried out.
+func TestShutdownRefusesRequests(t *testing.T) {
+	e := newEnv(t, Config{})
+	cl := e.connect("chat", "u", SubprotocolJSON, "webpubsub.joinLeaveGroup", "webpubsub.sendToGroup")
+	e.s.closing.Store(true) // the moment between Shutdown's start and this connection's close
+	cl.send(map[string]any{"type": "joinGroup", "group": "g", "ackId": 1})
+	wantAck(t, cl.read(), 1, "InternalServerError")
+	cl.send(map[string]any{"type": "sendToGroup", "group": "g", "ackId": 2, "dataType": "text", "data": "hi"})
+	wantAck(t, cl.read(), 2, "InternalServerError")
+	e.s.closing.Store(false)
+	if g := e.s.hub("chat").groupsOf(e.s.hub("chat").conn(cl.id)); len(g) != 0 {
+		t.Errorf("the refused join was carried out: groups %v", g)
+	}
+	// Not remembered as processed: the same ackId works once the service serves again.
+	cl.send(map[string]any{"type": "joinGroup", "group": "g", "ackId": 1})
+	wantAck(t, cl.read(), 1, "")
+}
+
 func TestShutdownSendsDisconnected(t *testing.T) {
 	e := newEnv(t, Config{})
 	cl := e.connect("chat", "u", SubprotocolJSON)
