@@ -8,8 +8,11 @@ package main
 //     answered by a tiny local upstream (pkg/cloudevents' handler, signatures on);
 //   - memory per idle connection: the emulator process's heap and RSS delta ÷ N;
 //   - SendToAll and SendToGroup through the REST API (pkg/wps), each message
-//     carrying its send time: deliveries/s and p50/p99 delivery latency, both
-//     flat out and paced at the goal's rate.
+//     carrying its send time: deliveries/s, p50/p99 delivery latency and
+//     frames per system call, flat out and paced at the goal's rate, half
+//     of it and a tenth of it;
+//   - the same clients against two baselines: a bare coder/websocket fan-out
+//     and the floor, one write(2) per frame and nothing else.
 // Anchor: Microsoft's published figures, 3,000 outbound messages/s per unit
 // and 300,000/s at 100 units. Goal: ≥300,000 deliveries/s on 2 cores with
 // p99 < 100 ms.
