@@ -197,13 +197,11 @@ func runFanout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	upLn, err := net.Listen("tcp", "127.0.0.1:0")
+	upURL, stopUp, err := serveLoopback(up)
 	if err != nil {
 		return err
 	}
-	upSrv := &http.Server{Handler: up}
-	go upSrv.Serve(upLn)
-	defer upSrv.Close()
+	defer stopUp()
 
 	self, err := os.Executable()
 	if err != nil {
@@ -370,7 +368,7 @@ func runFanout(ctx context.Context) error {
 		emu, err = emulator.New(emulator.Config{
 			AccessKey: key,
 			Hubs: map[string]emulator.HubSettings{fanoutHub: {EventHandlers: []emulator.EventHandler{{
-				URLTemplate: "http://" + upLn.Addr().String() + "/{event}", SystemEvents: []string{"connect"},
+				URLTemplate: upURL + "/{event}", SystemEvents: []string{"connect"},
 			}}}},
 			// Flat-out phases queue thousands of messages per client for a moment.
 			OutboundQueue: 1 << 16,
@@ -378,20 +376,18 @@ func runFanout(ctx context.Context) error {
 		if err != nil {
 			return 0, err
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		emuURL, stopEmu, err := serveLoopback(emu.Handler())
 		if err != nil {
 			return 0, err
 		}
-		srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 30 * time.Second}
-		go srv.Serve(ln)
 		defer func() {
 			closeClients()
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			emu.Shutdown(sctx)
-			srv.Close()
+			stopEmu()
 		}()
-		connStr := emu.ConnectionString("http://" + ln.Addr().String())
+		connStr := emu.ConnectionString(emuURL)
 		label := "emulator"
 		connects.Store(0)
 		send(childMsg{Op: "connect", ConnStr: connStr})
@@ -497,14 +493,12 @@ func runFanout(ctx context.Context) error {
 // baseline serves b on loopback, has the client process dial it, and runs
 // phases against it.
 func baseline(b http.Handler, name string, send func(childMsg), recv func(time.Duration) (childMsg, error), connected *int, phases func() error) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	base, stop, err := serveLoopback(b)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: b}
-	go srv.Serve(ln)
-	defer srv.Close()
-	send(childMsg{Op: "dial", URL: "ws://" + ln.Addr().String() + "/"})
+	defer stop()
+	send(childMsg{Op: "dial", URL: "ws" + strings.TrimPrefix(base, "http") + "/"})
 	m, err := recv(3 * time.Minute)
 	if err != nil {
 		return err

@@ -101,7 +101,7 @@ func TestBroadcastGroupCommit(t *testing.T) {
 	e := newEnv(t, Config{})
 	plain := e.connect("chat", "a", "")
 	rel := e.connect("chat", "b", SubprotocolJSONReliable)
-	eventually(t, "2 connections", func() bool { return len(e.s.hub("chat").connections()) == 2 })
+	attached(t, e, 2)
 
 	w := &e.s.writers
 	w.mu.Lock()
@@ -158,7 +158,7 @@ func TestBroadcastDrainBudget(t *testing.T) {
 	for i := range 3 {
 		cls = append(cls, e.connect("chat", fmt.Sprintf("u%d", i), ""))
 	}
-	eventually(t, "3 connections", func() bool { return len(e.s.hub("chat").connections()) == 3 })
+	attached(t, e, 3)
 	w := &e.s.writers
 	w.mu.Lock()
 	w.running = maxFanoutWriters()
@@ -190,4 +190,20 @@ func TestBroadcastDrainBudget(t *testing.T) {
 	w.mu.Lock()
 	w.running = 0
 	w.mu.Unlock()
+}
+
+// attached waits until hub chat has n connections, each with its socket
+// (a plain client's connection is listed a moment before its socket is
+// attached; a message before that waits for the attach instead).
+func attached(t *testing.T, e *testEnv, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d attached connections", n), func() bool {
+		cs := e.s.hub("chat").connections()
+		for _, c := range cs {
+			if !c.hasSocket() {
+				return false
+			}
+		}
+		return len(cs) == n
+	})
 }
