@@ -547,8 +547,15 @@ func (c *conn) ack(ackID *uint64, errName, msg string) {
 	}
 }
 
+// refuse answers Forbidden. A refused message was not processed, so its
+// ackId is forgotten: a client that resends it (as the client SDKs do after
+// a recovery) is refused again rather than told Duplicate, which the SDKs
+// take for success.
 func (c *conn) refuse(ackID *uint64, msg string) {
 	c.s.log.Info("emulator: request refused", "hub", c.h.name, "connectionId", c.id, "reason", msg)
+	if ackID != nil {
+		c.forgetAck(*ackID)
+	}
 	c.ack(ackID, ackForbidden, msg)
 }
 

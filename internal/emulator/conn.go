@@ -655,6 +655,13 @@ func (c *conn) setState(v string) {
 }
 
 // seenAck records ackID and reports whether it was processed before.
+// forgetAck drops ackID from the processed ones.
+func (c *conn) forgetAck(ackID uint64) {
+	c.pmu.Lock()
+	delete(c.ackIDs, ackID)
+	c.pmu.Unlock()
+}
+
 func (c *conn) seenAck(ackID uint64) bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()

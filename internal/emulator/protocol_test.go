@@ -50,6 +50,10 @@ func TestJSONProtocolGroups(t *testing.T) {
 	// Bob has no send permission.
 	bob.send(map[string]any{"type": "sendToGroup", "group": "room1", "ackId": 3, "dataType": "text", "data": "hi"})
 	wantAck(t, bob.read(), 3, "Forbidden")
+	// A refused message was not processed: resent with its ackId, it is
+	// refused again, not a Duplicate (which the client SDKs take for success).
+	bob.send(map[string]any{"type": "sendToGroup", "group": "room1", "ackId": 3, "dataType": "text", "data": "hi"})
+	wantAck(t, bob.read(), 3, "Forbidden")
 	// The same ackId again is a Duplicate, and is not processed.
 	bob.send(map[string]any{"type": "leaveGroup", "group": "room1", "ackId": 1})
 	wantAck(t, bob.read(), 1, "Duplicate")
@@ -111,7 +115,7 @@ func TestJSONProtocolGroups(t *testing.T) {
 			out++
 		}
 	}
-	if in != 1 || out != 2 {
+	if in != 1 || out != 3 {
 		t.Fatalf("frame traces: %d of alice's joinGroup in, %d Forbidden acks to bob out", in, out)
 	}
 	if len(e.traceKinds(TraceGroupJoin)) != 2 || len(e.traceKinds(TraceGroupLeave)) != 1 {
