@@ -654,7 +654,6 @@ func (c *conn) setState(v string) {
 	c.pmu.Unlock()
 }
 
-// seenAck records ackID and reports whether it was processed before.
 // forgetAck drops ackID from the processed ones.
 func (c *conn) forgetAck(ackID uint64) {
 	c.pmu.Lock()
@@ -662,6 +661,7 @@ func (c *conn) forgetAck(ackID uint64) {
 	c.pmu.Unlock()
 }
 
+// seenAck records ackID and reports whether it was processed before.
 func (c *conn) seenAck(ackID uint64) bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()

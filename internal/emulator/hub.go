@@ -231,8 +231,8 @@ func (h *hub) selected(sel *selector) []*conn {
 // slow clients, outside the lock. Then, outside the lock too, the caller's
 // goroutine writes to every connection nobody else was writing to, with
 // non-blocking system calls (see conn.flushInline): no wake-up of a
-// goroutine per connection. When every processor is already writing a
-// fan-out, the writes are left to those (fanoutWriters).
+// goroutine per connection. When as many fan-outs are writing as
+// fanoutWriters allows, the writes are left to those.
 func (h *hub) broadcast(sel *selector, d *delivery) int {
 	var slow []*conn
 	fl := flushListPool.Get().(*flushList)
