@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // maxInvocationBody bounds an Azure invocation payload (the host's own
@@ -180,6 +181,16 @@ func serveHTTPInvocation(w http.ResponseWriter, r *http.Request, fn Function, d 
 	recoverHTTP(fn.HTTP).ServeHTTP(rec, req)
 	if rec.code == 0 {
 		rec.code = http.StatusOK
+	}
+	if !utf8.Valid(rec.body.Bytes()) {
+		// The binding's body is a JSON string: bytes that are not UTF-8
+		// would reach the caller altered. Say so instead.
+		msg := fmt.Sprintf("faas: %s answered %d bytes of binary data, which an Azure HTTP output binding cannot carry; "+
+			"set enableForwardingHttpRequest in host.json (the deployed configuration does)", fn.Name, rec.body.Len())
+		slog.ErrorContext(r.Context(), "azure: answer not deliverable", "status", rec.code, "error", msg)
+		rec.code, rec.header = http.StatusInternalServerError, http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+		rec.body.Reset()
+		rec.body.WriteString(msg)
 	}
 	headers := map[string]string{}
 	for k, v := range rec.header {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -303,5 +304,48 @@ func TestAzureHTTPFunctionRejectsTimerPayload(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&a)
 	if resp.StatusCode != 400 || len(a.Logs) != 1 || !strings.Contains(a.Logs[0], "carries no HTTP trigger data") {
 		t.Errorf("%d %+v", resp.StatusCode, a)
+	}
+}
+
+// Through an HTTP output binding (no request forwarding) the answer's body
+// travels as a JSON string: text arrives whole, and a binary answer that it
+// would alter is replaced by a 500 that says why, with a log line.
+func TestAzureOutputBindingBody(t *testing.T) {
+	var logs strings.Builder
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	defer slog.SetDefault(old)
+	body := []byte("héllo")
+	h := newAzureHandler(Function{Name: "fn", HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(body)
+	})})
+	invoke := func() (status string, answer string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", "/fn", strings.NewReader(`{"Data":{"req":{"Url":"http://h/api/fn","Method":"GET"}},"Metadata":{}}`)))
+		var a struct {
+			Outputs struct {
+				Res struct {
+					StatusCode string `json:"statusCode"`
+					Body       string `json:"body"`
+				} `json:"res"`
+			}
+		}
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &a) != nil {
+			t.Fatalf("invocation answer %d %s", rec.Code, rec.Body)
+		}
+		return a.Outputs.Res.StatusCode, a.Outputs.Res.Body
+	}
+	if status, got := invoke(); status != "200" || got != "héllo" {
+		t.Errorf("text answer: %s %q", status, got)
+	}
+	body = []byte{0xff, 0x00, 0x80, 'a'}
+	status, got := invoke()
+	if status != "500" || !strings.Contains(got, "4 bytes of binary data") || !strings.Contains(got, "enableForwardingHttpRequest") {
+		t.Errorf("binary answer: %s %q", status, got)
+	}
+	if !strings.Contains(logs.String(), "answer not deliverable") {
+		t.Errorf("no log line: %q", logs.String())
 	}
 }
