@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-	"github.com/cloudevents/sdk-go/v2/event"
+	cesdk "github.com/cloudevents/sdk-go/v2/event" // not pkg/cloudevents: the CloudEvents SDK functions-framework-go speaks
 
 	"github.com/wpsfn/wpsfn/functions/broadcast"
 	"github.com/wpsfn/wpsfn/functions/connect"
@@ -136,7 +136,7 @@ type pubsubMessage struct {
 // time, else the event's time, else now. A returned error makes Pub/Sub
 // redeliver, so only failures to send are returned; an undecodable event is
 // logged and dropped.
-func broadcastScheduleEvent(ctx context.Context, e event.Event) error {
+func broadcastScheduleEvent(ctx context.Context, e cesdk.Event) error {
 	fn, err := scheduleFunction()
 	if err != nil {
 		slog.ErrorContext(ctx, "function not configured", "function", "broadcast-schedule", "error", err.Error())

@@ -350,7 +350,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.conns.Wait()
-		s.up.client.CloseIdleConnections()
+		s.up.caller.Client.CloseIdleConnections()
 		close(done)
 	}()
 	select {
