@@ -15,8 +15,6 @@
 package emulator
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -106,58 +104,6 @@ type EventHandler struct {
 	// GroupEvents sends both group presence events (azure.webpubsub.gp.joined
 	// and azure.webpubsub.gp.left) to this handler.
 	GroupEvents bool
-}
-
-// TraceEvent is one entry of the live trace.
-type TraceEvent struct {
-	Time time.Time
-	// Kind is "frame-in", "frame-out", "upstream", "rest", "connected",
-	// "disconnected", "group-join" or "group-leave".
-	Kind                             string
-	Hub, ConnectionID, UserID, Group string
-	// Summary is one short line; it never contains keys or tokens.
-	Summary string
-	// Status is the HTTP status of upstream and REST calls (and of a rejected
-	// handshake); 0 otherwise.
-	Status int
-	// Latency is the duration of upstream and REST calls.
-	Latency time.Duration
-}
-
-// Trace kinds.
-const (
-	TraceFrameIn      = "frame-in"
-	TraceFrameOut     = "frame-out"
-	TraceUpstream     = "upstream"
-	TraceREST         = "rest"
-	TraceConnected    = "connected"
-	TraceDisconnected = "disconnected"
-	TraceGroupJoin    = "group-join"
-	TraceGroupLeave   = "group-leave"
-)
-
-// Snapshot is the emulator's state at one moment.
-type Snapshot struct {
-	Hubs []HubSnapshot `json:"hubs"`
-}
-
-// HubSnapshot is one hub's connections and groups.
-type HubSnapshot struct {
-	Name        string               `json:"name"`
-	Connections []ConnectionSnapshot `json:"connections"`
-	// Groups maps each non-empty group to its members' connection ids, sorted.
-	Groups map[string][]string `json:"groups"`
-}
-
-// ConnectionSnapshot is one connection.
-type ConnectionSnapshot struct {
-	ID       string   `json:"id"`
-	UserID   string   `json:"userId,omitempty"`
-	Groups   []string `json:"groups"`
-	Protocol string   `json:"protocol"` // "" for plain WebSocket, else the subprotocol
-	// Connected is false while a reliable connection waits for its client to reconnect.
-	Connected bool      `json:"connected"`
-	Since     time.Time `json:"since"`
 }
 
 // Server is a running emulator. Create it with New and serve Handler.
@@ -323,44 +269,6 @@ func (s *Server) allHubs() []*hub {
 	return hs
 }
 
-// Snapshot returns every hub's connections (id, user, groups, protocol) and
-// groups (members), sorted.
-func (s *Server) Snapshot() Snapshot {
-	var snap Snapshot
-	for _, h := range s.allHubs() {
-		snap.Hubs = append(snap.Hubs, h.snapshot())
-	}
-	return snap
-}
-
-// Shutdown sends each client a disconnected system message, closes every
-// connection (sending the disconnected upstream events), and waits for them
-// and for pending notifications until ctx ends. New clients are refused
-// from the first call. The http.Server serving Handler is the caller's to shut
-// down (hijacked WebSockets are not tracked by it).
-func (s *Server) Shutdown(ctx context.Context) error {
-	if s.closing.CompareAndSwap(false, true) {
-		close(s.shutdown)
-	}
-	for _, h := range s.allHubs() {
-		for _, c := range h.connections() {
-			c.close(closeServiceShutdown)
-		}
-	}
-	done := make(chan struct{})
-	go func() {
-		s.conns.Wait()
-		s.up.client.CloseIdleConnections()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("emulator: shutdown: %w", ctx.Err())
-	}
-}
-
 // DropSocket severs the network connection of connectionID the way a network
 // failure would (no close frame), keeping a reliable connection's session for
 // recovery. It is meant for tests of client recovery and reports whether the
@@ -373,18 +281,6 @@ func (s *Server) DropSocket(connectionID string) bool {
 	}
 	return false
 }
-
-func (s *Server) trace(ev TraceEvent) {
-	if s.cfg.Trace == nil {
-		return
-	}
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
-	s.cfg.Trace(ev)
-}
-
-func (s *Server) tracing() bool { return s.cfg.Trace != nil }
 
 func (s *Server) countWrites(writes, frames int64) {
 	if writes > 0 {
@@ -404,5 +300,3 @@ func (s *Server) WriteStats() (writes, frames int64) {
 func (s *Server) newID() string {
 	return newRandomID(s.ids.Add(1))
 }
-
-var errClosed = errors.New("emulator: connection closed")

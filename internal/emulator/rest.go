@@ -27,55 +27,6 @@ import (
 // none; Azure SignalR's is 1 MB and so is the client frame limit).
 const maxRESTBody = 1 << 20
 
-// Error codes.
-const (
-	codeBadRequest    = "Error.BadRequest"
-	codeUnauthorized  = "Error.Unauthorized"
-	codeNotFound      = "Error.NotFound"
-	codeMethod        = "Error.MethodNotAllowed"
-	codeTooLarge      = "Error.PayloadTooLarge"
-	codeConnNotExists = "Info.Connection.NotExisted"
-	codePermNotExists = "Info.Permission.NotExisted"
-	codeGroupNotExist = "Info.Group.NotExisted"
-	codeUserNotExists = "Info.User.NotExisted"
-	codeShutdown      = "Error.ServiceUnavailable"
-)
-
-type restError struct {
-	Code       string  `json:"code"`
-	Message    string  `json:"message"`
-	Target     *string `json:"target"`
-	Details    any     `json:"details"`
-	InnerError any     `json:"innererror"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("x-ms-error-code", code)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(restError{Code: code, Message: msg})
-}
-
-// statusWriter remembers the status for the trace.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
 // restCall is one parsed REST request.
 type restCall struct {
 	s    *Server
