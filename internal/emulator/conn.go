@@ -14,25 +14,6 @@ const (
 	SubprotocolJSONReliable = "json.reliable.webpubsub.azure.v1"
 )
 
-// protocol is a connection's client protocol.
-type protocol uint8
-
-const (
-	protoRaw protocol = iota
-	protoJSON
-	protoReliable
-)
-
-func protocolOf(sub string) protocol {
-	switch sub {
-	case SubprotocolJSON:
-		return protoJSON
-	case SubprotocolJSONReliable:
-		return protoReliable
-	}
-	return protoRaw
-}
-
 // closeReason says why a connection ends.
 type closeReason struct {
 	code   websocket.StatusCode
@@ -54,7 +35,7 @@ type conn struct {
 	id          string
 	ord         uint64 // creation order: fan-outs write connections in this order
 	userID      string
-	proto       protocol
+	proto       clientProtocol
 	subprotocol string
 	since       time.Time
 	claims      map[string][]string
@@ -107,8 +88,14 @@ func (c *conn) socketGone(sk *socket, resumable bool, r closeReason) {
 	}
 	c.sock = nil
 	ended := c.ended
-	if !ended && resumable && c.proto == protoReliable && !c.s.closing.Load() {
-		c.dropTimer = time.AfterFunc(c.s.cfg.ReconnectWindow, func() { c.close(closeSessionExpired) })
+	if !ended && resumable && c.proto.resumable() && !c.s.closing.Load() {
+		// The pending timer is counted as the server's work: whoever stops
+		// it (stopDropTimer) or its own run ends the count.
+		c.s.conns.Add(1)
+		c.dropTimer = time.AfterFunc(c.s.cfg.ReconnectWindow, func() {
+			defer c.s.conns.Done()
+			c.close(closeSessionExpired)
+		})
 		c.omu.Unlock()
 		sk.cancel()
 		c.s.log.Info("emulator: socket dropped, waiting for recovery", "hub", c.h.name, "connectionId", c.id)
@@ -144,18 +131,17 @@ func (c *conn) close(r closeReason) {
 		return
 	}
 	c.ended = true
-	if c.proto == protoReliable && r.code != websocket.StatusGoingAway {
+	if c.proto.resumable() && r.code != websocket.StatusGoingAway {
 		// The session is gone; 1008 tells the client not to try recovery.
 		r.code = websocket.StatusPolicyViolation
 	}
 	c.endReason = r
-	if c.dropTimer != nil {
-		c.dropTimer.Stop()
-		c.dropTimer = nil
-	}
+	c.stopDropTimerLocked()
 	sk := c.sock
-	if sk != nil && c.proto != protoRaw && !r.now {
-		c.pending = append(c.pending, disconnectedFrame(r.reason))
+	if sk != nil && !r.now {
+		if m, ok := c.proto.goodbye(r.reason); ok {
+			c.pending = append(c.pending, m)
+		}
 	}
 	c.omu.Unlock()
 	if sk != nil {
@@ -233,4 +219,15 @@ func truncateReason(s string) string {
 		n--
 	}
 	return s[:n]
+}
+
+// stopDropTimerLocked stops the session timer of a dropped reliable socket;
+// c.omu held.
+func (c *conn) stopDropTimerLocked() {
+	if c.dropTimer != nil {
+		if c.dropTimer.Stop() {
+			c.s.conns.Done() // it will not run
+		}
+		c.dropTimer = nil
+	}
 }

@@ -15,6 +15,7 @@
 package emulator
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -107,6 +108,21 @@ type EventHandler struct {
 }
 
 // Server is a running emulator. Create it with New and serve Handler.
+//
+// Locks, and the order in which they nest (a lock is only ever taken while
+// holding locks listed before it):
+//
+//  1. Server.mu: the hubs map (never held while taking another lock).
+//  2. hub.mu: a hub's connections, users, groups and each conn's groups
+//     (groups.go). Fan-out holds it for reading while it enqueues.
+//  3. corkWriter.mu: a socket's writes (socket.go); never taken with hub.mu.
+//  4. conn.omu: a connection's outbox and socket (outbox.go); taken under
+//     hub.mu by fan-out's enqueue and under corkWriter.mu by flushInline.
+//  5. Leaves, held alone: conn.pmu (permissions, state, ack ids),
+//     fanoutWriters.mu, asyncQueue.mu, upstream.mu, tokenCache.mu, activity.mu.
+//
+// Each lock's operations are methods of the type that owns it; no file
+// reaches into another type's lock.
 type Server struct {
 	cfg  Config
 	keys []string
@@ -120,8 +136,12 @@ type Server struct {
 	closing  atomic.Bool
 	conns    activity // live sockets and pending notifications
 	shutdown chan struct{}
-	ids      atomic.Uint64
-	ords     atomic.Uint64 // conn.ord
+	// ctx is the parent of upstream calls; stop cancels it when Shutdown's
+	// context ends before the graceful part is done.
+	ctx  context.Context
+	stop context.CancelFunc
+	ids  atomic.Uint64
+	ords atomic.Uint64 // conn.ord
 	// now is the clock of message TTLs: monotonic nanoseconds since New
 	// (never 0 once a TTL is added, so 0 can mean "no TTL").
 	now func() int64
@@ -130,6 +150,7 @@ type Server struct {
 	// writes and frames count data-frame system calls and the frames they
 	// carried (Server.WriteStats).
 	writes, frames atomic.Int64
+	handler        http.Handler // routes
 }
 
 // New returns a Server for cfg. It fails on an invalid hub name or event
@@ -172,7 +193,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SecondaryKey != "" {
 		s.keys = append(s.keys, cfg.SecondaryKey)
 	}
+	s.ctx, s.stop = context.WithCancel(context.Background())
+	s.writers.work = &s.conns
 	s.up = newUpstream(s)
+	s.handler = s.routes()
 	for name, hs := range cfg.Hubs {
 		if err := validateHubSettings(name, hs); err != nil {
 			return nil, err
@@ -196,23 +220,26 @@ func validateHubSettings(name string, hs HubSettings) error {
 
 // Handler returns the http.Handler serving the client endpoints and the REST
 // API, all on one port like the service.
-func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(s.serveHTTP)
-}
+func (s *Server) Handler() http.Handler { return s.handler }
 
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Path
-	switch {
-	case p == "/client" || p == "/client/" || strings.HasPrefix(p, "/client/hubs/"):
-		s.serveClient(w, r)
-	case strings.HasPrefix(p, "/api/"):
-		s.serveREST(w, r)
-	case p == "/" && r.Method == http.MethodGet:
+// routes is the emulator's one mux: client endpoints, the REST API
+// (restHandler) and a banner at the root.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/client/hubs/{hub}", s.serveClient)
+	mux.HandleFunc("/client/hubs/{hub}/{$}", s.serveClient)
+	mux.HandleFunc("/client", s.serveClient)       // ?hub=
+	mux.HandleFunc("/client/{$}", s.serveClient)   // ?hub=
+	mux.HandleFunc("/client/hubs/", s.serveClient) // no or an invalid hub: refused there
+	mux.Handle("/api/", s.restHandler())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "wpsfn Web PubSub emulator: clients at /client/hubs/{hub}, REST API at /api/")
-	default:
-		writeError(w, http.StatusNotFound, "Error.NotFound", "No such endpoint: "+p)
-	}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, codeNotFound, "No such endpoint: "+r.URL.Path)
+	})
+	return mux
 }
 
 // ConnectionString returns the connection string that reaches this server at

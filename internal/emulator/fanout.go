@@ -149,6 +149,7 @@ func flushAll(fl *flushList) {
 // of a backlog of one-frame writes: a small write costs the kernel several
 // microseconds whatever it carries (docs/benchmarks.md).
 type fanoutWriters struct {
+	work    *activity // counts a backlog's goroutine (nil in unit tests: uncounted)
 	mu      sync.Mutex
 	running int
 	queue   []*flushList
@@ -197,7 +198,7 @@ func (w *fanoutWriters) drain(fl *flushList) {
 		}
 		if fl != nil && time.Since(start) > drainBudget {
 			w.mu.Unlock()
-			go w.drain(nil) // keeps this writer's place in running
+			w.goDrain() // keeps this writer's place in running
 			return
 		}
 		fl = w.queue[0]
@@ -205,6 +206,15 @@ func (w *fanoutWriters) drain(fl *flushList) {
 		w.queue = w.queue[1:]
 		w.mu.Unlock()
 	}
+}
+
+// goDrain hands the queue to a goroutine of its own, counted by the server.
+func (w *fanoutWriters) goDrain() {
+	if w.work == nil {
+		go w.drain(nil)
+		return
+	}
+	w.work.Go(func() { w.drain(nil) })
 }
 
 // drainBudget bounds how long one caller writes other fan-outs' frames (a

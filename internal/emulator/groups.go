@@ -166,3 +166,52 @@ func (h *hub) groupsOf(c *conn) []string {
 	sort.Strings(gs)
 	return gs
 }
+
+// leaveAll takes c out of every group.
+func (h *hub) leaveAll(c *conn) {
+	for _, g := range h.groupsOf(c) {
+		h.leave(c, g)
+	}
+}
+
+// addUserToGroup joins the user's connections to group and remembers it, so
+// that the user's later connections join too.
+func (h *hub) addUserToGroup(user, group string) {
+	h.mu.Lock()
+	set := h.userGroups[user]
+	if set == nil {
+		set = map[string]struct{}{}
+		h.userGroups[user] = set
+	}
+	set[group] = struct{}{}
+	h.mu.Unlock()
+	for _, c := range h.selected(&selector{user: user}) {
+		h.join(c, group)
+	}
+}
+
+// removeUserFromGroup takes the user's connections out of group and forgets
+// addUserToGroup's note.
+func (h *hub) removeUserFromGroup(user, group string) {
+	h.mu.Lock()
+	if set := h.userGroups[user]; set != nil {
+		delete(set, group)
+		if len(set) == 0 {
+			delete(h.userGroups, user)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range h.selected(&selector{user: user}) {
+		h.leave(c, group)
+	}
+}
+
+// removeUserFromAllGroups takes the user's connections out of every group.
+func (h *hub) removeUserFromAllGroups(user string) {
+	h.mu.Lock()
+	delete(h.userGroups, user)
+	h.mu.Unlock()
+	for _, c := range h.selected(&selector{user: user}) {
+		h.leaveAll(c)
+	}
+}

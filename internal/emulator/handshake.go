@@ -53,8 +53,8 @@ func acceptOptions(sub string) *websocket.AcceptOptions {
 // serveClient is the client endpoint: /client/hubs/{hub} or /client/?hub=.
 func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	hubName := r.URL.Query().Get("hub")
-	if rest, ok := strings.CutPrefix(r.URL.Path, "/client/hubs/"); ok {
-		hubName = strings.TrimSuffix(rest, "/")
+	if strings.HasPrefix(r.URL.Path, "/client/hubs/") {
+		hubName = r.PathValue("hub") // "" on the subtree fallback: refused below
 	}
 	if s.closing.Load() {
 		s.reject(w, hubName, http.StatusServiceUnavailable, "The emulator is shutting down.")

@@ -30,7 +30,7 @@ func (u *upstream) notify(c *conn, kind, event string, build func(cloudevents.Co
 	}
 	c.async.push(u.s, func() {
 		for attempt := 0; ; attempt++ {
-			ctx, cancel := context.WithTimeout(context.Background(), u.s.cfg.UpstreamTimeout)
+			ctx, cancel := context.WithTimeout(u.s.ctx, u.s.cfg.UpstreamTimeout)
 			ans, err := u.call(ctx, h, eh, event, ev, &cc)
 			cancel()
 			if err == nil && (ans.OK() || !retryable(ans.Status)) {
@@ -47,9 +47,21 @@ func (u *upstream) notify(c *conn, kind, event string, build func(cloudevents.Co
 			if errors.As(err, &ve) && attempt > 0 {
 				return // validation failures are not transient
 			}
-			time.Sleep(notifyBackoff[attempt])
+			u.backoff(notifyBackoff[attempt])
 		}
 	})
+}
+
+// backoff waits d before a retry, or not at all once shutdown began: the
+// disconnected events of a shutdown get their attempts without the waits, so
+// Shutdown is not held up by a handler that is down.
+func (u *upstream) backoff(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-u.s.shutdown:
+	}
 }
 
 func retryable(status int) bool {
@@ -99,7 +111,6 @@ func (a *asyncQueue) pending() int {
 }
 
 func (a *asyncQueue) push(s *Server, f func()) {
-	s.conns.Add(1)
 	a.mu.Lock()
 	a.q = append(a.q, f)
 	if a.running {
@@ -108,7 +119,9 @@ func (a *asyncQueue) push(s *Server, f func()) {
 	}
 	a.running = true
 	a.mu.Unlock()
-	go func() {
+	// One runner while there is work, counted by the server until it has
+	// run the last notification queued.
+	s.conns.Go(func() {
 		for {
 			a.mu.Lock()
 			if len(a.q) == 0 {
@@ -117,10 +130,10 @@ func (a *asyncQueue) push(s *Server, f func()) {
 				return
 			}
 			f := a.q[0]
+			a.q[0] = nil
 			a.q = a.q[1:]
 			a.mu.Unlock()
 			f()
-			s.conns.Done()
 		}
-	}()
+	})
 }

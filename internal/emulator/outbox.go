@@ -27,14 +27,7 @@ const (
 // connection is too slow and must be closed. With claim true is the caller
 // now owns the connection's writes and must call flushInline.
 func (c *conn) deliver(d *delivery) (ok, claim bool) {
-	switch c.proto {
-	case protoRaw:
-		return c.enqueueClaim(d.raw(), true)
-	case protoJSON:
-		return c.enqueueClaim(d.jsonFrame(), true)
-	default:
-		return c.enqueueClaim(d.reliableFrame(), true)
-	}
+	return c.enqueueClaim(c.proto.message(d), true)
 }
 
 // enqueue queues m for the writer. It returns false when the connection's
@@ -251,10 +244,7 @@ func (c *conn) attach(sk *socket, first ...outMsg) bool {
 		return false
 	}
 	old := c.sock
-	if c.dropTimer != nil {
-		c.dropTimer.Stop()
-		c.dropTimer = nil
-	}
+	c.stopDropTimerLocked()
 	c.sock = sk
 	if !c.attached {
 		// The first socket: what was queued before it follows the first frames.
@@ -276,8 +266,7 @@ func (c *conn) attach(sk *socket, first ...outMsg) bool {
 		old.cancel()
 		old.ws.CloseNow()
 	}
-	c.s.conns.Add(1)
-	go c.writeLoop(sk)
+	c.s.conns.Go(func() { c.writeLoop(sk) })
 	sk.signal()
 	return true
 }
@@ -285,7 +274,6 @@ func (c *conn) attach(sk *socket, first ...outMsg) bool {
 // writeLoop is a socket's only writer: it drains the queue in batches, so
 // that fan-out never waits on a socket, and sends keep-alive pings when idle.
 func (c *conn) writeLoop(sk *socket) {
-	defer c.s.conns.Done()
 	defer close(sk.done)
 	ticker := time.NewTicker(c.s.cfg.KeepAlive)
 	defer ticker.Stop()
@@ -303,7 +291,7 @@ func (c *conn) writeLoop(sk *socket) {
 			return
 		case <-ticker.C:
 			if !busy {
-				go c.ping(sk)
+				c.s.conns.Go(func() { c.ping(sk) })
 			}
 			busy = false
 			continue

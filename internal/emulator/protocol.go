@@ -37,7 +37,7 @@ func (s *Server) readLoop(c *conn, sk *socket) {
 		if !c.waitRoom() {
 			continue // closed as slow; the next read fails
 		}
-		c.handleFrame(typ, data)
+		c.proto.handle(c, typ, data)
 	}
 }
 
@@ -67,11 +67,8 @@ const (
 	ackInvocationFailed = "InvocationFailed"
 )
 
-func (c *conn) handleFrame(typ websocket.MessageType, data []byte) {
-	if c.proto == protoRaw {
-		c.handleRaw(typ, data)
-		return
-	}
+// handleJSON handles a frame of the JSON subprotocols.
+func (c *conn) handleJSON(typ websocket.MessageType, data []byte) {
 	if typ != websocket.MessageText {
 		c.protocolError("InvalidMessage: " + c.subprotocol + " takes JSON text frames.")
 		return
@@ -179,7 +176,7 @@ func (c *conn) handleFrame(typ websocket.MessageType, data []byte) {
 		}
 		c.send(invokeResponseFrame(m.InvocationID, reply, "", ""))
 	case "sequenceAck":
-		if m.SequenceID != nil && c.proto == protoReliable {
+		if m.SequenceID != nil && c.proto.resumable() {
 			c.sequenceAck(*m.SequenceID)
 		}
 	case "ping":
@@ -234,14 +231,7 @@ func (c *conn) handleRaw(typ websocket.MessageType, data []byte) {
 
 // serverMessage is a reply from the event handler in c's protocol.
 func (c *conn) serverMessage(p payload) outMsg {
-	d := &delivery{p: p, from: "server"}
-	switch c.proto {
-	case protoRaw:
-		return d.raw()
-	case protoJSON:
-		return d.jsonFrame()
-	}
-	return d.reliableFrame()
+	return c.proto.message(&delivery{p: p, from: "server"})
 }
 
 func (c *conn) duplicate(ackID *uint64) bool {

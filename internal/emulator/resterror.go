@@ -38,6 +38,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	hub    string
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -246,7 +246,7 @@ func (u *upstream) userEvent(c *conn, event string, p payload) (*payload, error)
 	if eh == nil {
 		return nil, errNoHandler
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), u.s.cfg.UpstreamTimeout)
+	ctx, cancel := context.WithTimeout(u.s.ctx, u.s.cfg.UpstreamTimeout)
 	defer cancel()
 	req := &cloudevents.UserEventRequest{ConnectionContext: c.context(event), Data: p.data, ContentType: p.contentType()}
 	ans, err := u.call(ctx, c.h, eh, event, req, &req.ConnectionContext)
