@@ -25,9 +25,9 @@ import (
 	"github.com/wpsfn/wpsfn/functions/connect"
 	"github.com/wpsfn/wpsfn/functions/message"
 	"github.com/wpsfn/wpsfn/functions/negotiate"
+	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
-	"github.com/wpsfn/wpsfn/pkg/faas/faastest"
 )
 
 // TestMain doubles as the Google Cloud Functions server: with
