@@ -102,9 +102,10 @@ func (ks *keySet) fetch(ctx context.Context) (keyfunc.Keyfunc, error) {
 	client, err := jwkset.NewHTTPClient(jwkset.HTTPClientOptions{
 		HTTPURLs:          map[string]jwkset.Storage{ks.jwksURL: store},
 		RefreshUnknownKID: ks.limiter,
-		// A caller never waits for the limiter: an unknown kid inside the
-		// interval is refused at once.
-		RateLimitWaitMax: time.Millisecond,
+		// A caller waits at most a second for the limiter, so an unknown kid
+		// inside the interval is refused at once (the limiter refuses a
+		// wait longer than the deadline without sleeping).
+		RateLimitWaitMax: time.Second,
 	})
 	if err != nil {
 		return nil, err
