@@ -161,6 +161,8 @@ func Handler(fn Function, source string) http.Handler {
 		source = string(HostLocal)
 	}
 	switch {
+	case fn.Messages != nil:
+		return messagesHTTP(fn)
 	case fn.HTTP != nil && fn.Scheduled != nil:
 		mux := http.NewServeMux()
 		mux.Handle("/", recoverHTTP(fn.HTTP))
