@@ -263,7 +263,7 @@ func TestMapping(t *testing.T) {
 func TestFunctionUnderLocalHost(t *testing.T) {
 	s := newService(t)
 	r := newRelay(t, s, relay.Config{})
-	h := faas.Handler(r.Function(), "local")
+	h := faas.Handler(r.Function(), faas.HostLocal)
 	ev := `{"Records":[
 		{"messageId":"a","eventSource":"aws:sqs","body":"{\"to\":\"all\",\"text\":\"1\"}"},
 		{"messageId":"a","eventSource":"aws:sqs","body":"{\"to\":\"all\",\"text\":\"1\"}"},

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/wpsfn/wpsfn/pkg/faas/azurefn"
 )
 
 // serveAzureMessage handles an invocation payload of a message trigger
@@ -24,19 +26,24 @@ func serveAzureMessage(w http.ResponseWriter, r *http.Request, fn Function) {
 		invocationError(w, r, http.StatusRequestEntityTooLarge, "invocation payload: "+err.Error())
 		return
 	}
-	m, err := ParseAzureMessage(body)
+	inv, err := decodeAzure(body)
 	if err != nil {
 		invocationError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	err = HandleMessages(r.Context(), fn, []Message{m})[0]
+	m, err := azureMessage(inv)
+	if err != nil {
+		invocationError(w, r, http.StatusBadRequest, err.Error())
+		return
+	}
+	err = HandleMessages(azurefn.NewContext(r.Context(), inv), fn, []Message{m})[0]
 	switch {
 	case err == nil:
-		writeAzure(w, http.StatusOK, AzureResponse{Outputs: map[string]any{}, Logs: []string{fmt.Sprintf("%s: message %s done", fn.Name, m.ID)}})
+		writeAzure(w, http.StatusOK, azurefn.Response{Outputs: map[string]any{}, Logs: []string{fmt.Sprintf("%s: message %s done", fn.Name, m.ID)}})
 	case IsPermanent(err):
-		writeAzure(w, http.StatusOK, AzureResponse{Outputs: map[string]any{}, Logs: []string{fmt.Sprintf("%s: message %s dropped: %v", fn.Name, m.ID, err)}})
+		writeAzure(w, http.StatusOK, azurefn.Response{Outputs: map[string]any{}, Logs: []string{fmt.Sprintf("%s: message %s dropped: %v", fn.Name, m.ID, err)}})
 	default:
-		writeAzure(w, http.StatusInternalServerError, AzureResponse{Outputs: map[string]any{}, Logs: []string{fmt.Sprintf("%s: message %s failed, to be retried: %v", fn.Name, m.ID, err)}})
+		writeAzure(w, http.StatusInternalServerError, azurefn.Response{Outputs: map[string]any{}, Logs: []string{fmt.Sprintf("%s: message %s failed, to be retried: %v", fn.Name, m.ID, err)}})
 	}
 }
 
@@ -48,10 +55,14 @@ func serveAzureMessage(w http.ResponseWriter, r *http.Request, fn Function) {
 // value (so a queue message hello arrives as "\"hello\"", DequeueCount as
 // "1"); both forms are read.
 func ParseAzureMessage(raw []byte) (Message, error) {
-	inv, err := DecodeAzureInvocation(raw)
+	inv, err := decodeAzure(raw)
 	if err != nil {
 		return Message{}, err
 	}
+	return azureMessage(inv)
+}
+
+func azureMessage(inv *azurefn.Invocation) (Message, error) {
 	if len(inv.Data) == 0 {
 		return Message{}, &PayloadError{Host: HostAzure, Reason: "invocation payload has no Data"}
 	}
@@ -97,7 +108,7 @@ func ParseAzureMessage(raw []byte) (Message, error) {
 		m.Attributes = metaStrings(props)
 		return m, nil
 	}
-	return parseEventGrid(value)
+	return parseEventGrid(inv, names[0])
 }
 
 // eventGridEvent is an event in the Event Grid schema or the CloudEvents
@@ -114,10 +125,10 @@ type eventGridEvent struct {
 	DataBase64  []byte          `json:"data_base64"`
 }
 
-func parseEventGrid(value json.RawMessage) (Message, error) {
+func parseEventGrid(inv *azurefn.Invocation, binding string) (Message, error) {
 	var ev eventGridEvent
-	if err := unmarshalLenient(value, &ev); err != nil {
-		return Message{}, &PayloadError{Host: HostAzure, Reason: "not a queue, Service Bus or Event Grid trigger payload", Err: err}
+	if !inv.Binding(binding, &ev) {
+		return Message{}, &PayloadError{Host: HostAzure, Reason: "not a queue, Service Bus or Event Grid trigger payload"}
 	}
 	if ev.ID == "" || (ev.EventType == "" && ev.Type == "") {
 		return Message{}, &PayloadError{Host: HostAzure, Reason: "Event Grid event without id and eventType (or CloudEvents type)"}
@@ -198,7 +209,10 @@ func metaInt(v json.RawMessage, ok bool) int {
 // one) keeping the values that are strings, numbers or booleans as text.
 func metaStrings(v json.RawMessage) map[string]string {
 	var props map[string]json.RawMessage
-	if len(v) == 0 || unmarshalLenient(v, &props) != nil {
+	if len(v) == 0 {
+		return nil
+	}
+	if b := azureBody(v); json.Unmarshal(b, &props) != nil {
 		return nil
 	}
 	out := map[string]string{}

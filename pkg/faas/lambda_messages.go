@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wpsfn/wpsfn/pkg/faas/lambdafn"
 )
 
 // lambdaProbe is the least of an event that tells the message shapes apart;
@@ -155,7 +157,7 @@ func EventBridgeMessage(ev events.EventBridgeEvent) Message {
 // lambdaMessagesHandler is what lambda.Start runs for a message function.
 func lambdaMessagesHandler(fn Function) func(context.Context, json.RawMessage) (any, error) {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
-		out, err := HandleLambdaMessages(ctx, fn, raw)
+		out, err := HandleLambdaMessages(lambdafn.NewContext(ctx, raw), fn, raw)
 		var pe *PayloadError
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("%s: %w", fn.Name, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wpsfn/wpsfn/pkg/faas"
+	"github.com/wpsfn/wpsfn/pkg/faas/azurefn"
 )
 
 //go:embed testdata/messages
@@ -249,7 +250,7 @@ func TestAzureMessageAnswers(t *testing.T) {
 			h := faas.NewAzureHandler(r.fn())
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, c.path, strings.NewReader(c.body)))
-			var resp faas.AzureResponse
+			var resp azurefn.Response
 			if err := json.Unmarshal(w.Body.Bytes(), &resp); err != nil || w.Code != c.status {
 				t.Fatalf("%d %s, want %d", w.Code, w.Body, c.status)
 			}
@@ -257,23 +258,6 @@ func TestAzureMessageAnswers(t *testing.T) {
 				t.Fatalf("answer %s, want a log with %q", w.Body, c.log)
 			}
 		})
-	}
-}
-
-func TestParseCloudEvent(t *testing.T) {
-	m, err := faas.ParseCloudEvent(faas.CloudEvent{ID: "ps-1", Source: "//pubsub.googleapis.com/projects/p/topics/relay",
-		Type: faas.PubSubPublished, Data: fixture(t, "pubsub-cloudevent.json")})
-	want := faas.Message{ID: "ps-1", Trigger: faas.TriggerPubSub, Body: []byte(`{"to":"all","text":"from pubsub"}`),
-		Attributes: map[string]string{"room": "lobby"}, Group: "k1"}
-	if err != nil || !sameMessage(m, want) {
-		t.Fatalf("got %+v (%s), %v", m, m.Body, err)
-	}
-	m, err = faas.ParseCloudEvent(faas.CloudEvent{ID: "x", Source: "//storage", Type: "google.cloud.storage.object.v1.finalized", Data: []byte(`{"name":"a"}`)})
-	if err != nil || m.Trigger != faas.TriggerCloudEvent || string(m.Body) != `{"name":"a"}` || m.Attributes["type"] != "google.cloud.storage.object.v1.finalized" {
-		t.Fatalf("got %+v, %v", m, err)
-	}
-	if _, err := faas.ParseCloudEvent(faas.CloudEvent{Type: faas.PubSubPublished, Data: []byte(`{"message":{"data":"***"}}`)}); err == nil {
-		t.Fatal("bad base64 accepted")
 	}
 }
 
@@ -293,7 +277,7 @@ func TestLocalMessageEndpoint(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := &recorder{}
-			h := faas.Handler(r.fn(), "local")
+			h := faas.Handler(r.fn(), faas.HostLocal)
 			req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(c.body))
 			if c.id != "" {
 				req.Header.Set(faas.HeaderMessageID, c.id)
@@ -306,7 +290,7 @@ func TestLocalMessageEndpoint(t *testing.T) {
 		})
 	}
 	w := httptest.NewRecorder()
-	faas.Handler((&recorder{}).fn(), "local").ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
+	faas.Handler((&recorder{}).fn(), faas.HostLocal).ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/", nil))
 	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
 		t.Fatalf("GET: %d", w.Code)
 	}
@@ -363,18 +347,6 @@ func FuzzLambdaMessages(f *testing.F) {
 			if len(resp.BatchItemFailures) > len(ev.Records) {
 				t.Fatalf("%d failures for %d records", len(resp.BatchItemFailures), len(ev.Records))
 			}
-		}
-	})
-}
-
-// FuzzParseCloudEvent: Pub/Sub data either decodes or is refused.
-func FuzzParseCloudEvent(f *testing.F) {
-	f.Add(fixture(f, "pubsub-cloudevent.json"))
-	f.Add([]byte(`{"message":{"data":null}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		m, err := faas.ParseCloudEvent(faas.CloudEvent{ID: "id", Type: faas.PubSubPublished, Data: data})
-		if err == nil && m.ID == "" {
-			t.Fatal("message without an id")
 		}
 	})
 }
