@@ -153,7 +153,7 @@ var relayFunction = sync.OnceValues(func() (faas.Function, error) {
 // event) carries. Its error, answered 500 by functions-framework-go, is a
 // transient failure: Pub/Sub redelivers when the function was deployed
 // with --retry. Permanent failures are logged and return nil.
-func relayEvent(ctx context.Context, e event.Event) error {
+func relayEvent(ctx context.Context, e cesdk.Event) error {
 	fn, err := relayFunction()
 	if err != nil {
 		slog.ErrorContext(ctx, "function not configured", "function", "relay", "error", err.Error())
