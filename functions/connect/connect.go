@@ -159,7 +159,7 @@ func (f *function) refuse(req *cloudevents.ConnectRequest, status int, reason st
 }
 
 func (f *function) connected(ctx context.Context, req *cloudevents.ConnectedRequest) error {
-	if !f.cfg.Greet {
+	if f.cfg.DisableGreet {
 		return nil
 	}
 	text := "welcome"
@@ -198,7 +198,7 @@ func (f *function) disconnected(ctx context.Context, req *cloudevents.Disconnect
 	}
 	slices.Sort(groups)
 	f.log.Info("disconnected", "connection", req.ConnectionID, "user", req.UserID, "reason", req.Reason, "groups", groups)
-	if !f.cfg.AnnounceLeave || req.UserID == "" {
+	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
 		return nil
 	}
 	msg := wps.JSON(Leave{Type: "system", Event: "left", User: req.UserID})

@@ -163,10 +163,10 @@ func TestConnectedGreets(t *testing.T) {
 	if a := f.send(t, &cloudevents.ConnectedRequest{ConnectionContext: cc("gone", "alice")}); a.Status/100 == 2 {
 		t.Fatalf("failed greeting answered %d", a.Status)
 	}
-	g := newConnect(t, func(c *Config) { c.Greet = false })
+	g := newConnect(t, func(c *Config) { c.DisableGreet = true })
 	g.send(t, &cloudevents.ConnectedRequest{ConnectionContext: cc("c", "alice")})
 	if n := len(g.rec.Requests()); n != 0 {
-		t.Fatalf("CONNECT_GREET=false still sent %d", n)
+		t.Fatalf("DisableGreet still sent %d", n)
 	}
 }
 

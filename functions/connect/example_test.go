@@ -33,8 +33,6 @@ func Example() {
 		MaxGroups:        5,
 		Roles:            []string{"webpubsub.joinLeaveGroup"},
 		Subprotocols:     []string{"json.reliable.webpubsub.azure.v1"},
-		Greet:            true,
-		AnnounceLeave:    true,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

@@ -23,7 +23,7 @@ func TestChatFlow(t *testing.T) {
 	rec := wpsrec.New(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ch, err := connect.New(connect.Config{ConnectionString: rec.ConnectionString(), Hub: "chat", MaxGroups: 5,
-		Roles: []string{"webpubsub.joinLeaveGroup"}, Greet: true, AnnounceLeave: true, Logger: quiet})
+		Roles: []string{"webpubsub.joinLeaveGroup"}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

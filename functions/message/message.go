@@ -80,7 +80,6 @@ type function struct {
 // New returns the message function: a pkg/cloudevents handler whose user
 // events are chat messages.
 func New(cfg Config) (http.Handler, error) {
-	cfg.setDefaults()
 	cs, re, err := cfg.compile()
 	if err != nil {
 		return nil, err

@@ -43,7 +43,7 @@ type accessor interface {
 type handler struct {
 	cfg    Config
 	client accessor
-	auth   *bearer.Verifier // nil when neither a JWT secret nor OIDC is configured
+	auth   *bearer.Verifier    // nil when neither a JWT secret nor OIDC is configured
 	roles  map[string][]string // roles claim value → Web PubSub roles
 	groups map[string][]string // roles claim value → groups
 	log    *slog.Logger
@@ -51,7 +51,6 @@ type handler struct {
 
 // New returns the negotiate function.
 func New(cfg Config) (http.Handler, error) {
-	cfg.setDefaults()
 	cs, err := cfg.validate()
 	if err != nil {
 		return nil, err
