@@ -60,9 +60,10 @@ func TestSendOptions(t *testing.T) {
 	e.must("SendToUser(ttl)", e.wps.SendToUser(ctx, "u", wps.Text("2"), ttl))
 	e.must("SendToConnection(ttl)", e.wps.SendToConnection(ctx, c.id, wps.Text("3"), ttl))
 	e.must("SendToGroup(ttl)", e.wps.SendToGroup(ctx, "g", wps.Text("4"), &wps.SendOptions{MessageTTL: wps.MaxMessageTTL}))
-	for _, d := range []string{"1", "2", "3", "4"} {
+	for _, d := range []string{"1", "2", "3"} {
 		c.expect(`{"type":"message","from":"server","dataType":"text","data":"` + d + `"}`)
 	}
+	c.expect(`{"type":"message","from":"group","group":"g","dataType":"text","data":"4"}`)
 	for name, err := range map[string]error{
 		"SendToAll(ttl too long)":         e.wps.SendToAll(ctx, wps.Text("x"), &wps.SendOptions{MessageTTL: wps.MaxMessageTTL + time.Second}),
 		"SendToUser(Excluded)":            e.wps.SendToUser(ctx, "u", wps.Text("x"), &wps.SendOptions{Excluded: []string{"a"}}),

@@ -50,7 +50,7 @@ func (e *env) expectMembers(group string, all []*tclient, want ...*tclient) {
 	in := map[*tclient]bool{}
 	for _, c := range want {
 		in[c] = true
-		c.expect(`{"type":"message","from":"server","dataType":"text","data":` + js(text) + `}`)
+		c.expect(`{"type":"message","from":"group","group":` + js(group) + `,"dataType":"text","data":` + js(text) + `}`)
 	}
 	for _, c := range all {
 		if !in[c] {

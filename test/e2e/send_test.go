@@ -31,13 +31,11 @@ func serverFrame(p payload) string {
 	return `{"type":"message","from":"server","dataType":"` + p.dataType + `","data":` + p.data + `}`
 }
 
-// groupFrame is what a REST SendToGroup delivers: the service marks every
-// REST send, group sends included, as a server message (the reference's §8b:
-// "Server message (REST send or user-event response)"); "from":"group" with
-// the group's name is for messages clients publish.
+// groupFrame is what a REST SendToGroup delivers: a group message naming
+// the group, with no fromUserId (the reference's §8b, as Microsoft's client
+// SDK and emulator expect it).
 func groupFrame(group string, p payload) string {
-	_ = group
-	return serverFrame(p)
+	return `{"type":"message","from":"group","group":` + js(group) + `,"dataType":"` + p.dataType + `","data":` + p.data + `}`
 }
 
 func TestSend(t *testing.T) {
