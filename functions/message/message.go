@@ -98,9 +98,11 @@ func New(cfg Config) (http.Handler, error) {
 		Hub:              cfg.Hub,
 		AccessKeys:       cfg.AccessKeys,
 		ConnectionString: cs,
-		MaxBodyBytes:     int64(cfg.MaxBytes) + 1024, // the handler's own bound; ours is checked precisely below
-		Logger:           log,
-		UserEvent:        f.userEvent,
+		// The handler's own bound is the service's 1 MB message limit, so an
+		// oversized message is refused below, naming MaxBytes, not this bound.
+		MaxBodyBytes: max(int64(cfg.MaxBytes), 1<<20) + 1024,
+		Logger:       log,
+		UserEvent:    f.userEvent,
 	})
 }
 

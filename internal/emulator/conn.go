@@ -3,7 +3,6 @@ package emulator
 import (
 	"context"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -673,38 +672,6 @@ func (c *conn) seenAck(ackID uint64) bool {
 	}
 	c.ackIDs[ackID] = struct{}{}
 	return false
-}
-
-func (c *conn) traceFrame(kind, what string, typ websocket.MessageType, data []byte) {
-	c.s.trace(TraceEvent{Kind: kind, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Summary: frameSummary(what, typ, data)})
-}
-
-// frameSummary is a short, single-line description of a frame.
-func frameSummary(what string, typ websocket.MessageType, data []byte) string {
-	const max = 160
-	if typ == websocket.MessageBinary {
-		return what + " binary " + strconv.Itoa(len(data)) + " bytes"
-	}
-	s := string(data)
-	if len(s) > max {
-		s = s[:max] + "…"
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\n' || s[i] == '\r' {
-			b := []byte(s)
-			for j := range b {
-				if b[j] == '\n' || b[j] == '\r' {
-					b[j] = ' '
-				}
-			}
-			s = string(b)
-			break
-		}
-	}
-	if what == "" {
-		return s
-	}
-	return what + " " + s
 }
 
 func truncateReason(s string) string {

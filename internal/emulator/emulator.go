@@ -108,34 +108,6 @@ type EventHandler struct {
 	GroupEvents bool
 }
 
-// TraceEvent is one entry of the live trace.
-type TraceEvent struct {
-	Time time.Time
-	// Kind is "frame-in", "frame-out", "upstream", "rest", "connected",
-	// "disconnected", "group-join" or "group-leave".
-	Kind                             string
-	Hub, ConnectionID, UserID, Group string
-	// Summary is one short line; it never contains keys or tokens.
-	Summary string
-	// Status is the HTTP status of upstream and REST calls (and of a rejected
-	// handshake); 0 otherwise.
-	Status int
-	// Latency is the duration of upstream and REST calls.
-	Latency time.Duration
-}
-
-// Trace kinds.
-const (
-	TraceFrameIn      = "frame-in"
-	TraceFrameOut     = "frame-out"
-	TraceUpstream     = "upstream"
-	TraceREST         = "rest"
-	TraceConnected    = "connected"
-	TraceDisconnected = "disconnected"
-	TraceGroupJoin    = "group-join"
-	TraceGroupLeave   = "group-leave"
-)
-
 // Snapshot is the emulator's state at one moment.
 type Snapshot struct {
 	Hubs []HubSnapshot `json:"hubs"`
@@ -184,6 +156,8 @@ type Server struct {
 	// writes and frames count data-frame system calls and the frames they
 	// carried (Server.WriteStats).
 	writes, frames atomic.Int64
+	// frameText caches the trace texts of the last traced frame.
+	frameText frameTextCache
 }
 
 // New returns a Server for cfg. It fails on an invalid hub name or event
@@ -373,18 +347,6 @@ func (s *Server) DropSocket(connectionID string) bool {
 	}
 	return false
 }
-
-func (s *Server) trace(ev TraceEvent) {
-	if s.cfg.Trace == nil {
-		return
-	}
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
-	s.cfg.Trace(ev)
-}
-
-func (s *Server) tracing() bool { return s.cfg.Trace != nil }
 
 func (s *Server) countWrites(writes, frames int64) {
 	if writes > 0 {

@@ -87,16 +87,12 @@ type restCall struct {
 
 func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
-	hubName := s.routeREST(sw, r)
-	if s.tracing() {
-		st := sw.status
-		if st == 0 {
-			st = http.StatusOK
-		}
-		s.trace(TraceEvent{Kind: TraceREST, Hub: hubName, Status: st, Latency: time.Since(start),
-			Summary: r.Method + " " + r.URL.EscapedPath() + " → " + strconv.Itoa(st)})
+	if !s.tracing() {
+		s.routeREST(w, r)
+		return
 	}
+	rec := recordREST(w, r)
+	s.traceREST(rec, s.routeREST(rec, r), start)
 }
 
 // routeREST serves one REST call and returns its hub's name for the trace.

@@ -145,7 +145,7 @@ func run(fn Function, getenv func(string) string) error {
 			return fmt.Errorf("azure custom handler: listen on port %s: %w", port, err)
 		}
 		slog.Info("serving azure custom handler", "addr", ln.Addr().String())
-		return serve(ctx, ln, newAzureHandler(fn), "azure")
+		return serve(ctx, ln, newAzureHandler(fn), "azure", fn.Name)
 	default:
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()

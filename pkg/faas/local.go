@@ -28,7 +28,7 @@ func Serve(ctx context.Context, ln net.Listener, fn Function) error {
 		ln.Close()
 		return err
 	}
-	return serve(ctx, ln, localHandler(fn), "local")
+	return serve(ctx, ln, localHandler(fn), "local", fn.Name)
 }
 
 func localHandler(fn Function) http.Handler { return Handler(fn, string(HostLocal)) }
@@ -124,7 +124,7 @@ func (w *trackingWriter) Flush() {
 }
 
 // serve runs h on ln until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, ln net.Listener, h http.Handler, mode string) error {
+func serve(ctx context.Context, ln net.Listener, h http.Handler, mode, name string) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -139,7 +139,7 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, mode string) er
 		return fmt.Errorf("%s server: %w", mode, err)
 	case <-ctx.Done():
 	}
-	slog.Info("shutting down", "mode", mode)
+	slog.Info("shutting down", "function", name, "mode", mode)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
