@@ -25,8 +25,8 @@ import (
 	"github.com/wpsfn/wpsfn/functions/connect"
 	"github.com/wpsfn/wpsfn/functions/message"
 	"github.com/wpsfn/wpsfn/functions/negotiate"
+	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
-	"github.com/wpsfn/wpsfn/pkg/faas/faastest"
 )
 
 // TestMain doubles as the Google Cloud Functions server: with

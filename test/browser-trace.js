@@ -39,6 +39,10 @@ async function main() {
     await page.waitForSelector('body[data-status="live"]', { timeout: T });
     await page.waitForFunction(() => window.wpsfnTrace.view.length >= 5000, null, { timeout: T });
     await page.waitForTimeout(1500); // let the rate estimate settle
+    await page.waitForSelector("#spacer .row", { timeout: T }).catch(async (e) => {
+      const m = await page.evaluate(() => { const b = document.getElementById("rows"); return { top: b.scrollTop, h: b.scrollHeight, c: b.clientHeight, sp: document.getElementById("spacer").style.height, view: window.wpsfnTrace.view.length, kids: document.getElementById("spacer").children.length }; });
+      throw new Error(e.message + " " + JSON.stringify(m));
+    });
 
     // The rows follow the stream: the newest row changes.
     const newest = () => page.$eval("#spacer .row:last-child", (x) => x.textContent);

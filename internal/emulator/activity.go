@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -18,47 +19,6 @@ import (
 
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 )
-
-// activity counts the server's live sockets and pending notifications so
-// Shutdown can wait for them. Unlike sync.WaitGroup it allows Add while a
-// Wait is in progress at zero: a handshake that passed the closing check just
-// before Shutdown may still register, and Wait simply returns at the first
-// moment the count is zero.
-type activity struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed when n reaches zero; nil while nobody waits
-}
-
-func (a *activity) Add(delta int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.n += delta
-	if a.n < 0 {
-		panic("emulator: activity count below zero")
-	}
-	if a.n == 0 && a.idle != nil {
-		close(a.idle)
-		a.idle = nil
-	}
-}
-
-func (a *activity) Done() { a.Add(-1) }
-
-// Wait blocks until the count is zero.
-func (a *activity) Wait() {
-	a.mu.Lock()
-	if a.n == 0 {
-		a.mu.Unlock()
-		return
-	}
-	if a.idle == nil {
-		a.idle = make(chan struct{})
-	}
-	idle := a.idle
-	a.mu.Unlock()
-	<-idle
-}
 
 // TraceEvent is one entry of the live trace. Summary and Detail have every
 // token, key, signature and reconnection token replaced by "[redacted]"
@@ -128,11 +88,24 @@ func (c *conn) traceFrame(kind, what string, typ websocket.MessageType, data []b
 	c.s.trace(TraceEvent{Kind: kind, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Summary: sum, Detail: detail})
 }
 
-// frameTextCache remembers the texts of the last traced frame.
+// traceBatch traces the frames of a written batch.
+func (c *conn) traceBatch(batch []outMsg, scratch *[]byte) {
+	for _, m := range batch {
+		data := m.data
+		if m.seq > 0 {
+			*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
+			data = *scratch
+		}
+		c.traceFrame(TraceFrameOut, m.kind.String(), m.typ, data)
+	}
+}
+
+// frameTextCache remembers the texts of the last traced frame: a fan-out
+// writes the same bytes to many connections. Frames are compared by content
+// (a batch's sequenced frames reuse one scratch buffer).
 type frameTextCache struct {
 	mu     sync.Mutex
-	ptr    *byte
-	n      int
+	data   []byte
 	what   string
 	typ    websocket.MessageType
 	sum    string
@@ -140,21 +113,20 @@ type frameTextCache struct {
 }
 
 func (fc *frameTextCache) get(what string, typ websocket.MessageType, data []byte) (string, string) {
-	var p *byte
-	if len(data) > 0 {
-		p = &data[0]
-	}
 	fc.mu.Lock()
-	if p != nil && p == fc.ptr && len(data) == fc.n && what == fc.what && typ == fc.typ {
+	if fc.data != nil && what == fc.what && typ == fc.typ && bytes.Equal(data, fc.data) {
 		sum, detail := fc.sum, fc.detail
 		fc.mu.Unlock()
 		return sum, detail
 	}
 	fc.mu.Unlock()
 	sum, detail := redact(frameSummary(what, typ, data)), redact(frameDetail(typ, data))
-	fc.mu.Lock()
-	fc.ptr, fc.n, fc.what, fc.typ, fc.sum, fc.detail = p, len(data), what, typ, sum, detail
-	fc.mu.Unlock()
+	if len(data) <= MaxTraceDetail {
+		fc.mu.Lock()
+		fc.data = append(fc.data[:0], data...)
+		fc.what, fc.typ, fc.sum, fc.detail = what, typ, sum, detail
+		fc.mu.Unlock()
+	}
 	return sum, detail
 }
 

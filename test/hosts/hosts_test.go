@@ -28,8 +28,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
-	"github.com/wpsfn/wpsfn/pkg/faas/faastest"
 )
 
 const (

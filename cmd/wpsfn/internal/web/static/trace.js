@@ -116,10 +116,15 @@ function render() {
   lastRender = performance.now();
   const box = $("rows");
   const spacer = $("spacer");
-  spacer.style.height = view.length * ROW_H + "px";
-  if (follow) box.scrollTop = box.scrollHeight;
-  const first = Math.max(0, Math.floor(box.scrollTop / ROW_H) - 5);
-  const last = Math.min(view.length, Math.ceil((box.scrollTop + box.clientHeight) / ROW_H) + 5);
+  const total = view.length * ROW_H;
+  // The old rows go first: placed absolutely, they would keep the pane as
+  // tall as before and its scroll position past a shrunken list.
+  spacer.replaceChildren();
+  spacer.style.height = total + "px";
+  if (follow) box.scrollTop = total;
+  const top = Math.min(box.scrollTop, Math.max(0, total - box.clientHeight));
+  const first = Math.max(0, Math.floor(top / ROW_H) - 5);
+  const last = Math.min(view.length, Math.ceil((top + box.clientHeight) / ROW_H) + 5);
   const frag = document.createDocumentFragment();
   for (let i = first; i < last; i++) {
     const r = rowNode(view[i]);

@@ -4,172 +4,9 @@ import (
 	"cmp"
 	"runtime"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
-
-// hub is one hub's connections, users and groups. Membership is guarded by
-// mu; fan-out holds it for reading only while it enqueues (never while it
-// writes to a socket).
-type hub struct {
-	s        *Server
-	name     string // as first seen
-	key      string // lower-case
-	settings atomic.Pointer[HubSettings]
-
-	mu     sync.RWMutex
-	conns  map[string]*conn
-	users  map[string]map[*conn]struct{}
-	groups map[string]map[*conn]struct{}
-	// userGroups remembers AddUserToGroup so that the user's later
-	// connections join too (RemoveUserFromGroup forgets).
-	userGroups map[string]map[string]struct{}
-}
-
-func newHub(s *Server, name string) *hub {
-	h := &hub{
-		s: s, name: name, key: strings.ToLower(name),
-		conns:      map[string]*conn{},
-		users:      map[string]map[*conn]struct{}{},
-		groups:     map[string]map[*conn]struct{}{},
-		userGroups: map[string]map[string]struct{}{},
-	}
-	h.settings.Store(&HubSettings{})
-	return h
-}
-
-func (h *hub) conf() *HubSettings { return h.settings.Load() }
-
-func (h *hub) conn(id string) *conn {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.conns[id]
-}
-
-func (h *hub) connections() []*conn {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	cs := make([]*conn, 0, len(h.conns))
-	for _, c := range h.conns {
-		cs = append(cs, c)
-	}
-	return cs
-}
-
-// add registers c and joins it to groups (its initial groups, which need no
-// permission) and to the groups its user was added to. It returns the
-// groups joined.
-func (h *hub) add(c *conn, groups []string) []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.conns[c.id] = c
-	if c.userID != "" {
-		set := h.users[c.userID]
-		if set == nil {
-			set = map[*conn]struct{}{}
-			h.users[c.userID] = set
-		}
-		set[c] = struct{}{}
-		for g := range h.userGroups[c.userID] {
-			groups = append(groups, g)
-		}
-	}
-	var joined []string
-	for _, g := range groups {
-		if h.joinLocked(c, g) {
-			joined = append(joined, g)
-		}
-	}
-	return joined
-}
-
-// remove unregisters c and takes it out of every group.
-func (h *hub) remove(c *conn) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.conns[c.id] != c {
-		return
-	}
-	delete(h.conns, c.id)
-	if set := h.users[c.userID]; set != nil {
-		delete(set, c)
-		if len(set) == 0 {
-			delete(h.users, c.userID)
-		}
-	}
-	for g := range c.groups {
-		h.leaveLocked(c, g)
-	}
-}
-
-func (h *hub) joinLocked(c *conn, g string) bool {
-	if _, ok := c.groups[g]; ok {
-		return false
-	}
-	if h.conns[c.id] != c {
-		return false // already gone
-	}
-	c.groups[g] = struct{}{}
-	set := h.groups[g]
-	if set == nil {
-		set = map[*conn]struct{}{}
-		h.groups[g] = set
-	}
-	set[c] = struct{}{}
-	return true
-}
-
-func (h *hub) leaveLocked(c *conn, g string) bool {
-	if _, ok := c.groups[g]; !ok {
-		return false
-	}
-	delete(c.groups, g)
-	if set := h.groups[g]; set != nil {
-		delete(set, c)
-		if len(set) == 0 {
-			delete(h.groups, g)
-		}
-	}
-	return true
-}
-
-// join adds c to group g; it reports whether c was not a member before, and
-// then traces the join and sends the group presence event.
-func (h *hub) join(c *conn, g string) bool {
-	h.mu.Lock()
-	ok := h.joinLocked(c, g)
-	h.mu.Unlock()
-	if ok {
-		c.joined(g)
-	}
-	return ok
-}
-
-// leave removes c from group g, reporting whether it was a member.
-func (h *hub) leave(c *conn, g string) bool {
-	h.mu.Lock()
-	ok := h.leaveLocked(c, g)
-	h.mu.Unlock()
-	if ok {
-		c.left(g)
-	}
-	return ok
-}
-
-// groupsOf returns c's groups, sorted.
-func (h *hub) groupsOf(c *conn) []string {
-	h.mu.RLock()
-	gs := make([]string, 0, len(c.groups))
-	for g := range c.groups {
-		gs = append(gs, g)
-	}
-	h.mu.RUnlock()
-	sort.Strings(gs)
-	return gs
-}
 
 // selector chooses the recipients of a fan-out.
 type selector struct {
@@ -312,6 +149,7 @@ func flushAll(fl *flushList) {
 // of a backlog of one-frame writes: a small write costs the kernel several
 // microseconds whatever it carries (docs/benchmarks.md).
 type fanoutWriters struct {
+	work    *activity // counts a backlog's goroutine (nil in unit tests: uncounted)
 	mu      sync.Mutex
 	running int
 	queue   []*flushList
@@ -360,7 +198,7 @@ func (w *fanoutWriters) drain(fl *flushList) {
 		}
 		if fl != nil && time.Since(start) > drainBudget {
 			w.mu.Unlock()
-			go w.drain(nil) // keeps this writer's place in running
+			w.goDrain() // keeps this writer's place in running
 			return
 		}
 		fl = w.queue[0]
@@ -368,6 +206,15 @@ func (w *fanoutWriters) drain(fl *flushList) {
 		w.queue = w.queue[1:]
 		w.mu.Unlock()
 	}
+}
+
+// goDrain hands the queue to a goroutine of its own, counted by the server.
+func (w *fanoutWriters) goDrain() {
+	if w.work == nil {
+		go w.drain(nil)
+		return
+	}
+	w.work.Go(func() { w.drain(nil) })
 }
 
 // drainBudget bounds how long one caller writes other fan-outs' frames (a
@@ -393,32 +240,3 @@ type flushList struct {
 }
 
 var flushListPool = sync.Pool{New: func() any { return new(flushList) }}
-
-func (h *hub) snapshot() HubSnapshot {
-	hs := HubSnapshot{Name: h.name, Groups: map[string][]string{}}
-	h.mu.RLock()
-	for _, c := range h.conns {
-		cs := ConnectionSnapshot{ID: c.id, UserID: c.userID, Protocol: c.subprotocol, Since: c.since, Groups: []string{}}
-		for g := range c.groups {
-			cs.Groups = append(cs.Groups, g)
-		}
-		sort.Strings(cs.Groups)
-		hs.Connections = append(hs.Connections, cs)
-	}
-	for g, set := range h.groups {
-		ids := make([]string, 0, len(set))
-		for c := range set {
-			ids = append(ids, c.id)
-		}
-		sort.Strings(ids)
-		hs.Groups[g] = ids
-	}
-	h.mu.RUnlock()
-	for i := range hs.Connections {
-		if c := h.conn(hs.Connections[i].ID); c != nil {
-			hs.Connections[i].Connected = c.hasSocket()
-		}
-	}
-	sort.Slice(hs.Connections, func(i, j int) bool { return hs.Connections[i].ID < hs.Connections[j].ID })
-	return hs
-}

@@ -4,7 +4,7 @@
 // `bootstrap` and `handler` stay executable on Linux hosts (Lambda and the
 // Functions host only chmod what they must).
 //
-//	go run ./pkg/faas/internal/mkzip -o out.zip dir
+//	go run ./internal/tools/mkzip -o out.zip dir
 package main
 
 import (

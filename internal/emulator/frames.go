@@ -172,8 +172,6 @@ func appendSequencePrefix(b []byte, seq uint64) []byte {
 	return append(b, ',')
 }
 
-// JSON system and ack frames.
-
 func ackFrame(ackID uint64, errName, errMsg string) outMsg {
 	b := make([]byte, 0, 96)
 	b = append(b, `{"type":"ack","ackId":`...)

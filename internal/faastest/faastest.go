@@ -28,12 +28,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/wpsfn/wpsfn/internal/httprec"
+	"github.com/wpsfn/wpsfn/internal/syncbuf"
 )
 
 // ModuleRoot is the repository root (where go.mod is).
 func ModuleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // BuildFlags are the flags of `make package-lambda`.
@@ -126,26 +127,9 @@ func FreePort(t testing.TB) string {
 // Proc is a started child process whose output is kept for failure reports.
 type Proc struct {
 	Cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 	err  error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Start runs bin with args and env (added to a minimal environment: PATH,
@@ -154,7 +138,7 @@ func Start(t testing.TB, env []string, bin string, args ...string) *Proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TMPDIR=" + os.TempDir()}, env...)
-	p := &Proc{Cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{Cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

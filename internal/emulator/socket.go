@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -22,6 +23,38 @@ import (
 // batch with one system call. coder/websocket's own frames pass through the
 // same corkWriter under the same lock, so frames never interleave: its
 // control frames are at most 131 bytes and always reach Write whole.
+
+// socket is one WebSocket attached to a conn.
+type socket struct {
+	ws     *websocket.Conn
+	cork   *corkWriter // nil: frames are written through
+	ctx    context.Context
+	cancel context.CancelFunc
+	wake   chan struct{}
+	done   chan struct{} // closed when the writer has exited
+}
+
+func newSocket(ws *websocket.Conn, cork *corkWriter) *socket {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &socket{ws: ws, cork: cork, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (sk *socket) signal() {
+	select {
+	case sk.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) ping(sk *socket) {
+	ctx, cancel := context.WithTimeout(sk.ctx, c.s.cfg.KeepAlive)
+	defer cancel()
+	if err := sk.ws.Ping(ctx); err != nil && sk.ctx.Err() == nil {
+		c.s.log.Info("emulator: client missed a ping", "hub", c.h.name, "connectionId", c.id)
+		sk.ws.CloseNow()
+		sk.cancel()
+	}
+}
 
 // corkWriter sits between coder/websocket's bufio.Writer and the socket, and
 // writes the connection's data frames in batches.
