@@ -53,7 +53,6 @@ type handler struct {
 
 // New returns the HTTP-triggered broadcast function.
 func New(cfg Config) (http.Handler, error) {
-	cfg.setDefaults()
 	cs, err := cfg.validate()
 	if err != nil {
 		return nil, err

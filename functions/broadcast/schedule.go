@@ -15,7 +15,6 @@ import (
 // configured message with now and sends it to the configured target. Its
 // error (a failed send) makes the host report the tick as failed.
 func NewSchedule(cfg ScheduleConfig) (func(ctx context.Context, now time.Time) error, error) {
-	cfg.setDefaults()
 	cc, err := cfg.compile()
 	if err != nil {
 		return nil, err

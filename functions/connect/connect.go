@@ -10,7 +10,7 @@
 //   - disconnected announces {"type":"system","event":"left","user":"<user>"}
 //     to each group the connection was in; the group presence events
 //     announce {"type":"system","event":"joined"|"left","user":"<user>"} to
-//     the group joined or left (all with AnnounceLeave, which covers presence).
+//     the group joined or left (all off with DisableLeaveAnnouncement).
 //
 // How the function knows a connection's groups: connect writes the groups
 // it grants (and those in the token's webpubsub.group claim) to the
@@ -82,17 +82,20 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	f := &function{cfg: cfg, client: client, log: log, groups: newTracker(maxTracked)}
-	return cloudevents.NewHandler(cloudevents.Options{
-		Hub:              cfg.Hub,
-		AccessKeys:       cfg.AccessKeys,
-		ConnectionString: cs,
-		Logger:           log,
-		Connect:          f.connect,
-		Connected:        f.connected,
-		Disconnected:     f.disconnected,
-		GroupJoined:      f.groupJoined,
-		GroupLeft:        f.groupLeft,
-	})
+	h := &cloudevents.Handler{
+		Hub:          cfg.Hub,
+		Keys:         cloudevents.NewKeys(append([]string{cs.AccessKey}, cfg.AccessKeys...)...),
+		Logger:       log,
+		Connect:      f.connect,
+		Connected:    f.connected,
+		Disconnected: f.disconnected,
+		GroupJoined:  f.groupJoined,
+		GroupLeft:    f.groupLeft,
+	}
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // userOf is the client token's sub claim, or the ce-userId the service sent.
@@ -162,7 +165,7 @@ func (f *function) refuse(req *cloudevents.ConnectRequest, status int, reason st
 }
 
 func (f *function) connected(ctx context.Context, req *cloudevents.ConnectedRequest) error {
-	if !f.cfg.Greet {
+	if f.cfg.DisableGreet {
 		return nil
 	}
 	text := "welcome"
@@ -179,7 +182,7 @@ func (f *function) connected(ctx context.Context, req *cloudevents.ConnectedRequ
 
 func (f *function) groupJoined(ctx context.Context, req *cloudevents.GroupEventRequest) error {
 	f.groups.set(req.ConnectionID, req.Group, true)
-	if !f.cfg.AnnounceLeave || req.UserID == "" {
+	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
 		return nil
 	}
 	msg := wps.JSON(Leave{Type: "system", Event: "joined", User: req.UserID})
@@ -192,7 +195,7 @@ func (f *function) groupJoined(ctx context.Context, req *cloudevents.GroupEventR
 
 func (f *function) groupLeft(ctx context.Context, req *cloudevents.GroupEventRequest) error {
 	f.groups.set(req.ConnectionID, req.Group, false)
-	if !f.cfg.AnnounceLeave || req.UserID == "" {
+	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
 		return nil
 	}
 	msg := wps.JSON(Leave{Type: "system", Event: "left", User: req.UserID})
@@ -217,7 +220,7 @@ func (f *function) disconnected(ctx context.Context, req *cloudevents.Disconnect
 	}
 	slices.Sort(groups)
 	f.log.Info("disconnected", "connection", req.ConnectionID, "user", req.UserID, "reason", req.Reason, "groups", groups)
-	if !f.cfg.AnnounceLeave || req.UserID == "" {
+	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
 		return nil
 	}
 	msg := wps.JSON(Leave{Type: "system", Event: "left", User: req.UserID})

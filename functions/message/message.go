@@ -80,7 +80,6 @@ type function struct {
 // New returns the message function: a pkg/cloudevents handler whose user
 // events are chat messages.
 func New(cfg Config) (http.Handler, error) {
-	cfg.setDefaults()
 	cs, re, err := cfg.compile()
 	if err != nil {
 		return nil, err
@@ -94,16 +93,19 @@ func New(cfg Config) (http.Handler, error) {
 	if f.now == nil {
 		f.now = time.Now
 	}
-	return cloudevents.NewHandler(cloudevents.Options{
-		Hub:              cfg.Hub,
-		AccessKeys:       cfg.AccessKeys,
-		ConnectionString: cs,
+	h := &cloudevents.Handler{
+		Hub:  cfg.Hub,
+		Keys: cloudevents.NewKeys(append([]string{cs.AccessKey}, cfg.AccessKeys...)...),
 		// The handler's own bound is the service's 1 MB message limit, so an
 		// oversized message is refused below, naming MaxBytes, not this bound.
 		MaxBodyBytes: max(int64(cfg.MaxBytes), 1<<20) + 1024,
 		Logger:       log,
 		UserEvent:    f.userEvent,
-	})
+	}
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 func (f *function) userEvent(ctx context.Context, req *cloudevents.UserEventRequest) (*cloudevents.UserEventResponse, error) {
