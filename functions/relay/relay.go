@@ -147,3 +147,18 @@ func (r *Relay) relay(ctx context.Context, m faas.Message) error {
 		"to", p.To, "id", p.ID, "type", p.Type, "bytes", p.Bytes)
 	return nil
 }
+
+// Envelope is the message a producer writes (the broadcast function's body).
+type Envelope = envelope.Envelope
+
+// CheckEnvelope reports why body is not an envelope the relay sends, or nil.
+func CheckEnvelope(body []byte) error {
+	p, err := envelope.Parse(body, envelope.Options{})
+	if err != nil {
+		return err
+	}
+	if n := envelope.FrameSize(p); n > envelope.MaxFrameBytes {
+		return fmt.Errorf("the message is %d bytes once encoded for clients, over Web PubSub's %d", n, envelope.MaxFrameBytes)
+	}
+	return nil
+}
