@@ -108,7 +108,13 @@ func (s *Server) restHandler() http.Handler {
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rw := &restWriter{ResponseWriter: w}
+		var base http.ResponseWriter = w
+		var rec *restRecorder
+		if s.tracing() {
+			rec = recordREST(w, r)
+			base = rec
+		}
+		rw := &restWriter{ResponseWriter: base}
 		if r.ContentLength != 0 {
 			// A body has ReadTimeout to arrive, whatever the server's own
 			// timeouts (a trickled one is answered 408, see readBody).
@@ -118,13 +124,8 @@ func (s *Server) restHandler() http.Handler {
 		}
 		w.Header().Set("api-supported-versions", supportedAPIVersionsHeader)
 		mux.ServeHTTP(rw, r)
-		if s.tracing() {
-			st := rw.status
-			if st == 0 {
-				st = http.StatusOK
-			}
-			s.trace(TraceEvent{Kind: TraceREST, Hub: rw.hub, Status: st, Latency: time.Since(start),
-				Summary: r.Method + " " + r.URL.EscapedPath() + " → " + strconv.Itoa(st)})
+		if rec != nil {
+			s.traceREST(rec, rw.hub, start)
 		}
 	})
 }

@@ -43,7 +43,7 @@ func TestAwkwardIDs(t *testing.T) {
 			e.must("CloseUserConnections", e.wps.CloseUserConnections(ctx, id, &wps.CloseOptions{Reason: "bye " + id}))
 			c.expectClosed("bye " + id)
 			other.expectNone()
-			e.must("CloseConnection", e.wps.CloseConnection(ctx, other.id, ""))
+			e.must("CloseConnection", e.wps.CloseConnection(ctx, other.id, nil))
 			other.expectClosed("")
 		})
 	}
@@ -70,10 +70,10 @@ func TestSendOptions(t *testing.T) {
 		"SendToConnection(Filter)":        e.wps.SendToConnection(ctx, c.id, wps.Text("x"), &wps.SendOptions{Filter: wps.FilterUserIs("u")}),
 		"SendToConnection(Excluded)":      e.wps.SendToConnection(ctx, c.id, wps.Text("x"), &wps.SendOptions{Excluded: []string{"a"}}),
 		"SendToAll(unencodable JSON)":     e.wps.SendToAll(ctx, wps.JSON(func() {}), nil),
-		"SendToAll(invalid filter)":       e.wps.SendToAll(ctx, wps.Text("x"), &wps.SendOptions{Filter: "userId eq"}),
+		"SendToAll(invalid filter)":       e.wps.SendToAll(ctx, wps.Text("x"), &wps.SendOptions{Filter: wps.RawFilter("userId eq")}),
 		"SendToGroup(whitespace group)":   e.wps.SendToGroup(ctx, "   ", wps.Text("x"), nil),
-		"AddConnectionsToGroups(bad)":     e.wps.AddConnectionsToGroups(ctx, []string{"g2"}, "userId eq 'u"),
-		"RemoveConnectionsFromGroups(no)": e.wps.RemoveConnectionsFromGroups(ctx, []string{"g"}, "(("),
+		"AddConnectionsToGroups(bad)":     e.wps.AddConnectionsToGroups(ctx, []string{"g2"}, wps.RawFilter("userId eq 'u")),
+		"RemoveConnectionsFromGroups(no)": e.wps.RemoveConnectionsFromGroups(ctx, []string{"g"}, wps.RawFilter("((")),
 	} {
 		if err == nil {
 			t.Errorf("%s succeeded, want an error", name)
