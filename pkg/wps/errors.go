@@ -162,13 +162,5 @@ func redactURL(u string) string {
 
 // oneLine folds s onto one line and cuts it at max bytes (at a rune boundary).
 func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
-		cut := max
-		for cut > 0 && s[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return truncate(strings.Join(strings.Fields(s), " "), max)
 }
