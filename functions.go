@@ -26,7 +26,7 @@ import (
 	"sync"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-	"github.com/cloudevents/sdk-go/v2/event"
+	cesdk "github.com/cloudevents/sdk-go/v2/event" // not pkg/cloudevents: the CloudEvents SDK functions-framework-go speaks
 
 	"github.com/wpsfn/wpsfn/functions/broadcast"
 	"github.com/wpsfn/wpsfn/functions/connect"
@@ -120,7 +120,7 @@ var scheduleFunction = sync.OnceValues(func() (faas.Function, error) {
 
 // broadcastScheduleEvent runs the scheduled broadcast for a Pub/Sub message
 // (Cloud Scheduler's Pub/Sub target); see gcpfn.RunScheduled.
-func broadcastScheduleEvent(ctx context.Context, e event.Event) error {
+func broadcastScheduleEvent(ctx context.Context, e cesdk.Event) error {
 	fn, err := scheduleFunction()
 	if err != nil {
 		slog.ErrorContext(ctx, "function not configured", "function", "broadcast-schedule", "error", err.Error())

@@ -79,17 +79,20 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	f := &function{cfg: cfg, client: client, log: log, groups: newTracker(maxTracked)}
-	return cloudevents.NewHandler(cloudevents.Options{
-		Hub:              cfg.Hub,
-		AccessKeys:       cfg.AccessKeys,
-		ConnectionString: cs,
-		Logger:           log,
-		Connect:          f.connect,
-		Connected:        f.connected,
-		Disconnected:     f.disconnected,
-		GroupJoined:      f.groupJoined,
-		GroupLeft:        f.groupLeft,
-	})
+	h := &cloudevents.Handler{
+		Hub:          cfg.Hub,
+		Keys:         cloudevents.NewKeys(append([]string{cs.AccessKey}, cfg.AccessKeys...)...),
+		Logger:       log,
+		Connect:      f.connect,
+		Connected:    f.connected,
+		Disconnected: f.disconnected,
+		GroupJoined:  f.groupJoined,
+		GroupLeft:    f.groupLeft,
+	}
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // userOf is the client token's sub claim, or the ce-userId the service sent.

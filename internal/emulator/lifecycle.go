@@ -30,7 +30,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			c.close(closeServiceShutdown)
 		}
 	}
-	defer s.up.client.CloseIdleConnections()
+	defer s.up.caller.Client.CloseIdleConnections()
 	select {
 	case <-s.conns.idle():
 		return nil

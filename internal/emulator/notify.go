@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	ceupstream "github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 var notifyBackoff = []time.Duration{200 * time.Millisecond, time.Second, 3 * time.Second}
@@ -43,7 +44,7 @@ func (u *upstream) notify(c *conn, kind, event string, build func(cloudevents.Co
 				u.s.log.Warn("emulator: notification dropped after retries", "hub", h.name, "event", event, "connectionId", cc.ConnectionID)
 				return
 			}
-			var ve *cloudevents.ValidationError
+			var ve *ceupstream.ValidationError
 			if errors.As(err, &ve) && attempt > 0 {
 				return // validation failures are not transient
 			}

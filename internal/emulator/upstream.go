@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	ceupstream "github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 // Upstream delivery. The wire format (ce- headers, signatures, answers, the
@@ -36,7 +37,7 @@ var errNoHandler = errors.New("no event handler is registered for this event")
 
 type upstream struct {
 	s      *Server
-	client *http.Client
+	caller *ceupstream.Caller
 
 	mu        sync.Mutex
 	validated map[string]validation // by validation URL
@@ -54,7 +55,8 @@ func newUpstream(s *Server) *upstream {
 		tr.MaxIdleConnsPerHost = 64
 		client = &http.Client{Transport: tr}
 	}
-	return &upstream{s: s, client: client, validated: map[string]validation{}}
+	caller := &ceupstream.Caller{Client: client, Keys: cloudevents.NewKeys(s.keys...), Origin: requestOrigin}
+	return &upstream{s: s, caller: caller, validated: map[string]validation{}}
 }
 
 // forget drops cached validations (after SetHub).
@@ -151,9 +153,9 @@ func (u *upstream) validate(ctx context.Context, h *hub, eh *EventHandler) error
 		return v.err
 	}
 	start := time.Now()
-	err := cloudevents.Validate(ctx, u.client, vu, requestOrigin)
+	err := u.caller.Validate(ctx, vu)
 	status := 200
-	var ve *cloudevents.ValidationError
+	var ve *ceupstream.ValidationError
 	if errors.As(err, &ve) {
 		status = ve.Status
 	} else if err != nil {
@@ -184,7 +186,7 @@ func (u *upstream) call(ctx context.Context, h *hub, eh *EventHandler, event str
 	}
 	target := expand(eh.URLTemplate, h.name, event)
 	start := time.Now()
-	ans, err := cloudevents.Send(ctx, u.client, target, ev, u.s.keys...)
+	ans, err := u.caller.Send(ctx, target, ev)
 	status := 0
 	if ans != nil {
 		status = ans.Status

@@ -1,4 +1,4 @@
-package cloudevents
+package upstream_test
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/internal/nodetest"
+	. "github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 // startExpressPeer runs test/cloudevents-express-peer.js (Microsoft's
@@ -66,7 +68,7 @@ func TestExpressPeer(t *testing.T) {
 	url, base := startExpressPeer(t)
 	ctx := context.Background()
 
-	if err := Validate(ctx, nil, url+"validate", "svc.example"); err != nil {
+	if err := (&upstream.Caller{Origin: "svc.example"}).Validate(ctx, url+"validate"); err != nil {
 		t.Fatalf("abuse protection with Express: %v", err)
 	}
 
@@ -83,7 +85,7 @@ func TestExpressPeer(t *testing.T) {
 		Subprotocols:       []string{"json.webpubsub.azure.v1", "json.reliable.webpubsub.azure.v1"},
 		ClientCertificates: []ClientCertificate{{Thumbprint: "t1"}},
 	}
-	ans, err := Send(ctx, nil, url, connect, testKey, otherKey)
+	ans, err := send(ctx, url, connect, testKey, otherKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,14 +137,14 @@ func TestExpressPeer(t *testing.T) {
 
 	// connect refusals, plain and MQTT.
 	rej := &ConnectRequest{ConnectionContext: cc, Query: map[string][]string{"reject": {"1"}}}
-	ans, _ = Send(ctx, nil, url, rej, testKey)
+	ans, _ = send(ctx, url, rej, testKey)
 	var e *Error
 	if err := ans.Err(); !errors.As(err, &e) || e.Status != 401 || e.Message != "rejected "+cc.ConnectionID {
 		t.Errorf("Express refusal read as %v", err)
 	}
 	mq := &ConnectRequest{ConnectionContext: ConnectionContext{Hub: "chat", ConnectionID: "m1", Subprotocol: "mqtt", PhysicalConnectionID: "p1"},
 		MQTT: &MQTTConnectProperties{ProtocolVersion: 5, Username: "bad"}}
-	ans, _ = Send(ctx, nil, url, mq, testKey)
+	ans, _ = send(ctx, url, mq, testKey)
 	if err := ans.Err(); !errors.As(err, &e) || e.Status != 401 || e.MQTT == nil || e.MQTT.Code != 0x86 || e.Message != "peer says bad credentials" {
 		t.Errorf("Express MQTT refusal read as %v (%s)", err, ans.Body)
 	}
@@ -158,7 +160,7 @@ func TestExpressPeer(t *testing.T) {
 		{[]byte{0, 1, 254, 255}, DataBinary, base64.StdEncoding.EncodeToString([]byte{0, 1, 254, 255})},
 	} {
 		ue := &UserEventRequest{ConnectionContext: cc, Data: tc.data, DataType: tc.dt}
-		ans, err := Send(ctx, nil, url, ue, testKey)
+		ans, err := send(ctx, url, ue, testKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +189,7 @@ func TestExpressPeer(t *testing.T) {
 	// An MQTT user event: Express tells MQTT by subprotocol + physical id.
 	mqttEv := &UserEventRequest{ConnectionContext: ConnectionContext{Hub: "chat", ConnectionID: "client-9", Subprotocol: "mqtt",
 		PhysicalConnectionID: "phys-9", SessionID: "sess-9"}, Data: []byte("m"), DataType: DataText}
-	ans, err = Send(ctx, nil, url, mqttEv, testKey)
+	ans, err = send(ctx, url, mqttEv, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,19 +206,19 @@ func TestExpressPeer(t *testing.T) {
 	// Replies of each type read back by us.
 	ue := &UserEventRequest{ConnectionContext: cc, Data: []byte("hi"), DataType: DataText}
 	ue.EventName = "text"
-	ans, _ = Send(ctx, nil, url, ue, testKey)
+	ans, _ = send(ctx, url, ue, testKey)
 	if r, err := ans.UserEvent(); err != nil || string(r.Data) != "text:hi" || r.DataType != DataText {
 		t.Errorf("text reply %+v %v", r, err)
 	}
 	ue = &UserEventRequest{ConnectionContext: cc, Data: []byte{1, 2, 3}, DataType: DataBinary}
 	ue.EventName = "binary"
-	ans, _ = Send(ctx, nil, url, ue, testKey)
+	ans, _ = send(ctx, url, ue, testKey)
 	if r, err := ans.UserEvent(); err != nil || !reflect.DeepEqual(r.Data, []byte{3, 2, 1}) || r.DataType != DataBinary {
 		t.Errorf("binary reply %+v %v", r, err)
 	}
 	ue = &UserEventRequest{ConnectionContext: cc, Data: []byte("x"), DataType: DataText}
 	ue.EventName = "fail"
-	ans, _ = Send(ctx, nil, url, ue, testKey)
+	ans, _ = send(ctx, url, ue, testKey)
 	if err := ans.Err(); !errors.As(err, &e) || e.Status != 400 || e.Message != "peer refuses x" {
 		t.Errorf("user event refusal read as %v", err)
 	}
@@ -230,7 +232,7 @@ func TestExpressPeer(t *testing.T) {
 		left,
 		&DisconnectedRequest{ConnectionContext: cc, Reason: "bye now"},
 	} {
-		if ans, err := Send(ctx, nil, url, ev, testKey); err != nil || ans.Status != 200 {
+		if ans, err := send(ctx, url, ev, testKey); err != nil || ans.Status != 200 {
 			t.Fatalf("%T: %v %+v", ev, err, ans)
 		}
 	}
