@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // TraceEvent is one entry of the live trace.
@@ -71,7 +73,7 @@ func frameSummary(what string, typ websocket.MessageType, data []byte) string {
 	}
 	s := string(data)
 	if len(s) > max {
-		s = s[:max] + "…"
+		s = shorten.String(s, max)
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] == '\n' || s[i] == '\r' {

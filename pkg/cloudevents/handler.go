@@ -13,7 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // DefaultMaxBodyBytes is the body limit when Handler.MaxBodyBytes is zero:
@@ -206,13 +207,7 @@ func clip(s string) string { return clipTo(s, 128) }
 // clipTo cuts s to at most n bytes (not inside a UTF-8 character), marking
 // the cut, and keeps it on one line.
 func clipTo(s string, n int) string {
-	if len(s) > n {
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s = s[:n] + "…"
-	}
-	return oneLine(s)
+	return oneLine(shorten.String(s, n))
 }
 
 func (h *Handler) serveEvent(w http.ResponseWriter, r *http.Request, c *config) {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // ResponseError is the error for any answer from the service that is not a
@@ -87,12 +89,5 @@ func newResponseError(resp *http.Response, secrets ...string) *ResponseError {
 // oneLine folds s onto one line and cuts it at max bytes (at a rune boundary).
 func oneLine(s string, max int) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
-		cut := max
-		for cut > 0 && s[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return shorten.String(s, max)
 }
