@@ -240,6 +240,11 @@ func (rc *restCall) send(sel *selector, withExcluded bool) {
 		return
 	}
 	d := &delivery{p: p, from: "server"}
+	if sel.group != "" {
+		// As the service frames it (and Microsoft's client SDK expects: a
+		// group-message): from the group, with no fromUserId.
+		d.from, d.group = "group", sel.group
+	}
 	if ttl > 0 {
 		// Counted from acceptance: a message still queued for a slow
 		// client, or waiting for a reliable client to resume, when this
