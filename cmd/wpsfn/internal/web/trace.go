@@ -1,63 +1,33 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wpsfn/wpsfn/internal/emulator"
 )
 
-// Event is one entry of the live trace: a client frame, an upstream call, a
-// REST call, or a connection or group change. It mirrors the emulator's trace
-// event so this package does not depend on the emulator.
-type Event struct {
-	Time         time.Time
-	Kind         string // "frame-in", "frame-out", "upstream", "rest", "connected", ...
-	Hub          string
-	ConnectionID string
-	UserID       string
-	Group        string
-	Summary      string // one short line; never a key or token
-	Status       int
-	Latency      time.Duration
-}
-
-// Snapshot is the state the trace page shows beside the stream: every hub's
-// connections and groups.
-type Snapshot struct {
-	Hubs []HubSnapshot `json:"hubs"`
-}
-
-// HubSnapshot is one hub's connections and groups.
-type HubSnapshot struct {
-	Name        string               `json:"name"`
-	Connections []ConnectionSnapshot `json:"connections"`
-	Groups      []GroupSnapshot      `json:"groups"`
-}
-
-// ConnectionSnapshot is one client connection.
-type ConnectionSnapshot struct {
-	ID       string   `json:"id"`
-	UserID   string   `json:"userId,omitempty"`
-	Protocol string   `json:"protocol,omitempty"`
-	Groups   []string `json:"groups,omitempty"`
-}
-
-// GroupSnapshot is one group and the connections in it.
-type GroupSnapshot struct {
-	Name    string   `json:"name"`
-	Members []string `json:"members"`
-}
-
-// Trace batches trace events for the live trace page and streams them to
-// browsers as Server-Sent Events. Publish is cheap and never blocks: events
-// are buffered and flushed to every subscriber as one batch per
-// FlushInterval; beyond MaxBatch events per interval the rest are counted as
-// dropped, so a flood of thousands of events per second costs the browser at
-// most one bounded message every 100 ms.
+// Trace batches the emulator's trace events for the live trace page and
+// streams them to browsers as Server-Sent Events. Publish is cheap and never
+// blocks: events are buffered and flushed to every subscriber as one batch
+// per FlushInterval, sorted by when they started; beyond MaxBatch events per
+// interval the rest are counted as dropped, so a flood of thousands of
+// events per second costs the browser at most one bounded message every
+// 100 ms.
+//
+// The last HistoryEvents events (at most HistoryBytes) are kept, whether or
+// not anyone watches: a page opened late first gets them as its "history"
+// event, and the whole frame or request of a kept event is served at
+// /trace/events/{id} when the page asks for it (batches carry summaries).
 //
 // The zero value is ready to use; set the fields before the first call.
 type Trace struct {
@@ -67,9 +37,13 @@ type Trace struct {
 	// events/s at the default interval: more than a person can read, and
 	// what a browser renders without stalling).
 	MaxBatch int
+	// HistoryEvents and HistoryBytes bound the kept history; defaults 5000
+	// events and 8 MiB (summaries and details counted).
+	HistoryEvents int
+	HistoryBytes  int
 	// Snapshot, when set, is sent to subscribers every SnapshotInterval
 	// (default 1 s) and when they subscribe.
-	Snapshot         func() Snapshot
+	Snapshot         func() emulator.Snapshot
 	SnapshotInterval time.Duration
 	// Logger receives one line per failed stream; default slog.Default().
 	Logger *slog.Logger
@@ -77,12 +51,22 @@ type Trace struct {
 	nsubs   atomic.Int32
 	total   atomic.Uint64
 	mu      sync.Mutex
-	buf     []Event
+	buf     []wireEvent
 	dropped uint64
+	ids     uint64
+	hist    []kept // oldest first, sorted by start time
+	histLen int    // bytes held by hist
 	subs    map[*subscriber]struct{}
 	running bool
 	seq     uint64
 	closed  chan struct{} // closed by Close; created lazily under mu
+}
+
+// kept is one event of the history, with its detail.
+type kept struct {
+	ev     wireEvent
+	detail string
+	size   int
 }
 
 // subscriber is one open event stream.
@@ -105,6 +89,20 @@ func (t *Trace) maxBatch() int {
 	return 1000
 }
 
+func (t *Trace) historyEvents() int {
+	if t.HistoryEvents > 0 {
+		return t.HistoryEvents
+	}
+	return 5000
+}
+
+func (t *Trace) historyBytes() int {
+	if t.HistoryBytes > 0 {
+		return t.HistoryBytes
+	}
+	return 8 << 20
+}
+
 func (t *Trace) snapshotInterval() time.Duration {
 	if t.SnapshotInterval > 0 {
 		return t.SnapshotInterval
@@ -115,25 +113,60 @@ func (t *Trace) snapshotInterval() time.Duration {
 // Subscribers reports how many streams are open.
 func (t *Trace) Subscribers() int { return int(t.nsubs.Load()) }
 
-// Publish records ev for the next batch. It is safe for concurrent use and
-// costs one atomic load when nobody is watching.
-func (t *Trace) Publish(ev Event) {
+// Publish records ev in the history and for the next batch. It is safe for
+// concurrent use; the emulator has already redacted ev.
+func (t *Trace) Publish(ev emulator.TraceEvent) {
 	t.total.Add(1)
-	if t.nsubs.Load() == 0 {
+	w := wireEvent{
+		T: float64(ev.Time.UnixMicro()) / 1000, K: ev.Kind, H: ev.Hub, C: ev.ConnectionID,
+		U: ev.UserID, G: ev.Group, S: ev.Summary, St: ev.Status,
+		L: float64(ev.Latency.Microseconds()) / 1000, D: ev.Detail != "",
+	}
+	size := 96 + len(w.K) + len(w.H) + len(w.C) + len(w.U) + len(w.G) + len(w.S) + len(ev.Detail)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ids++
+	w.ID = t.ids
+	t.remember(kept{ev: w, detail: ev.Detail, size: size})
+	if len(t.subs) == 0 {
 		return
 	}
-	t.mu.Lock()
 	if len(t.buf) < t.maxBatch() {
-		t.buf = append(t.buf, ev)
+		t.buf = append(t.buf, w)
 	} else {
 		t.dropped++
 	}
-	t.mu.Unlock()
 }
 
-// wireEvent is Event as the page reads it: short keys, times in ms.
+// remember inserts k into the history by start time (events are published
+// when they end, so a long call lands before shorter ones that began later)
+// and evicts the oldest beyond the bounds. Called with mu held.
+func (t *Trace) remember(k kept) {
+	i := len(t.hist)
+	for i > 0 && t.hist[i-1].ev.T > k.ev.T {
+		i--
+	}
+	t.hist = slices.Insert(t.hist, i, k)
+	t.histLen += k.size
+	drop := 0
+	for len(t.hist)-drop > t.historyEvents() || (t.histLen > t.historyBytes() && len(t.hist)-drop > 1) {
+		t.histLen -= t.hist[drop].size
+		drop++
+	}
+	if drop > 0 {
+		// Amortised: shift once the dead prefix is as long as the live part.
+		clear(t.hist[:drop])
+		t.hist = t.hist[drop:]
+		if cap(t.hist) > 2*t.historyEvents() {
+			t.hist = slices.Clone(t.hist)
+		}
+	}
+}
+
+// wireEvent is an event as the page reads it: short keys, times in ms.
 type wireEvent struct {
-	T  float64 `json:"t"` // unix ms
+	ID uint64  `json:"id"`
+	T  float64 `json:"t"` // start, unix ms
 	K  string  `json:"k"`
 	H  string  `json:"h,omitempty"`
 	C  string  `json:"c,omitempty"`
@@ -141,7 +174,8 @@ type wireEvent struct {
 	G  string  `json:"g,omitempty"`
 	S  string  `json:"s,omitempty"`
 	St int     `json:"st,omitempty"`
-	L  float64 `json:"l,omitempty"` // latency in ms
+	L  float64 `json:"l,omitempty"` // duration in ms
+	D  bool    `json:"d,omitempty"` // a detail is served at /trace/events/{id}
 }
 
 // Batch is one flush as sent on the wire (SSE event "batch").
@@ -177,9 +211,16 @@ func (t *Trace) Close() {
 	}
 }
 
-func (t *Trace) subscribe() *subscriber {
+// subscribe registers a stream and returns, as one SSE "history" event (a
+// Batch), the kept events: taken under the same lock, so none is both in
+// the history and in the stream's first batch.
+func (t *Trace) subscribe() (*subscriber, []byte) {
 	s := &subscriber{ch: make(chan []byte, 32)}
 	t.mu.Lock()
+	hist := make([]wireEvent, len(t.hist))
+	for i, k := range t.hist {
+		hist[i] = k.ev
+	}
 	if t.subs == nil {
 		t.subs = make(map[*subscriber]struct{})
 	}
@@ -190,7 +231,43 @@ func (t *Trace) subscribe() *subscriber {
 		go t.loop()
 	}
 	t.mu.Unlock()
-	return s
+	msg, _ := json.Marshal(Batch{Events: hist, Total: t.total.Load()})
+	return s, sse("history", msg)
+}
+
+// ServeDetail answers GET /trace/events/{id}: the whole (redacted) frame,
+// request or answer of a kept event, as text.
+func (t *Trace) ServeDetail(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
+	if err != nil {
+		http.Error(w, "the event id is not a number", http.StatusBadRequest)
+		return
+	}
+	t.mu.Lock()
+	i, found := slices.BinarySearchFunc(t.hist, id, func(k kept, id uint64) int { return cmp.Compare(k.ev.ID, id) })
+	var detail string
+	if !found {
+		// The history is sorted by start time, which is nearly id order.
+		for j := range t.hist {
+			if t.hist[j].ev.ID == id {
+				i, found = j, true
+				break
+			}
+		}
+	}
+	if found {
+		detail = t.hist[i].detail
+	}
+	n := len(t.hist)
+	t.mu.Unlock()
+	if !found {
+		http.Error(w, fmt.Sprintf("event %d is no longer kept (the trace keeps the last %d events)", id, n), http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	io.WriteString(w, detail)
 }
 
 func (t *Trace) unsubscribe(s *subscriber) {
@@ -231,7 +308,7 @@ func (t *Trace) flushOnce() bool {
 		return false
 	}
 	evs, dropped := t.buf, t.dropped
-	t.buf, t.dropped = make([]Event, 0, len(evs)), 0
+	t.buf, t.dropped = make([]wireEvent, 0, len(evs)), 0
 	t.seq++
 	seq := t.seq
 	at := float64(time.Now().UnixMicro()) / 1000
@@ -243,14 +320,8 @@ func (t *Trace) flushOnce() bool {
 	if len(evs) == 0 && dropped == 0 {
 		return true
 	}
-	wire := make([]wireEvent, len(evs))
-	for i, e := range evs {
-		wire[i] = wireEvent{
-			T: float64(e.Time.UnixMicro()) / 1000, K: e.Kind, H: e.Hub, C: e.ConnectionID,
-			U: e.UserID, G: e.Group, S: e.Summary, St: e.Status,
-			L: float64(e.Latency.Microseconds()) / 1000,
-		}
-	}
+	wire := evs
+	slices.SortStableFunc(wire, func(a, b wireEvent) int { return cmp.Compare(a.T, b.T) })
 	for _, s := range subs {
 		b := Batch{Seq: seq, At: at, Events: wire, Dropped: dropped, Missed: s.missed.Load(), Total: t.total.Load()}
 		msg, err := json.Marshal(b)
@@ -315,9 +386,10 @@ func (t *Trace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	s := t.subscribe()
+	s, history := t.subscribe()
 	defer t.unsubscribe(s)
 	hello := []byte(": wpsfn trace\nretry: 1000\n\n")
+	hello = append(hello, history...)
 	if t.Snapshot != nil {
 		hello = append(hello, t.snapshotMessage()...)
 	}

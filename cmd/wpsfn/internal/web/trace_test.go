@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wpsfn/wpsfn/internal/emulator"
 )
 
 // sseEvent is one Server-Sent Event read from a stream.
@@ -99,15 +101,24 @@ func TestTraceStreamsBatches(t *testing.T) {
 	defer srv.Close()
 	defer tr.Close()
 
-	tr.Publish(Event{Kind: "frame-in", Summary: "before anyone watches"}) // not buffered
+	early := time.Date(2026, 11, 27, 3, 59, 0, 0, time.UTC)
+	tr.Publish(emulator.TraceEvent{Time: early, Kind: "frame-in", Summary: "before anyone watches", Detail: `{"type":"joinGroup"}`})
 	ch, stop := openStream(t, srv.URL)
 	defer stop()
 	waitSubscribed(t, tr, 1)
+	var h Batch
+	if err := json.Unmarshal([]byte(nextNamed(t, ch, "history").data), &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Events) != 1 || h.Events[0].S != "before anyone watches" || !h.Events[0].D {
+		t.Fatalf("history = %+v, want the event published before the stream opened", h.Events)
+	}
 
 	when := time.Date(2026, 11, 27, 4, 0, 0, 123_000_000, time.UTC)
-	tr.Publish(Event{Time: when, Kind: "upstream", Hub: "chat", ConnectionID: "c1", UserID: "alice",
+	tr.Publish(emulator.TraceEvent{Time: when, Kind: "upstream", Hub: "chat", ConnectionID: "c1", UserID: "alice",
 		Summary: "POST message → 200", Status: 200, Latency: 1500 * time.Microsecond})
-	tr.Publish(Event{Time: when, Kind: "group-join", Hub: "chat", ConnectionID: "c1", Group: "lobby"})
+	// Published last but started first: the batch puts it first.
+	tr.Publish(emulator.TraceEvent{Time: when.Add(-time.Millisecond), Kind: "group-join", Hub: "chat", ConnectionID: "c1", Group: "lobby"})
 
 	var b Batch
 	if err := json.Unmarshal([]byte(nextNamed(t, ch, "batch").data), &b); err != nil {
@@ -116,13 +127,13 @@ func TestTraceStreamsBatches(t *testing.T) {
 	if len(b.Events) != 2 {
 		t.Fatalf("batch has %d events, want 2: %+v", len(b.Events), b.Events)
 	}
-	up := b.Events[0]
+	up := b.Events[1]
 	if up.K != "upstream" || up.H != "chat" || up.C != "c1" || up.U != "alice" || up.St != 200 ||
 		up.S != "POST message → 200" || up.L != 1.5 || up.T != float64(when.UnixMilli()) {
 		t.Errorf("upstream event on the wire = %+v", up)
 	}
-	if b.Events[1].K != "group-join" || b.Events[1].G != "lobby" {
-		t.Errorf("group event on the wire = %+v", b.Events[1])
+	if b.Events[0].K != "group-join" || b.Events[0].G != "lobby" {
+		t.Errorf("group event on the wire = %+v", b.Events[0])
 	}
 	if b.Total != 3 || b.Dropped != 0 {
 		t.Errorf("total, dropped = %d, %d; want 3, 0", b.Total, b.Dropped)
@@ -146,7 +157,7 @@ func TestTraceBoundsBatchesAndCountsDrops(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 100 {
-				tr.Publish(Event{Kind: "frame-out", Summary: fmt.Sprintf("g%d-%d", g, i)})
+				tr.Publish(emulator.TraceEvent{Kind: "frame-out", Summary: fmt.Sprintf("g%d-%d", g, i)})
 			}
 		}()
 	}
@@ -172,10 +183,10 @@ func TestTraceSnapshotAndClose(t *testing.T) {
 	tr := &Trace{
 		FlushInterval:    10 * time.Millisecond,
 		SnapshotInterval: 20 * time.Millisecond,
-		Snapshot: func() Snapshot {
-			return Snapshot{Hubs: []HubSnapshot{{Name: "chat",
-				Connections: []ConnectionSnapshot{{ID: "c1", UserID: "bob", Protocol: "json.reliable.webpubsub.azure.v1", Groups: []string{"lobby"}}},
-				Groups:      []GroupSnapshot{{Name: "lobby", Members: []string{"c1"}}},
+		Snapshot: func() emulator.Snapshot {
+			return emulator.Snapshot{Hubs: []emulator.HubSnapshot{{Name: "chat",
+				Connections: []emulator.ConnectionSnapshot{{ID: "c1", UserID: "bob", Protocol: "json.reliable.webpubsub.azure.v1", Groups: []string{"lobby"}}},
+				Groups:      map[string][]string{"lobby": {"c1"}},
 			}}}
 		},
 	}
@@ -185,11 +196,11 @@ func TestTraceSnapshotAndClose(t *testing.T) {
 	defer stop()
 
 	for range 2 { // one on subscribe, one from the timer
-		var s Snapshot
+		var s emulator.Snapshot
 		if err := json.Unmarshal([]byte(nextNamed(t, ch, "snapshot").data), &s); err != nil {
 			t.Fatal(err)
 		}
-		if len(s.Hubs) != 1 || s.Hubs[0].Connections[0].UserID != "bob" || s.Hubs[0].Groups[0].Members[0] != "c1" {
+		if len(s.Hubs) != 1 || s.Hubs[0].Connections[0].UserID != "bob" || s.Hubs[0].Groups["lobby"][0] != "c1" {
 			t.Fatalf("snapshot = %+v", s)
 		}
 	}

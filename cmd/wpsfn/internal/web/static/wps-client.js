@@ -187,7 +187,9 @@ export class ReliableClient {
 
   async restart(reason) {
     // The old session is gone: requests waiting for acks cannot be confirmed.
-    for (const [id, p] of this.pending) { p.reject(new Error(`connection reset (${reason})`)); this.pending.delete(id); }
+    // They are rejected with reset = true: the caller may send them again on
+    // the fresh connection (the chat page does).
+    for (const [id, p] of this.pending) { p.reject(Object.assign(new Error(`connection reset (${reason})`), { reset: true })); this.pending.delete(id); }
     this.emit("reset", reason);
     let delay = 500;
     while (!this.stopped) {
