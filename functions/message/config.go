@@ -25,8 +25,11 @@ const (
 // values of Events, MaxBytes, MaxTextRunes and RoomPattern mean their
 // defaults; negative numbers are refused.
 type Config struct {
-	// ConnectionString of the Web PubSub resource. Required.
-	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
+	// ConnectionString of the Web PubSub resource. Required unless WEBPUBSUB_ENDPOINT is set.
+	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING"`
+	// Identity reaches the resource without a key: WEBPUBSUB_ENDPOINT and an
+	// Entra credential (WEBPUBSUB_CREDENTIAL, AZURE_*), instead of ConnectionString.
+	fnconf.Identity
 	// Hub whose upstream events this function serves. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 
@@ -74,7 +77,7 @@ func LoadConfigFrom(environ map[string]string) (Config, error) {
 // string and room pattern.
 func (c *Config) compile() (wps.ConnectionString, *regexp.Regexp, error) {
 	c.setDefaults()
-	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
+	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub, &c.Identity)
 	if err != nil {
 		return cs, nil, err
 	}

@@ -66,10 +66,10 @@ func New(cfg Config) (*Relay, error) {
 	log := fnconf.Logger(cfg.Logger)
 	// Few retries: the platform redelivers a failed message anyway, and a
 	// batch waits for its slowest message.
-	client, err := cs.NewClient(cfg.Hub, &wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log,
+	client, err := fnconf.NewClientWithOptions(Name, cs, &cfg.Identity, cfg.Hub, &wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log,
 		Retry: wps.RetryOptions{MaxRetries: cfg.SendRetries, Delay: 200 * time.Millisecond}})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return nil, err
 	}
 	return newRelay(cfg, client, log), nil
 }
