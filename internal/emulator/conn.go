@@ -24,7 +24,7 @@ type closeReason struct {
 var (
 	closeServiceShutdown = closeReason{code: websocket.StatusGoingAway, reason: "ServiceShutdown: the emulator is shutting down."}
 	closeSessionExpired  = closeReason{code: websocket.StatusPolicyViolation, reason: "SessionExpired: the client did not reconnect in time."}
-	closeSlowClient      = closeReason{code: websocket.StatusPolicyViolation, reason: "SlowClient: too many messages are waiting for the client.", now: true}
+	closeSlowClient      = closeReason{code: websocket.StatusPolicyViolation, reason: "SlowClient: too many messages or bytes are waiting for the client.", now: true}
 )
 
 // conn is one logical client connection. For reliable clients it outlives
@@ -56,6 +56,7 @@ type conn struct {
 	omu          sync.Mutex // guards the outbound side and the socket
 	sock         *socket
 	pending      []outMsg
+	pendingBytes int // of pending's data, bounded by Config.OutboundQueueBytes
 	spare        []outMsg
 	unacked      []outMsg // reliable: sequenced, not yet acknowledged
 	unackedBytes int
@@ -142,6 +143,7 @@ func (c *conn) close(r closeReason) {
 	if sk != nil && !r.now {
 		if m, ok := c.proto.goodbye(r.reason); ok {
 			c.pending = append(c.pending, m)
+			c.pendingBytes += len(m.data)
 		}
 	}
 	c.omu.Unlock()
