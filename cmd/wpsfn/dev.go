@@ -472,5 +472,6 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	fmt.Fprintf(w, "    relay               %s/   POST an envelope (a queued event) or an SQS, SNS or EventBridge event\n", st.Functions["relay"])
 	fmt.Fprintf(w, "\n  Try:  curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"to\":\"all\",\"text\":\"hello\"}' %s/api/broadcast\n", st.BroadcastSecret, st.Functions["broadcast"])
 	fmt.Fprintf(w, "        curl -d '{\"to\":\"all\",\"text\":\"order 42 shipped\"}' %s/   (what a queue would deliver)\n", st.Functions["relay"])
+	fmt.Fprintf(w, "  SDKs: Microsoft's @azure/web-pubsub needs { allowInsecureConnection: true } for this http:// endpoint.\n")
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
 }

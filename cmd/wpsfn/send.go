@@ -124,7 +124,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = client.SendToConnection(ctx, id, msg, opts)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "wpsfn send: %v\n", err)
+		fmt.Fprintf(stderr, "wpsfn send: %s\n", callError(err))
 		return 1
 	}
 	fmt.Fprintf(stdout, "sent %d bytes (%s) to %s\n", len(msg.Bytes()), msg.ContentType(), *to)
