@@ -63,6 +63,10 @@ type Config struct {
 	// AccessKeys are more keys accepted for ce-signature besides the
 	// connection string's own (e.g. the secondary key while rotating).
 	AccessKeys []string `env:"WEBPUBSUB_ACCESS_KEYS"`
+	// Events chooses how upstream requests are authenticated
+	// (WEBPUBSUB_EVENTS_AUTH: ce-signature, the Entra token of the
+	// resource's managed identity, either, or none).
+	fnconf.EventAuth
 
 	// Logger receives one line per event; nil means slog.Default().
 	Logger *slog.Logger `env:"-"`
@@ -128,6 +132,9 @@ func (c *Config) validate() (wps.ConnectionString, error) {
 	c.setDefaults()
 	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub, &c.Identity)
 	if err != nil {
+		return cs, err
+	}
+	if err := c.EventAuth.Check(append([]string{cs.AccessKey}, c.AccessKeys...), c.Identity.TenantID); err != nil {
 		return cs, err
 	}
 	for _, g := range c.AllowedGroups {

@@ -82,15 +82,19 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	f := &function{cfg: cfg, client: client, log: log, groups: newTracker(maxTracked)}
+	auth, err := cfg.EventAuth.Authenticator(append([]string{cs.AccessKey}, cfg.AccessKeys...), cfg.Identity.TenantID, log, cfg.HTTPClient)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", "connect", err)
+	}
 	h := &cloudevents.Handler{
-		Hub:          cfg.Hub,
-		Keys:         cloudevents.NewKeys(append([]string{cs.AccessKey}, cfg.AccessKeys...)...),
-		Logger:       log,
-		Connect:      f.connect,
-		Connected:    f.connected,
-		Disconnected: f.disconnected,
-		GroupJoined:  f.groupJoined,
-		GroupLeft:    f.groupLeft,
+		Hub:           cfg.Hub,
+		Authenticator: auth,
+		Logger:        log,
+		Connect:       f.connect,
+		Connected:     f.connected,
+		Disconnected:  f.disconnected,
+		GroupJoined:   f.groupJoined,
+		GroupLeft:     f.groupLeft,
 	}
 	if err := h.Validate(); err != nil {
 		return nil, err

@@ -54,6 +54,10 @@ type Config struct {
 	// AccessKeys are more keys accepted for ce-signature besides the
 	// connection string's own (e.g. the secondary key while rotating).
 	AccessKeys []string `env:"WEBPUBSUB_ACCESS_KEYS"`
+	// EventAuth chooses how upstream requests are authenticated
+	// (WEBPUBSUB_EVENTS_AUTH: ce-signature, the Entra token of the
+	// resource's managed identity, either, or none).
+	fnconf.EventAuth
 
 	// Logger receives one line per event; nil means slog.Default().
 	Logger *slog.Logger `env:"-"`
@@ -79,6 +83,9 @@ func (c *Config) compile() (wps.ConnectionString, *regexp.Regexp, error) {
 	c.setDefaults()
 	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub, &c.Identity)
 	if err != nil {
+		return cs, nil, err
+	}
+	if err := c.EventAuth.Check(append([]string{cs.AccessKey}, c.AccessKeys...), c.Identity.TenantID); err != nil {
 		return cs, nil, err
 	}
 	if len(c.Events) == 0 {
