@@ -3,9 +3,10 @@ package emulator
 import (
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // Subprotocol names.
@@ -214,14 +215,7 @@ func (c *conn) seenAck(ackID uint64) bool {
 func truncateReason(s string) string {
 	// A close frame's reason is at most 123 bytes of valid UTF-8: cut on a
 	// rune boundary, or clients fail the connection (1006/1007).
-	if len(s) <= 120 {
-		return s
-	}
-	n := 120
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return shorten.Prefix(s, 120)
 }
 
 // stopDropTimerLocked stops the session timer of a dropped reliable socket;

@@ -215,7 +215,7 @@ func (c *Client) generateToken(ctx context.Context, o *ClientAccessOptions) (str
 		return "", err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a token answer is as small as an error
 	if err != nil {
 		return "", fmt.Errorf("wps: %s: reading the answer: %w", op, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // ResponseError is the error for any answer from the service that is not a
@@ -162,5 +164,5 @@ func redactURL(u string) string {
 
 // oneLine folds s onto one line and cuts it at max bytes (at a rune boundary).
 func oneLine(s string, max int) string {
-	return truncate(strings.Join(strings.Fields(s), " "), max)
+	return shorten.String(strings.Join(strings.Fields(s), " "), max)
 }
