@@ -19,7 +19,7 @@ func TestPlatformAWSIAM(t *testing.T) {
 	serve := lambdaurl.Wrap(h)
 	call := func(iam *events.LambdaFunctionURLRequestContextAuthorizerIAMDescription) (int, string) {
 		req := &events.LambdaFunctionURLRequest{RawPath: "/", Body: `{"to":"all","text":"hi"}`,
-			Headers: map[string]string{"content-type": "application/json"},
+			Headers:        map[string]string{"content-type": "application/json"},
 			RequestContext: events.LambdaFunctionURLRequestContext{HTTP: events.LambdaFunctionURLRequestContextHTTPDescription{Method: http.MethodPost, Path: "/"}}}
 		if iam != nil {
 			req.RequestContext.Authorizer = &events.LambdaFunctionURLRequestContextAuthorizerDescription{IAM: iam}
