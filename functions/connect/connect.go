@@ -186,26 +186,23 @@ func (f *function) connected(ctx context.Context, req *cloudevents.ConnectedRequ
 
 func (f *function) groupJoined(ctx context.Context, req *cloudevents.GroupEventRequest) error {
 	f.groups.set(req.ConnectionID, req.Group, true)
-	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
-		return nil
-	}
-	msg := wps.JSON(Leave{Type: "system", Event: "joined", User: req.UserID})
-	if err := f.client.SendToGroup(ctx, req.Group, msg, nil); err != nil {
-		f.log.Error("join announcement failed", "connection", req.ConnectionID, "group", req.Group, "err", err)
-		return fmt.Errorf("connect: announcing the join of %s to %s: %w", req.ConnectionID, req.Group, err)
-	}
-	return nil
+	return f.announce(ctx, req, "joined")
 }
 
 func (f *function) groupLeft(ctx context.Context, req *cloudevents.GroupEventRequest) error {
 	f.groups.set(req.ConnectionID, req.Group, false)
+	return f.announce(ctx, req, "left")
+}
+
+// announce tells the group a user joined or left it, as Slack-like rooms do.
+func (f *function) announce(ctx context.Context, req *cloudevents.GroupEventRequest, event string) error {
 	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
 		return nil
 	}
-	msg := wps.JSON(Leave{Type: "system", Event: "left", User: req.UserID})
+	msg := wps.JSON(Leave{Type: "system", Event: event, User: req.UserID})
 	if err := f.client.SendToGroup(ctx, req.Group, msg, nil); err != nil {
-		f.log.Error("leave announcement failed", "connection", req.ConnectionID, "group", req.Group, "err", err)
-		return fmt.Errorf("connect: announcing the leave of %s from %s: %w", req.ConnectionID, req.Group, err)
+		f.log.Error("presence announcement failed", "event", event, "connection", req.ConnectionID, "group", req.Group, "err", err)
+		return fmt.Errorf("connect: announcing that %s %s %s: %w", req.ConnectionID, event, req.Group, err)
 	}
 	return nil
 }
