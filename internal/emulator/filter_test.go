@@ -76,13 +76,15 @@ func FuzzFilter(f *testing.F) {
 	for _, s := range []string{
 		"userId eq 'alice'", "userId eq 'o''brien'", "connectionId in ('a','b')", "'g' in groups",
 		"not ('g1' in groups) and (userId ne null or connectionId eq 'x')", "((((", "'''", "userId eq ''''",
-		"not not not userId eq 'a'", "userId in ('a',", "é eq 'é'",
+		"not not not userId eq 'a'", "userId in ('a',", "é eq 'é'", "invalid filter", "foo eq 'u'", "userId eq 'a' x",
 	} {
 		f.Add(s, "alice")
 	}
 	f.Fuzz(func(t *testing.T, src, value string) {
 		if fe, err := parseFilter(src); err == nil {
 			fe.eval(subject(value, value, value))
+		} else if e := invalidFilter(src, err); !strings.HasPrefix(e.Message, "Invalid syntax for '"+src+"': ") || !strings.HasSuffix(e.Message, ". (Parameter 'filter')") {
+			t.Fatalf("%q: service text %q", src, e.Message)
 		}
 		q := "userId eq '" + stringsReplaceQuote(value) + "'"
 		fe, err := parseFilter(q)
