@@ -18,6 +18,7 @@ const (
 	protoRaw protocol = iota
 	protoJSON
 	protoReliable
+	protoMQTT // MQTT 3.1.1 or 5.0 over WebSocket (mqtt.go); conn.mq is set
 )
 
 // Subprotocol names.
@@ -90,6 +91,8 @@ type conn struct {
 	writer writerKind
 
 	async asyncQueue
+
+	mq *mqttSession // MQTT sessions only
 }
 
 // writerKind says who owns a connection's writes.
@@ -138,6 +141,8 @@ func (c *conn) deliver(d *delivery) (ok, claim bool) {
 		return c.enqueueClaim(d.raw(), true)
 	case protoJSON:
 		return c.enqueueClaim(d.jsonFrame(), true)
+	case protoMQTT:
+		return c.mq.deliver(d)
 	default:
 		return c.enqueueClaim(d.reliableFrame(), true)
 	}
@@ -512,6 +517,10 @@ func (c *conn) traceBatch(batch []outMsg, scratch *[]byte) {
 			*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
 			data = *scratch
 		}
+		if c.mq != nil {
+			c.traceMQTTOut(data)
+			continue
+		}
 		c.traceFrame(TraceFrameOut, m.kind.String(), m.typ, data)
 	}
 }
@@ -529,6 +538,10 @@ func (c *conn) ping(sk *socket) {
 // socketGone handles the end of sk's read loop: a reliable connection waits
 // for recovery, any other ends.
 func (c *conn) socketGone(sk *socket, resumable bool, r closeReason) {
+	window := c.s.cfg.ReconnectWindow
+	if c.mq != nil {
+		window = c.mq.window() // 0: the session ends with its socket
+	}
 	c.omu.Lock()
 	if c.sock != sk {
 		c.omu.Unlock()
@@ -536,8 +549,8 @@ func (c *conn) socketGone(sk *socket, resumable bool, r closeReason) {
 	}
 	c.sock = nil
 	ended := c.ended
-	if !ended && resumable && c.proto == protoReliable && !c.s.closing.Load() {
-		c.dropTimer = time.AfterFunc(c.s.cfg.ReconnectWindow, func() { c.close(closeSessionExpired) })
+	if !ended && resumable && (c.proto == protoReliable || c.mq != nil && window > 0) && !c.s.closing.Load() {
+		c.dropTimer = time.AfterFunc(window, func() { c.close(closeSessionExpired) })
 		c.omu.Unlock()
 		sk.cancel()
 		c.s.log.Info("emulator: socket dropped, waiting for recovery", "hub", c.h.name, "connectionId", c.id)
@@ -567,6 +580,12 @@ func (c *conn) dropSocket() bool {
 // protocols), a close frame, removal from the hub, the disconnected upstream
 // event and the trace entry. It is idempotent.
 func (c *conn) close(r closeReason) {
+	var mqttDisconnect []outMsg // before omu: mqttSession.mu comes first
+	if c.mq != nil {
+		if f, ok := c.mq.disconnectFrame(r); ok {
+			mqttDisconnect = append(mqttDisconnect, f)
+		}
+	}
 	c.omu.Lock()
 	if c.ended {
 		c.omu.Unlock()
@@ -583,7 +602,9 @@ func (c *conn) close(r closeReason) {
 		c.dropTimer = nil
 	}
 	sk := c.sock
-	if sk != nil && c.proto != protoRaw && !r.now {
+	if sk != nil && c.mq != nil && !r.now {
+		c.pending = append(c.pending, mqttDisconnect...)
+	} else if sk != nil && c.proto != protoRaw && !r.now {
 		c.pending = append(c.pending, disconnectedFrame(r.reason))
 	}
 	c.omu.Unlock()
@@ -596,6 +617,9 @@ func (c *conn) close(r closeReason) {
 		}
 	}
 	c.h.remove(c)
+	if c.mq != nil {
+		c.mq.ended()
+	}
 	c.s.up.disconnected(c, r.reason)
 	c.s.log.Info("emulator: connection closed", "hub", c.h.name, "connectionId", c.id, "reason", r.reason)
 	c.s.trace(TraceEvent{Kind: TraceDisconnected, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Summary: r.reason})

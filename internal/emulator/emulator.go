@@ -181,6 +181,8 @@ type Server struct {
 	now func() int64
 	// writers bounds concurrent fan-out writing.
 	writers fanoutWriters
+	// mqttMu serialises the creation and takeover of MQTT sessions (mqtt.go).
+	mqttMu sync.Mutex
 	// writes and frames count data-frame system calls and the frames they
 	// carried (Server.WriteStats).
 	writes, frames atomic.Int64
@@ -259,6 +261,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == "/client" || p == "/client/" || strings.HasPrefix(p, "/client/hubs/"):
 		s.serveClient(w, r)
+	case strings.HasPrefix(p, "/clients/mqtt/hubs/"):
+		s.serveMQTT(w, r)
 	case strings.HasPrefix(p, "/api/"):
 		s.serveREST(w, r)
 	case p == "/" && r.Method == http.MethodGet:

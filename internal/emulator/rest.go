@@ -301,7 +301,7 @@ func (rc *restCall) send(sel *selector, withExcluded bool) {
 		rc.bad("The body is not valid JSON but the Content-Type says application/json.")
 		return
 	}
-	d := &delivery{p: p, from: "server"}
+	d := &delivery{p: p, from: "server", group: sel.group} // group: the MQTT topic
 	if ttl > 0 {
 		// Counted from acceptance: a message still queued for a slow
 		// client, or waiting for a reliable client to resume, when this

@@ -1,0 +1,157 @@
+package emulator
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	pahomqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// mqttToken is a client token for hub's MQTT endpoint.
+func (e *testEnv) mqttToken(hub, user string, roles ...string) string {
+	c := e.claims(hub, user, roles...)
+	c["aud"] = e.base + "/clients/mqtt/hubs/" + hub
+	return sign(e.t, c, DefaultAccessKey)
+}
+
+func (e *testEnv) mqttURL(hub, token string) string {
+	u := e.ws + "/clients/mqtt/hubs/" + hub
+	if token != "" {
+		u += "?access_token=" + url.QueryEscape(token)
+	}
+	return u
+}
+
+// mqttNetConn opens the WebSocket (subprotocol mqtt) that an MQTT client
+// then speaks over.
+func (e *testEnv) mqttNetConn(t testing.TB, hub, token string) net.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, e.mqttURL(hub, token), &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
+	if err != nil {
+		t.Fatalf("dial MQTT endpoint: %v", err)
+	}
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "mqtt" {
+		t.Fatalf("subprotocol %q, want mqtt echoed", got)
+	}
+	nc := &lockedConn{Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary)}
+	t.Cleanup(func() { nc.Close() })
+	return nc
+}
+
+// lockedConn is a net.Conn that is also a sync.Locker: paho.golang's
+// packets lock such a conn around the several Writes of one packet (as
+// autopaho's own WebSocket wrapper does), so its pinger's PINGREQ cannot
+// land inside another packet.
+type lockedConn struct {
+	net.Conn
+	sync.Mutex
+}
+
+// pahoV5 is a connected paho.golang (MQTT 5.0) client and what it received.
+type pahoV5 struct {
+	*paho.Client
+	got chan *paho.Publish
+	ack *paho.Connack
+}
+
+type pahoV5Opts struct {
+	clientID      string
+	clean         bool
+	sessionExpiry uint32
+	manualAck     bool
+	username      string
+	password      []byte
+	noWait        bool
+}
+
+func (e *testEnv) pahoV5(t testing.TB, hub, token string, o pahoV5Opts) (*pahoV5, error) {
+	t.Helper()
+	p := &pahoV5{got: make(chan *paho.Publish, 1000)}
+	cfg := paho.ClientConfig{
+		Conn:                       e.mqttNetConn(t, hub, token),
+		EnableManualAcknowledgment: o.manualAck,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			p.got <- pr.Packet
+			return true, nil
+		}},
+	}
+	p.Client = paho.NewClient(cfg)
+	cp := &paho.Connect{ClientID: o.clientID, KeepAlive: 30, CleanStart: o.clean, Username: o.username, Password: o.password,
+		UsernameFlag: o.username != "", PasswordFlag: o.password != nil}
+	if o.sessionExpiry > 0 {
+		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &o.sessionExpiry}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ack, err := p.Connect(ctx, cp)
+	p.ack = ack
+	if err == nil {
+		t.Cleanup(func() { p.Disconnect(&paho.Disconnect{ReasonCode: 0}) })
+	}
+	return p, err
+}
+
+func (p *pahoV5) next(t testing.TB) *paho.Publish {
+	t.Helper()
+	select {
+	case m := <-p.got:
+		return m
+	case <-time.After(5 * time.Second):
+		t.Fatal("no PUBLISH received within 5 s")
+		return nil
+	}
+}
+
+func (p *pahoV5) none(t testing.TB, d time.Duration) {
+	t.Helper()
+	select {
+	case m := <-p.got:
+		t.Fatalf("unexpected PUBLISH on %q: %q", m.Topic, m.Payload)
+	case <-time.After(d):
+	}
+}
+
+func (p *pahoV5) sub(t testing.TB, topic string, qos byte) *paho.Suback {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sa, err := p.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: topic, QoS: qos}}})
+	if err != nil && sa == nil {
+		t.Fatalf("SUBSCRIBE %s: %v", topic, err)
+	}
+	return sa
+}
+
+// pahoV3 connects a paho.mqtt.golang (MQTT 3.1.1) client.
+func (e *testEnv) pahoV3(t testing.TB, hub, token, clientID string, clean bool, onMsg func(pahomqtt.Message)) (pahomqtt.Client, error) {
+	t.Helper()
+	opts := pahomqtt.NewClientOptions().AddBroker(e.mqttURL(hub, token)).SetClientID(clientID).
+		SetProtocolVersion(4).SetCleanSession(clean).SetAutoReconnect(false).SetConnectRetry(false).
+		SetKeepAlive(30 * time.Second).SetOrderMatters(false).SetConnectTimeout(5 * time.Second).
+		SetHTTPHeaders(http.Header{})
+	if onMsg != nil {
+		opts.SetDefaultPublishHandler(func(_ pahomqtt.Client, m pahomqtt.Message) { onMsg(m) })
+	}
+	c := pahomqtt.NewClient(opts)
+	tok := c.Connect()
+	if !tok.WaitTimeout(5 * time.Second) {
+		t.Fatal("paho.mqtt.golang: CONNECT timed out")
+	}
+	if tok.Error() == nil {
+		t.Cleanup(func() { c.Disconnect(100) })
+	}
+	return c, tok.Error()
+}
+
+// claimsWithAud is a token's claims for an explicit audience.
+func (e *testEnv) signClaims(c jwt.MapClaims) string { return sign(e.t, c, DefaultAccessKey) }
