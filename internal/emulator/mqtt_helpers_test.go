@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	pahomqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.golang/paho"
+	pahomqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -22,21 +22,25 @@ func (e *testEnv) mqttToken(hub, user string, roles ...string) string {
 	return sign(e.t, c, DefaultAccessKey)
 }
 
-func (e *testEnv) mqttURL(hub, token string) string {
-	u := e.ws + "/clients/mqtt/hubs/" + hub
+// mqttURL is hub's MQTT endpoint; query (starting with &) is appended.
+func (e *testEnv) mqttURL(hub, token string, query ...string) string {
+	u := e.ws + "/clients/mqtt/hubs/" + hub + "?x=1"
 	if token != "" {
-		u += "?access_token=" + url.QueryEscape(token)
+		u += "&access_token=" + url.QueryEscape(token)
+	}
+	for _, q := range query {
+		u += q
 	}
 	return u
 }
 
 // mqttNetConn opens the WebSocket (subprotocol mqtt) that an MQTT client
 // then speaks over.
-func (e *testEnv) mqttNetConn(t testing.TB, hub, token string) net.Conn {
+func (e *testEnv) mqttNetConn(t testing.TB, hub, token string, query ...string) net.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, e.mqttURL(hub, token), &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
+	ws, resp, err := websocket.Dial(ctx, e.mqttURL(hub, token, query...), &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
 	if err != nil {
 		t.Fatalf("dial MQTT endpoint: %v", err)
 	}
@@ -71,14 +75,14 @@ type pahoV5Opts struct {
 	manualAck     bool
 	username      string
 	password      []byte
-	noWait        bool
+	query         string // appended to the URL
 }
 
 func (e *testEnv) pahoV5(t testing.TB, hub, token string, o pahoV5Opts) (*pahoV5, error) {
 	t.Helper()
 	p := &pahoV5{got: make(chan *paho.Publish, 1000)}
 	cfg := paho.ClientConfig{
-		Conn:                       e.mqttNetConn(t, hub, token),
+		Conn:                       e.mqttNetConn(t, hub, token, o.query),
 		EnableManualAcknowledgment: o.manualAck,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			p.got <- pr.Packet
@@ -133,9 +137,9 @@ func (p *pahoV5) sub(t testing.TB, topic string, qos byte) *paho.Suback {
 }
 
 // pahoV3 connects a paho.mqtt.golang (MQTT 3.1.1) client.
-func (e *testEnv) pahoV3(t testing.TB, hub, token, clientID string, clean bool, onMsg func(pahomqtt.Message)) (pahomqtt.Client, error) {
+func (e *testEnv) pahoV3(t testing.TB, hub, token, clientID string, clean bool, onMsg func(pahomqtt.Message), query ...string) (pahomqtt.Client, error) {
 	t.Helper()
-	opts := pahomqtt.NewClientOptions().AddBroker(e.mqttURL(hub, token)).SetClientID(clientID).
+	opts := pahomqtt.NewClientOptions().AddBroker(e.mqttURL(hub, token, query...)).SetClientID(clientID).
 		SetProtocolVersion(4).SetCleanSession(clean).SetAutoReconnect(false).SetConnectRetry(false).
 		SetKeepAlive(30 * time.Second).SetOrderMatters(false).SetConnectTimeout(5 * time.Second).
 		SetHTTPHeaders(http.Header{})

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	pahomqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
-	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -110,7 +110,7 @@ func TestMQTTv311PublishSubscribeQoS(t *testing.T) {
 func TestMQTTConnectRefusedToken(t *testing.T) {
 	e := newEnv(t, Config{})
 	bad := sign(t, e.claims("h", "u"), "not-the-key") // also the wrong audience
-	wrongAud := e.token("h", "u")                       // a WebSocket client's token
+	wrongAud := e.token("h", "u")                     // a WebSocket client's token
 	for _, tc := range []struct{ name, token string }{{"bad signature", bad}, {"WebSocket audience", wrongAud}, {"no token", ""}} {
 		t.Run("v5/"+tc.name, func(t *testing.T) {
 			c, err := e.pahoV5(t, "h", tc.token, pahoV5Opts{clientID: "c1", clean: true})
@@ -129,7 +129,6 @@ func TestMQTTConnectRefusedToken(t *testing.T) {
 		})
 	}
 }
-
 
 func TestMQTTRESTSends(t *testing.T) {
 	e := newEnv(t, Config{})
