@@ -108,9 +108,9 @@ GCP_REGION    ?= europe-west1
 GCP_HUB       ?= chat
 GCP_RUN       ?=
 
-$(MKZIP): pkg/faas/internal/mkzip/main.go
+$(MKZIP): internal/tools/mkzip/main.go
 	@mkdir -p $(BIN)
-	$(GO) build -o $@ ./pkg/faas/internal/mkzip
+	$(GO) build -o $@ ./internal/tools/mkzip
 
 # One zip per function and architecture: dist/lambda/<arch>/<fn>.zip holding
 # `bootstrap` (mode 0755) at its root; template.yaml points at the arm64 ones.

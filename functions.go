@@ -20,21 +20,20 @@ package wpsfn
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
-	"github.com/cloudevents/sdk-go/v2/event"
+	cesdk "github.com/cloudevents/sdk-go/v2/event" // not pkg/cloudevents: the CloudEvents SDK functions-framework-go speaks
 
 	"github.com/wpsfn/wpsfn/functions/broadcast"
 	"github.com/wpsfn/wpsfn/functions/connect"
 	"github.com/wpsfn/wpsfn/functions/message"
 	"github.com/wpsfn/wpsfn/functions/negotiate"
 	"github.com/wpsfn/wpsfn/pkg/faas"
+	"github.com/wpsfn/wpsfn/pkg/faas/gcpfn"
 )
 
 // gcpEntry is one registration: the function's name (as in cmd/, azure-functions/
@@ -65,7 +64,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		return faas.Handler(fn, "gcp"), nil
+		return faas.Handler(fn, faas.HostGCP), nil
 	}))
 	functions.CloudEvent("BroadcastScheduleEvent", broadcastScheduleEvent)
 }
@@ -91,7 +90,7 @@ func lazyHTTP(name string, build func() (http.Handler, error)) func(http.Respons
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		fn := faas.Function{Name: name, HTTP: h}
-		return faas.Handler(fn, "gcp"), nil
+		return faas.Handler(fn, faas.HostGCP), nil
 	})
 	return func(w http.ResponseWriter, r *http.Request) {
 		h, err := load()
@@ -119,43 +118,13 @@ var scheduleFunction = sync.OnceValues(func() (faas.Function, error) {
 	}}, nil
 })
 
-// pubsubMessage is the data of a Pub/Sub CloudEvent
-// (google.cloud.pubsub.topic.v1.messagePublished).
-type pubsubMessage struct {
-	Message struct {
-		Data        []byte            `json:"data"`
-		Attributes  map[string]string `json:"attributes"`
-		MessageID   string            `json:"messageId"`
-		PublishTime string            `json:"publishTime"`
-	} `json:"message"`
-	Subscription string `json:"subscription"`
-}
-
 // broadcastScheduleEvent runs the scheduled broadcast for a Pub/Sub message
-// (Cloud Scheduler's Pub/Sub target). The tick time is the message's publish
-// time, else the event's time, else now. A returned error makes Pub/Sub
-// redeliver, so only failures to send are returned; an undecodable event is
-// logged and dropped.
-func broadcastScheduleEvent(ctx context.Context, e event.Event) error {
+// (Cloud Scheduler's Pub/Sub target); see gcpfn.RunScheduled.
+func broadcastScheduleEvent(ctx context.Context, e cesdk.Event) error {
 	fn, err := scheduleFunction()
 	if err != nil {
 		slog.ErrorContext(ctx, "function not configured", "function", "broadcast-schedule", "error", err.Error())
 		return err
 	}
-	ev := faas.ScheduleEvent{Time: time.Now().UTC(), Source: "gcp", Raw: json.RawMessage(e.Data())}
-	if !json.Valid(ev.Raw) {
-		ev.Raw, _ = json.Marshal(string(e.Data()))
-	}
-	if t := e.Time(); !t.IsZero() {
-		ev.Time = t.UTC()
-	}
-	var m pubsubMessage
-	if err := e.DataAs(&m); err != nil {
-		slog.WarnContext(ctx, "broadcast-schedule: event data is not a Pub/Sub message; running at the event time", "type", e.Type(), "error", err.Error())
-	} else if m.Message.PublishTime != "" {
-		if t, err := faas.ParseTime(m.Message.PublishTime); err == nil {
-			ev.Time = t
-		}
-	}
-	return faas.RunScheduled(ctx, fn, ev)
+	return gcpfn.RunScheduled(ctx, fn, e)
 }

@@ -25,8 +25,9 @@ import (
 	"github.com/wpsfn/wpsfn/functions/connect"
 	"github.com/wpsfn/wpsfn/functions/message"
 	"github.com/wpsfn/wpsfn/functions/negotiate"
+	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
-	"github.com/wpsfn/wpsfn/pkg/faas/faastest"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 // TestMain doubles as the Google Cloud Functions server: with
@@ -107,8 +108,8 @@ func TestGCPFunctions(t *testing.T) {
 		t.Parallel()
 		rec := faastest.NewRecorder(t, 0)
 		base := serveGCP(t, "Connect", gcpEnv(rec)...)
-		req, err := cloudevents.NewRequest(t.Context(), base+"/", &cloudevents.ConnectedRequest{
-			ConnectionContext: cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "c-9", UserID: "dave"}}, testAccessKey)
+		req, err := (&upstream.Caller{Keys: cloudevents.NewKeys(testAccessKey)}).NewRequest(t.Context(), base+"/", &cloudevents.ConnectedRequest{
+			ConnectionContext: cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "c-9", UserID: "dave"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,9 +124,9 @@ func TestGCPFunctions(t *testing.T) {
 		t.Parallel()
 		rec := faastest.NewRecorder(t, 0)
 		base := serveGCP(t, "Message", gcpEnv(rec)...)
-		req, err := cloudevents.NewRequest(t.Context(), base+"/", &cloudevents.UserEventRequest{
+		req, err := (&upstream.Caller{Keys: cloudevents.NewKeys(testAccessKey)}).NewRequest(t.Context(), base+"/", &cloudevents.UserEventRequest{
 			ConnectionContext: cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "c-1", UserID: "erin", EventName: "message"},
-			Data:              []byte(`{"room":"r2","text":"hi"}`), DataType: cloudevents.DataJSON}, testAccessKey)
+			Data:              []byte(`{"room":"r2","text":"hi"}`), DataType: cloudevents.DataJSON})
 		if err != nil {
 			t.Fatal(err)
 		}

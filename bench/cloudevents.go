@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 func init() { register("cloudevents", benchCloudEvents) }
@@ -68,17 +69,17 @@ func benchCloudEvents(ctx context.Context) error {
 		pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	ours, err := cloudevents.NewHandler(cloudevents.Options{
-		Hub:        "chat",
-		AccessKeys: []string{ceKey},
+	ours := &cloudevents.Handler{
+		Hub:  "chat",
+		Keys: cloudevents.NewKeys(ceKey),
 		Connect: func(ctx context.Context, req *cloudevents.ConnectRequest) (*cloudevents.ConnectResponse, error) {
 			return &cloudevents.ConnectResponse{UserID: req.UserID, Groups: []string{"g1"}}, nil
 		},
 		UserEvent: func(ctx context.Context, req *cloudevents.UserEventRequest) (*cloudevents.UserEventResponse, error) {
 			return &cloudevents.UserEventResponse{Data: req.Data, DataType: req.DataType}, nil
 		},
-	})
-	if err != nil {
+	}
+	if err := ours.Validate(); err != nil {
 		return err
 	}
 	var targets []ceTarget
@@ -118,6 +119,7 @@ func benchCloudEvents(ctx context.Context) error {
 	}
 	fmt.Printf("  %d keep-alive connections from a raw HTTP/1.1 load generator, %d interleaved rounds of %v per target, loopback;\n"+
 		"  rates, p99 and ratios are medians over the rounds\n", ceConcurrency, ceRounds, ceDuration/ceRounds)
+	service := &upstream.Caller{Keys: cloudevents.NewKeys(ceKey)}
 	for _, k := range kinds {
 		fmt.Printf("  -- %s\n", k.name)
 		raws := make([][][]byte, len(targets))
@@ -137,7 +139,7 @@ func benchCloudEvents(ctx context.Context) error {
 					c.ConnectionID = fmt.Sprintf("bench-conn-%06d", n)
 					ev = &c
 				}
-				proto, err := cloudevents.NewRequest(ctx, t.url, ev, ceKey)
+				proto, err := service.NewRequest(ctx, t.url, ev)
 				if err != nil {
 					return err
 				}

@@ -187,14 +187,14 @@ func runFanout(ctx context.Context) error {
 	// connect (signatures checked).
 	var connects atomic.Int64
 	key := emulator.DefaultAccessKey
-	up, err := cloudevents.NewHandler(cloudevents.Options{
-		Hub: fanoutHub, AccessKeys: []string{key},
+	up := &cloudevents.Handler{
+		Hub: fanoutHub, Keys: cloudevents.NewKeys(key),
 		Connect: func(ctx context.Context, req *cloudevents.ConnectRequest) (*cloudevents.ConnectResponse, error) {
 			connects.Add(1)
 			return nil, nil
 		},
-	})
-	if err != nil {
+	}
+	if err := up.Validate(); err != nil {
 		return err
 	}
 	upURL, stopUp, err := serveLoopback(up)

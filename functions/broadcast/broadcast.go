@@ -6,46 +6,34 @@
 // The HTTP trigger takes
 //
 //	POST /  Authorization: Bearer <BROADCAST_SECRET or an HS256 JWT>
-//	{"to":"all"|"user"|"group"|"connection", "id":"...", "text":"..." | "json":{...} | "binary":"<base64>"}
+//	{"to":"all"|"user"|"group"|"connection", "id":"...", "text":"..." | "json":{...} | "binary":"<base64>",
+//	 "ttl":<seconds>, "filter":"<OData>", "excluded":["<connection id>"]}
 //
+// (the envelope the relay function also takes from queues and topics)
 // and answers 202 with what it sent: {"to":...,"id":...,"type":"text"|"json"|"binary","bytes":n}.
 // Bad input gets 400 (413 when too large, 415 for a non-JSON body), a failed
 // authorization 401, another method 405; every error is JSON {"error":"..."}.
 package broadcast
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/wpsfn/wpsfn/functions/internal/bearer"
+	"github.com/wpsfn/wpsfn/functions/internal/envelope"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
-	"github.com/wpsfn/wpsfn/functions/internal/ident"
 	"github.com/wpsfn/wpsfn/functions/internal/reply"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
-// Request is the body of a broadcast call.
-type Request struct {
-	// To is "all", "user", "group" or "connection".
-	To string `json:"to"`
-	// ID is the user id, group name or connection id (not for "all").
-	ID string `json:"id,omitempty"`
-	// Exactly one of Text, JSON and Binary (standard base64) is the message.
-	Text   *string         `json:"text,omitempty"`
-	JSON   json.RawMessage `json:"json,omitempty"`
-	Binary *string         `json:"binary,omitempty"`
-}
+// Request is the body of a broadcast call: the envelope every wpsfn
+// producer writes (see the relay function).
+type Request = envelope.Envelope
 
 // Result is the 202 answer: what was sent.
 type Result struct {
@@ -55,16 +43,8 @@ type Result struct {
 	Bytes int    `json:"bytes"`
 }
 
-// sender is the part of *wps.Client the function uses.
-type sender interface {
-	SendToAll(ctx context.Context, msg wps.Message, opts *wps.SendOptions) error
-	SendToUser(ctx context.Context, userID string, msg wps.Message, opts *wps.SendOptions) error
-	SendToGroup(ctx context.Context, group string, msg wps.Message, opts *wps.SendOptions) error
-	SendToConnection(ctx context.Context, connectionID string, msg wps.Message, opts *wps.SendOptions) error
-}
-
 type handler struct {
-	client  sender
+	client  envelope.Sender
 	auth    *bearer.Verifier
 	maxBody int64
 	targets []string
@@ -73,7 +53,6 @@ type handler struct {
 
 // New returns the HTTP-triggered broadcast function.
 func New(cfg Config) (http.Handler, error) {
-	cfg.setDefaults()
 	cs, err := cfg.validate()
 	if err != nil {
 		return nil, err
@@ -126,12 +105,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(h.log, "broadcast refused", w, r, http.StatusBadRequest, "cannot read body")
 		return
 	}
-	req, msg, res, err := h.parse(body)
+	req, res, err := h.parse(body)
 	if err != nil {
 		reply.Refuse(h.log, "broadcast refused", w, r, http.StatusBadRequest, err.Error())
 		return
 	}
-	if err := send(r.Context(), h.client, req.To, req.ID, msg); err != nil {
+	if err := envelope.Send(r.Context(), h.client, req); err != nil {
 		status, reason := sendFailure(err)
 		h.log.Error("broadcast failed", "to", req.To, "id", req.ID, "auth", id.Method, "err", err)
 		reply.Error(w, status, reason)
@@ -142,79 +121,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // parse decodes and validates a request body.
-func (h *handler) parse(body []byte) (Request, wps.Message, Result, error) {
-	var req Request
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, wps.Message{}, Result{}, fmt.Errorf("body is not a valid request: %s", jsonReason(err))
+func (h *handler) parse(body []byte) (envelope.Parsed, Result, error) {
+	p, err := envelope.Parse(body, envelope.Options{Targets: h.targets})
+	if err != nil {
+		return p, Result{}, err
 	}
-	if dec.More() {
-		return req, wps.Message{}, Result{}, errors.New("body holds more than one JSON value")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return req, wps.Message{}, Result{}, errors.New("body holds data after the JSON object")
-	}
-	switch req.To {
-	case "":
-		return req, wps.Message{}, Result{}, errors.New(`"to" is required: all, user, group or connection`)
-	case "all", "user", "group", "connection":
-	default:
-		return req, wps.Message{}, Result{}, fmt.Errorf(`"to" must be all, user, group or connection, not %q`, ident.Clip(req.To))
-	}
-	if !slices.Contains(h.targets, req.To) {
-		return req, wps.Message{}, Result{}, fmt.Errorf(`"to": %s is not allowed here`, req.To)
-	}
-	if req.To == "all" {
-		if req.ID != "" {
-			return req, wps.Message{}, Result{}, errors.New(`"id" must be empty when "to" is all`)
-		}
-	} else if err := validID(req.ID); err != nil {
-		return req, wps.Message{}, Result{}, fmt.Errorf(`"id" %s`, err)
-	}
-	n := 0
-	var msg wps.Message
-	res := Result{To: req.To, ID: req.ID}
-	if req.Text != nil {
-		n++
-		if !utf8.ValidString(*req.Text) {
-			return req, wps.Message{}, Result{}, errors.New(`"text" is not valid UTF-8`)
-		}
-		msg, res.Type, res.Bytes = wps.Text(*req.Text), "text", len(*req.Text)
-	}
-	if len(req.JSON) > 0 {
-		n++
-		msg = wps.JSON(req.JSON)
-		res.Type, res.Bytes = "json", len(msg.Bytes())
-	}
-	if req.Binary != nil {
-		n++
-		b, err := base64.StdEncoding.DecodeString(*req.Binary)
-		if err != nil {
-			return req, wps.Message{}, Result{}, errors.New(`"binary" is not valid base64 (standard alphabet, padded)`)
-		}
-		msg, res.Type, res.Bytes = wps.Binary(b), "binary", len(b)
-	}
-	switch {
-	case n == 0:
-		return req, wps.Message{}, Result{}, errors.New(`one of "text", "json" or "binary" is required`)
-	case n > 1:
-		return req, wps.Message{}, Result{}, errors.New(`only one of "text", "json" or "binary" may be given`)
-	}
-	return req, msg, res, nil
-}
-
-// send sends msg to everyone ("all"), or to the user, group or connection id.
-func send(ctx context.Context, client sender, to, id string, msg wps.Message) error {
-	switch to {
-	case "user":
-		return client.SendToUser(ctx, id, msg, nil)
-	case "group":
-		return client.SendToGroup(ctx, id, msg, nil)
-	case "connection":
-		return client.SendToConnection(ctx, id, msg, nil)
-	}
-	return client.SendToAll(ctx, msg, nil)
+	return p, Result{To: p.To, ID: p.ID, Type: p.Type, Bytes: p.Bytes}, nil
 }
 
 // sendFailure maps a REST failure to the answer: 502 when the service
@@ -228,31 +140,4 @@ func sendFailure(err error) (int, string) {
 		return http.StatusGatewayTimeout, "Web PubSub did not answer in time"
 	}
 	return http.StatusBadGateway, "Web PubSub could not be reached"
-}
-
-// validID checks a user id, group name or connection id.
-func validID(id string) error {
-	if id == "" {
-		return errors.New("is required")
-	}
-	return ident.Check(id, 1024)
-}
-
-// jsonReason describes a decoding error without quoting the input.
-func jsonReason(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("syntax error at byte %d", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q must be a %s", te.Field, te.Type)
-	case errors.Is(err, io.EOF):
-		return "empty body"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "unexpected end of JSON"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
-	}
-	return "malformed JSON"
 }

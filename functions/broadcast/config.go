@@ -3,6 +3,7 @@ package broadcast
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -13,9 +14,20 @@ import (
 // MinSecretLen is the shortest BROADCAST_SECRET or BROADCAST_JWT_SECRET accepted.
 const MinSecretLen = 16
 
+// Defaults of the fields whose zero value means a default.
+const (
+	DefaultJWTLeeway    = 30 * time.Second
+	DefaultMaxBodyBytes = 1 << 20
+)
+
+// DefaultAllowedTargets are the "to" values accepted when AllowedTargets is nil.
+var DefaultAllowedTargets = []string{"all", "user", "group", "connection"}
+
 // Config configures the HTTP-triggered broadcast function. Callers must be
 // authorized by BROADCAST_SECRET, BROADCAST_JWT_SECRET or both (at least one).
-// Zero values of MaxBodyBytes and AllowedTargets mean their defaults.
+// Config{} with the required fields behaves exactly as an environment with
+// only their variables: zero values of JWTLeeway, MaxBodyBytes and
+// AllowedTargets mean their defaults; negative numbers are refused.
 type Config struct {
 	// ConnectionString of the Web PubSub resource. Required.
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
@@ -32,13 +44,15 @@ type Config struct {
 	JWTIssuer string `env:"BROADCAST_JWT_ISSUER"`
 	// JWTAudience, when set, must be among the JWT's aud.
 	JWTAudience string `env:"BROADCAST_JWT_AUDIENCE"`
-	// JWTLeeway tolerates clock skew when checking exp, nbf and iat.
-	JWTLeeway time.Duration `env:"BROADCAST_JWT_LEEWAY" envDefault:"30s"`
+	// JWTLeeway tolerates clock skew when checking exp, nbf and iat; zero
+	// means DefaultJWTLeeway.
+	JWTLeeway time.Duration `env:"BROADCAST_JWT_LEEWAY"`
 
-	// MaxBodyBytes bounds the request body.
-	MaxBodyBytes int64 `env:"BROADCAST_MAX_BODY_BYTES" envDefault:"1048576"`
-	// AllowedTargets lists the accepted "to" values, among all, user, group, connection.
-	AllowedTargets []string `env:"BROADCAST_ALLOWED_TARGETS" envDefault:"all,user,group,connection"`
+	// MaxBodyBytes bounds the request body; zero means DefaultMaxBodyBytes.
+	MaxBodyBytes int64 `env:"BROADCAST_MAX_BODY_BYTES"`
+	// AllowedTargets lists the accepted "to" values, among all, user, group,
+	// connection; nil means DefaultAllowedTargets.
+	AllowedTargets []string `env:"BROADCAST_ALLOWED_TARGETS"`
 
 	// Logger receives one line per request; nil means slog.Default().
 	Logger *slog.Logger `env:"-"`
@@ -56,8 +70,10 @@ func LoadConfigFrom(environ map[string]string) (Config, error) {
 	return fnconf.LoadChecked(environ, func(c *Config) error { _, err := c.validate(); return err })
 }
 
-// validate checks c and returns its parsed connection string.
+// validate gives c its defaults, checks it and returns its parsed
+// connection string.
 func (c *Config) validate() (wps.ConnectionString, error) {
+	c.setDefaults()
 	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
 	if err != nil {
 		return cs, err
@@ -90,13 +106,16 @@ func (c *Config) validate() (wps.ConnectionString, error) {
 	return cs, nil
 }
 
-// setDefaults gives zero fields (a config built in code) their documented
-// defaults; LoadConfig already applied them from the environment tags.
+// setDefaults gives zero fields their documented defaults: the one place
+// they are written.
 func (c *Config) setDefaults() {
+	if c.JWTLeeway == 0 {
+		c.JWTLeeway = DefaultJWTLeeway
+	}
 	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = 1 << 20
+		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.AllowedTargets == nil {
-		c.AllowedTargets = []string{"all", "user", "group", "connection"}
+		c.AllowedTargets = slices.Clone(DefaultAllowedTargets)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf/fnconftest"
+	"github.com/wpsfn/wpsfn/internal/assert"
 )
 
 const testConnStr = "Endpoint=http://127.0.0.1:1;AccessKey=SECRETKEYSECRETKEYSECRETKEY0123456789ABCD=;Version=1.0;"
@@ -23,6 +24,10 @@ func TestLoadConfig(t *testing.T) {
 	if c.JWTLeeway != 30*time.Second || c.MaxBodyBytes != 1<<20 || strings.Join(c.AllowedTargets, ",") != "all,user,group,connection" {
 		t.Fatalf("defaults: %+v", c)
 	}
+	code := Config{ConnectionString: testConnStr, Hub: "chat", Secret: "plain-secret-0123456789"}
+	_, err = code.validate()
+	assert.Success(t, err)
+	assert.Equal(t, "Config{} after defaults", code, c)
 	fnconftest.Refuses(t, LoadConfigFrom, base, []fnconftest.Bad{
 		fnconftest.Set("WEBPUBSUB_CONNECTION_STRING", ""),
 		fnconftest.Set("WEBPUBSUB_CONNECTION_STRING", "Endpoint=ftp://x;AccessKey=SECRETKEY"),
@@ -33,7 +38,8 @@ func TestLoadConfig(t *testing.T) {
 		fnconftest.Set("BROADCAST_JWT_SECRET", "short"),
 		{Set: map[string]string{"BROADCAST_JWT_LEEWAY": "soon"}, Names: []string{"BROADCAST_JWT_LEEWAY", "duration"}},
 		{Set: map[string]string{"BROADCAST_MAX_BODY_BYTES": "1MB"}, Names: []string{"BROADCAST_MAX_BODY_BYTES", "whole number"}},
-		fnconftest.Set("BROADCAST_MAX_BODY_BYTES", "0"),
+		fnconftest.Set("BROADCAST_MAX_BODY_BYTES", "-1"),
+		fnconftest.Set("BROADCAST_JWT_LEEWAY", "-1s"),
 		{Set: map[string]string{"BROADCAST_ALLOWED_TARGETS": "all,everyone"}, Names: []string{"BROADCAST_ALLOWED_TARGETS", "everyone"}},
 	}, "SECRETKEY")
 }
@@ -47,6 +53,10 @@ func TestLoadScheduleConfig(t *testing.T) {
 	if c.Target != "all" || c.Message != DefaultScheduleMessage || c.ContentType != "json" {
 		t.Fatalf("defaults: %+v", c)
 	}
+	code := ScheduleConfig{ConnectionString: testConnStr, Hub: "chat"}
+	_, err = code.compile()
+	assert.Success(t, err)
+	assert.Equal(t, "ScheduleConfig{} after defaults", code, c)
 	fnconftest.Refuses(t, LoadScheduleConfigFrom, base, []fnconftest.Bad{
 		fnconftest.Set("BROADCAST_SCHEDULE_TARGET", "room:lobby"),
 		fnconftest.Set("BROADCAST_SCHEDULE_TARGET", "group:"),

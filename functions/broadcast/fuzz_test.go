@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/wpsfn/wpsfn/functions/internal/ident"
 )
 
 // FuzzParse: any body either is refused with a reason or yields a request
@@ -18,14 +20,15 @@ func FuzzParse(f *testing.F) {
 	}
 	h := &handler{targets: []string{"all", "user", "group", "connection"}}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, msg, res, err := h.parse(body)
+		req, res, err := h.parse(body)
+		msg := req.Message
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty reason")
 			}
 			return
 		}
-		if !slices.Contains(h.targets, req.To) || (req.To == "all") != (req.ID == "") || validID(req.ID) != nil && req.To != "all" {
+		if !slices.Contains(h.targets, req.To) || (req.To == "all") != (req.ID == "") || ident.Check(req.ID, 1024) != nil && req.To != "all" {
 			t.Fatalf("accepted bad target %q/%q", req.To, req.ID)
 		}
 		if res.Bytes != len(msg.Bytes()) || msg.Err() != nil {

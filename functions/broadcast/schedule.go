@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wpsfn/wpsfn/functions/internal/envelope"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -14,7 +15,6 @@ import (
 // configured message with now and sends it to the configured target. Its
 // error (a failed send) makes the host report the tick as failed.
 func NewSchedule(cfg ScheduleConfig) (func(ctx context.Context, now time.Time) error, error) {
-	cfg.setDefaults()
 	cc, err := cfg.compile()
 	if err != nil {
 		return nil, err
@@ -39,7 +39,7 @@ func NewSchedule(cfg ScheduleConfig) (func(ctx context.Context, now time.Time) e
 		if contentType == "json" {
 			msg = wps.JSON(json.RawMessage(body)) // sent as rendered (compacted by wps.JSON)
 		}
-		if err := send(ctx, client, tg.kind, tg.id, msg); err != nil {
+		if err := envelope.Send(ctx, client, envelope.Parsed{Envelope: envelope.Envelope{To: tg.kind, ID: tg.id}, Message: msg}); err != nil {
 			log.Error("scheduled broadcast failed", "target", tg.kind, "id", tg.id, "err", err)
 			return fmt.Errorf("broadcast-schedule: sending to %s: %w", tg.kind, err)
 		}

@@ -14,24 +14,34 @@ import (
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
-// DefaultScheduleMessage is the heartbeat sent when BROADCAST_SCHEDULE_MESSAGE is unset.
-const DefaultScheduleMessage = `{"type":"heartbeat","time":"{{.Time}}"}`
+// Defaults of the ScheduleConfig fields whose zero value means a default.
+const (
+	// DefaultScheduleMessage is the heartbeat sent when Message is empty.
+	DefaultScheduleMessage     = `{"type":"heartbeat","time":"{{.Time}}"}`
+	DefaultScheduleTarget      = "all"
+	DefaultScheduleContentType = "json"
+)
 
 // ScheduleConfig configures the scheduled broadcast: on each tick it renders
-// Message with the tick's time and sends it to Target. Zero values of Target,
-// Message and ContentType mean their defaults.
+// Message with the tick's time and sends it to Target. ScheduleConfig{} with
+// the two required fields behaves exactly as an environment with only their
+// variables: zero values of Target, Message and ContentType mean their
+// defaults.
 type ScheduleConfig struct {
 	// ConnectionString of the Web PubSub resource. Required.
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
 	// Hub the messages go to. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 
-	// Target is "all", "user:<id>", "group:<name>" or "connection:<id>".
-	Target string `env:"BROADCAST_SCHEDULE_TARGET" envDefault:"all"`
-	// Message is a text/template rendered on each tick with ScheduleData.
-	Message string `env:"BROADCAST_SCHEDULE_MESSAGE" envDefault:"{\"type\":\"heartbeat\",\"time\":\"{{.Time}}\"}"`
-	// ContentType is "json" (the rendered message must be valid JSON) or "text".
-	ContentType string `env:"BROADCAST_SCHEDULE_CONTENT_TYPE" envDefault:"json"`
+	// Target is "all", "user:<id>", "group:<name>" or "connection:<id>";
+	// empty means DefaultScheduleTarget.
+	Target string `env:"BROADCAST_SCHEDULE_TARGET"`
+	// Message is a text/template rendered on each tick with ScheduleData;
+	// empty means DefaultScheduleMessage.
+	Message string `env:"BROADCAST_SCHEDULE_MESSAGE"`
+	// ContentType is "json" (the rendered message must be valid JSON) or
+	// "text"; empty means DefaultScheduleContentType.
+	ContentType string `env:"BROADCAST_SCHEDULE_CONTENT_TYPE"`
 
 	// Logger receives one line per tick; nil means slog.Default().
 	Logger *slog.Logger `env:"-"`
@@ -85,6 +95,7 @@ type compiledSchedule struct {
 // compile validates the configuration and parses the connection string,
 // the target and the template.
 func (c *ScheduleConfig) compile() (compiledSchedule, error) {
+	c.setDefaults()
 	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
 	if err != nil {
 		return compiledSchedule{}, err
@@ -127,16 +138,16 @@ func render(tpl *template.Template, contentType, hub string, now time.Time) ([]b
 
 var errNotJSON = errors.New("renders to invalid JSON (set BROADCAST_SCHEDULE_CONTENT_TYPE=text for plain text)")
 
-// setDefaults gives zero fields (a config built in code) their documented
-// defaults; LoadConfig already applied them from the environment tags.
+// setDefaults gives zero fields their documented defaults: the one place
+// they are written.
 func (c *ScheduleConfig) setDefaults() {
 	if c.Target == "" {
-		c.Target = "all"
+		c.Target = DefaultScheduleTarget
 	}
 	if c.Message == "" {
 		c.Message = DefaultScheduleMessage
 	}
 	if c.ContentType == "" {
-		c.ContentType = "json"
+		c.ContentType = DefaultScheduleContentType
 	}
 }

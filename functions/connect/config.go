@@ -3,6 +3,7 @@ package connect
 import (
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,8 +12,21 @@ import (
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
+// Defaults of the fields whose zero value means a default.
+const (
+	DefaultMaxGroups = 10
+	DefaultRole      = "webpubsub.joinLeaveGroup"
+)
+
+// DefaultSubprotocols are the client subprotocols accepted when Subprotocols
+// is nil, in order of preference.
+var DefaultSubprotocols = []string{"json.reliable.webpubsub.azure.v1", "json.webpubsub.azure.v1", "protobuf.reliable.webpubsub.azure.v1", "protobuf.webpubsub.azure.v1"}
+
 // Config configures the connect function (system events connect, connected,
-// disconnected and the group events joined/left).
+// disconnected and the group events joined/left). Config{} with the two
+// required fields behaves exactly as an environment with only their
+// variables: zero fields mean the documented defaults, false booleans are
+// the default behaviour, negative numbers are refused.
 type Config struct {
 	// ConnectionString of the Web PubSub resource. Required.
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
@@ -23,20 +37,24 @@ type Config struct {
 	// with the "group" query parameter; anything else is refused with 403.
 	// Empty means any valid group name.
 	AllowedGroups []string `env:"CONNECT_ALLOWED_GROUPS"`
-	// MaxGroups bounds how many groups one client may ask for.
-	MaxGroups int `env:"CONNECT_MAX_GROUPS" envDefault:"10"`
-	// Roles are granted to every accepted connection.
-	Roles []string `env:"CONNECT_ROLES" envDefault:"webpubsub.joinLeaveGroup"`
+	// MaxGroups bounds how many groups one client may ask for; zero means
+	// DefaultMaxGroups.
+	MaxGroups int `env:"CONNECT_MAX_GROUPS"`
+	// Roles are granted to every accepted connection; nil means
+	// [DefaultRole].
+	Roles []string `env:"CONNECT_ROLES"`
 	// AllowAnonymous accepts clients whose token has no user (sub);
 	// otherwise they are refused with 401.
-	AllowAnonymous bool `env:"CONNECT_ALLOW_ANONYMOUS" envDefault:"false"`
-	// Subprotocols are the client subprotocols accepted, in order of preference.
-	Subprotocols []string `env:"CONNECT_SUBPROTOCOLS" envDefault:"json.reliable.webpubsub.azure.v1,json.webpubsub.azure.v1,protobuf.reliable.webpubsub.azure.v1,protobuf.webpubsub.azure.v1"`
-	// Greet sends {"type":"system","text":"welcome <user>"} on connected.
-	Greet bool `env:"CONNECT_GREET" envDefault:"true"`
-	// AnnounceLeave sends {"type":"system","event":"left","user":...} to the
-	// connection's groups on disconnected.
-	AnnounceLeave bool `env:"CONNECT_ANNOUNCE_LEAVE" envDefault:"true"`
+	AllowAnonymous bool `env:"CONNECT_ALLOW_ANONYMOUS"`
+	// Subprotocols are the client subprotocols accepted, in order of
+	// preference; nil means DefaultSubprotocols.
+	Subprotocols []string `env:"CONNECT_SUBPROTOCOLS"`
+	// DisableGreet stops the {"type":"system","text":"welcome <user>"} sent
+	// to each connection on connected.
+	DisableGreet bool `env:"CONNECT_DISABLE_GREET"`
+	// DisableLeaveAnnouncement stops the {"type":"system","event":"left",
+	// "user":...} sent to the connection's groups on disconnected.
+	DisableLeaveAnnouncement bool `env:"CONNECT_DISABLE_LEAVE_ANNOUNCEMENT"`
 
 	// AccessKeys are more keys accepted for ce-signature besides the
 	// connection string's own (e.g. the secondary key while rotating).
@@ -55,7 +73,31 @@ func LoadConfig() (Config, error) { return LoadConfigFrom(nil) }
 // LoadConfigFrom is LoadConfig reading environ (KEY→value) instead of the
 // process environment; nil means the process environment.
 func LoadConfigFrom(environ map[string]string) (Config, error) {
+	if err := fnconf.Renamed(environ, renamedVars); err != nil {
+		return Config{}, err
+	}
 	return fnconf.LoadChecked(environ, func(c *Config) error { _, err := c.validate(); return err })
+}
+
+// renamedVars are variables of earlier versions, refused with their
+// replacement named so that a deployment does not silently change behaviour.
+var renamedVars = map[string]string{
+	"CONNECT_GREET":          "CONNECT_DISABLE_GREET=true to stop greeting (greeting is the default)",
+	"CONNECT_ANNOUNCE_LEAVE": "CONNECT_DISABLE_LEAVE_ANNOUNCEMENT=true to stop announcing leaves (announcing is the default)",
+}
+
+// setDefaults gives zero fields their documented defaults: the one place
+// they are written.
+func (c *Config) setDefaults() {
+	if c.MaxGroups == 0 {
+		c.MaxGroups = DefaultMaxGroups
+	}
+	if c.Roles == nil {
+		c.Roles = []string{DefaultRole}
+	}
+	if c.Subprotocols == nil {
+		c.Subprotocols = slices.Clone(DefaultSubprotocols)
+	}
 }
 
 // validRole reports whether r has the shape of a Web PubSub role,
@@ -76,8 +118,10 @@ func validRole(r string) bool {
 	return !scoped || target != "" && !strings.Contains(target, "\n")
 }
 
-// validate checks c and returns its parsed connection string.
+// validate gives c its defaults, checks it and returns its parsed
+// connection string.
 func (c *Config) validate() (wps.ConnectionString, error) {
+	c.setDefaults()
 	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
 	if err != nil {
 		return cs, err

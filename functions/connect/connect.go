@@ -79,17 +79,20 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	f := &function{cfg: cfg, client: client, log: log, groups: newTracker(maxTracked)}
-	return cloudevents.NewHandler(cloudevents.Options{
-		Hub:              cfg.Hub,
-		AccessKeys:       cfg.AccessKeys,
-		ConnectionString: cs,
-		Logger:           log,
-		Connect:          f.connect,
-		Connected:        f.connected,
-		Disconnected:     f.disconnected,
-		GroupJoined:      f.groupJoined,
-		GroupLeft:        f.groupLeft,
-	})
+	h := &cloudevents.Handler{
+		Hub:          cfg.Hub,
+		Keys:         cloudevents.NewKeys(append([]string{cs.AccessKey}, cfg.AccessKeys...)...),
+		Logger:       log,
+		Connect:      f.connect,
+		Connected:    f.connected,
+		Disconnected: f.disconnected,
+		GroupJoined:  f.groupJoined,
+		GroupLeft:    f.groupLeft,
+	}
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // userOf is the client token's sub claim, or the ce-userId the service sent.
@@ -159,7 +162,7 @@ func (f *function) refuse(req *cloudevents.ConnectRequest, status int, reason st
 }
 
 func (f *function) connected(ctx context.Context, req *cloudevents.ConnectedRequest) error {
-	if !f.cfg.Greet {
+	if f.cfg.DisableGreet {
 		return nil
 	}
 	text := "welcome"
@@ -198,7 +201,7 @@ func (f *function) disconnected(ctx context.Context, req *cloudevents.Disconnect
 	}
 	slices.Sort(groups)
 	f.log.Info("disconnected", "connection", req.ConnectionID, "user", req.UserID, "reason", req.Reason, "groups", groups)
-	if !f.cfg.AnnounceLeave || req.UserID == "" {
+	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
 		return nil
 	}
 	msg := wps.JSON(Leave{Type: "system", Event: "left", User: req.UserID})

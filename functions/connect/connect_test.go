@@ -12,6 +12,7 @@ import (
 
 	"github.com/wpsfn/wpsfn/functions/internal/wpsrec"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 type fixture struct {
@@ -44,7 +45,7 @@ func newConnect(t *testing.T, mod func(*Config)) *fixture {
 // send delivers ev the way the service does: signed with the access key.
 func (f *fixture) send(t *testing.T, ev cloudevents.Event) *cloudevents.Answer {
 	t.Helper()
-	a, err := cloudevents.Send(context.Background(), nil, f.url, ev, wpsrec.AccessKey)
+	a, err := (&upstream.Caller{Keys: cloudevents.NewKeys(wpsrec.AccessKey)}).Send(context.Background(), f.url, ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +126,7 @@ func TestConnectRefuses(t *testing.T) {
 		t.Errorf("no allow-list: %+v %v", res, err)
 	}
 	// Forged signature: refused before the function runs.
-	a, err := cloudevents.Send(context.Background(), nil, f.url, connectReq("alice", nil), "not-the-key")
+	a, err := (&upstream.Caller{Keys: cloudevents.NewKeys("not-the-key")}).Send(context.Background(), f.url, connectReq("alice", nil))
 	if err != nil || a.Status != http.StatusUnauthorized {
 		t.Fatalf("forged: %v %+v", err, a)
 	}
@@ -163,10 +164,10 @@ func TestConnectedGreets(t *testing.T) {
 	if a := f.send(t, &cloudevents.ConnectedRequest{ConnectionContext: cc("gone", "alice")}); a.Status/100 == 2 {
 		t.Fatalf("failed greeting answered %d", a.Status)
 	}
-	g := newConnect(t, func(c *Config) { c.Greet = false })
+	g := newConnect(t, func(c *Config) { c.DisableGreet = true })
 	g.send(t, &cloudevents.ConnectedRequest{ConnectionContext: cc("c", "alice")})
 	if n := len(g.rec.Requests()); n != 0 {
-		t.Fatalf("CONNECT_GREET=false still sent %d", n)
+		t.Fatalf("DisableGreet still sent %d", n)
 	}
 }
 
@@ -224,17 +225,14 @@ func TestDisconnectedAnnounces(t *testing.T) {
 // answer does, by running a connect through a handler that sets it.
 func stateWith(t *testing.T, groups []string) string {
 	t.Helper()
-	h, err := cloudevents.NewHandler(cloudevents.Options{Hub: "chat", AccessKeys: []string{"k"},
+	h := &cloudevents.Handler{Hub: "chat", Keys: cloudevents.NewKeys("k"),
 		Connect: func(ctx context.Context, r *cloudevents.ConnectRequest) (*cloudevents.ConnectResponse, error) {
 			res := &cloudevents.ConnectResponse{}
 			return res, res.SetState(StateGroups, groups)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
+		}}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	a, err := cloudevents.Send(context.Background(), nil, srv.URL, &cloudevents.ConnectRequest{ConnectionContext: cc("x", "u")}, "k")
+	a, err := (&upstream.Caller{Keys: cloudevents.NewKeys("k")}).Send(context.Background(), srv.URL, &cloudevents.ConnectRequest{ConnectionContext: cc("x", "u")})
 	if err != nil {
 		t.Fatal(err)
 	}

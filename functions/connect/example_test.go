@@ -10,6 +10,7 @@ import (
 
 	"github.com/wpsfn/wpsfn/functions/connect"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 const accessKey = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFG="
@@ -33,8 +34,6 @@ func Example() {
 		MaxGroups:        5,
 		Roles:            []string{"webpubsub.joinLeaveGroup"},
 		Subprotocols:     []string{"json.reliable.webpubsub.azure.v1"},
-		Greet:            true,
-		AnnounceLeave:    true,
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -43,27 +42,28 @@ func Example() {
 	fn := httptest.NewServer(h)
 	defer fn.Close()
 	ctx := context.Background()
+	service := &upstream.Caller{Keys: cloudevents.NewKeys(accessKey)} // what Web PubSub does
 	conn := cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "conn-1", UserID: "alice"}
 
 	// wss://…/client/hubs/chat?access_token=…&group=lobby
-	ans, _ := cloudevents.Send(ctx, nil, fn.URL, &cloudevents.ConnectRequest{
+	ans, _ := service.Send(ctx, fn.URL, &cloudevents.ConnectRequest{
 		ConnectionContext: conn,
 		Claims:            map[string][]string{"sub": {"alice"}},
 		Query:             map[string][]string{"group": {"lobby"}},
 		Subprotocols:      []string{"json.reliable.webpubsub.azure.v1"},
-	}, accessKey)
+	})
 	res, _ := ans.Connect()
 	fmt.Printf("connect: user %s, groups %v, roles %v\n", res.UserID, res.Groups, res.Roles)
 	conn.RawState = ans.NextState("") // the service keeps the state and sends it back
 
-	cloudevents.Send(ctx, nil, fn.URL, &cloudevents.ConnectedRequest{ConnectionContext: conn}, accessKey)
-	cloudevents.Send(ctx, nil, fn.URL, &cloudevents.DisconnectedRequest{ConnectionContext: conn}, accessKey)
+	service.Send(ctx, fn.URL, &cloudevents.ConnectedRequest{ConnectionContext: conn})
+	service.Send(ctx, fn.URL, &cloudevents.DisconnectedRequest{ConnectionContext: conn})
 
-	ans, _ = cloudevents.Send(ctx, nil, fn.URL, &cloudevents.ConnectRequest{
+	ans, _ = service.Send(ctx, fn.URL, &cloudevents.ConnectRequest{
 		ConnectionContext: cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "conn-2", UserID: "bob"},
 		Claims:            map[string][]string{"sub": {"bob"}},
 		Query:             map[string][]string{"group": {"admins"}},
-	}, accessKey)
+	})
 	fmt.Println("refused:", ans.Status, string(ans.Body))
 	// Output:
 	// connect: user alice, groups [lobby], roles [webpubsub.joinLeaveGroup]

@@ -12,6 +12,7 @@ import (
 	"github.com/wpsfn/wpsfn/functions/internal/wpsrec"
 	"github.com/wpsfn/wpsfn/functions/message"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 // TestChatFlow runs one connection's life through both functions, carrying
@@ -23,7 +24,7 @@ func TestChatFlow(t *testing.T) {
 	rec := wpsrec.New(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ch, err := connect.New(connect.Config{ConnectionString: rec.ConnectionString(), Hub: "chat", MaxGroups: 5,
-		Roles: []string{"webpubsub.joinLeaveGroup"}, Greet: true, AnnounceLeave: true, Logger: quiet})
+		Roles: []string{"webpubsub.joinLeaveGroup"}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestChatFlow(t *testing.T) {
 	conn := cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "c-42", UserID: "carol"}
 	send := func(url string, ev cloudevents.Event) *cloudevents.Answer {
 		t.Helper()
-		a, err := cloudevents.Send(ctx, nil, url, ev, wpsrec.AccessKey)
+		a, err := (&upstream.Caller{Keys: cloudevents.NewKeys(wpsrec.AccessKey)}).Send(ctx, url, ev)
 		if err != nil || !a.OK() {
 			t.Fatalf("%T: %v %+v", ev, err, a)
 		}

@@ -11,30 +11,42 @@ import (
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
-// DefaultRoomPattern is the room names accepted when MESSAGE_ROOM_PATTERN is unset.
-const DefaultRoomPattern = `^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$`
+// Defaults of the fields whose zero value means a default.
+const (
+	// DefaultRoomPattern is the room names accepted when RoomPattern is empty.
+	DefaultRoomPattern  = `^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$`
+	DefaultEvent        = "message"
+	DefaultMaxBytes     = 4096
+	DefaultMaxTextRunes = 1000
+)
 
-// Config configures the message function. Zero values of Events, MaxBytes,
-// MaxTextRunes and RoomPattern mean their defaults.
+// Config configures the message function. Config{} with the two required
+// fields behaves exactly as an environment with only their variables: zero
+// values of Events, MaxBytes, MaxTextRunes and RoomPattern mean their
+// defaults; negative numbers are refused.
 type Config struct {
 	// ConnectionString of the Web PubSub resource. Required.
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
 	// Hub whose upstream events this function serves. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 
-	// Events lists the user event names accepted; others get 400.
-	Events []string `env:"MESSAGE_EVENTS" envDefault:"message"`
-	// MaxBytes bounds the event's data (the JSON {room, text}).
-	MaxBytes int `env:"MESSAGE_MAX_BYTES" envDefault:"4096"`
-	// MaxTextRunes bounds the text in characters.
-	MaxTextRunes int `env:"MESSAGE_MAX_TEXT_RUNES" envDefault:"1000"`
-	// RoomPattern is a regular expression room names must match.
-	RoomPattern string `env:"MESSAGE_ROOM_PATTERN" envDefault:"^[A-Za-z0-9][A-Za-z0-9._~-]{0,63}$"`
+	// Events lists the user event names accepted; others get 400. Nil means
+	// [DefaultEvent].
+	Events []string `env:"MESSAGE_EVENTS"`
+	// MaxBytes bounds the event's data (the JSON {room, text}); zero means
+	// DefaultMaxBytes.
+	MaxBytes int `env:"MESSAGE_MAX_BYTES"`
+	// MaxTextRunes bounds the text in characters; zero means
+	// DefaultMaxTextRunes.
+	MaxTextRunes int `env:"MESSAGE_MAX_TEXT_RUNES"`
+	// RoomPattern is a regular expression room names must match; empty means
+	// DefaultRoomPattern.
+	RoomPattern string `env:"MESSAGE_ROOM_PATTERN"`
 	// AllowedRooms, when set, is the only rooms messages may go to.
 	AllowedRooms []string `env:"MESSAGE_ALLOWED_ROOMS"`
 	// AllowAnonymous accepts messages from connections without a user id
 	// (sent as from "anonymous").
-	AllowAnonymous bool `env:"MESSAGE_ALLOW_ANONYMOUS" envDefault:"false"`
+	AllowAnonymous bool `env:"MESSAGE_ALLOW_ANONYMOUS"`
 
 	// AccessKeys are more keys accepted for ce-signature besides the
 	// connection string's own (e.g. the secondary key while rotating).
@@ -58,8 +70,10 @@ func LoadConfigFrom(environ map[string]string) (Config, error) {
 	return fnconf.LoadChecked(environ, func(c *Config) error { _, _, err := c.compile(); return err })
 }
 
-// compile checks c and returns its parsed connection string and room pattern.
+// compile gives c its defaults, checks it and returns its parsed connection
+// string and room pattern.
 func (c *Config) compile() (wps.ConnectionString, *regexp.Regexp, error) {
+	c.setDefaults()
 	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
 	if err != nil {
 		return cs, nil, err
@@ -78,11 +92,7 @@ func (c *Config) compile() (wps.ConnectionString, *regexp.Regexp, error) {
 	if c.MaxTextRunes <= 0 {
 		return cs, nil, fnconf.Invalid("MESSAGE_MAX_TEXT_RUNES", "must be positive")
 	}
-	pattern := c.RoomPattern
-	if pattern == "" {
-		pattern = DefaultRoomPattern
-	}
-	re, err := regexp.Compile(pattern)
+	re, err := regexp.Compile(c.RoomPattern)
 	if err != nil {
 		return cs, nil, fnconf.Invalid("MESSAGE_ROOM_PATTERN", "is not a valid regular expression: "+err.Error())
 	}
@@ -94,16 +104,19 @@ func (c *Config) compile() (wps.ConnectionString, *regexp.Regexp, error) {
 	return cs, re, nil
 }
 
-// setDefaults gives zero fields (a config built in code) their documented
-// defaults; LoadConfig already applied them from the environment tags.
+// setDefaults gives zero fields their documented defaults: the one place
+// they are written.
 func (c *Config) setDefaults() {
 	if c.Events == nil {
-		c.Events = []string{"message"}
+		c.Events = []string{DefaultEvent}
 	}
 	if c.MaxBytes == 0 {
-		c.MaxBytes = 4096
+		c.MaxBytes = DefaultMaxBytes
 	}
 	if c.MaxTextRunes == 0 {
-		c.MaxTextRunes = 1000
+		c.MaxTextRunes = DefaultMaxTextRunes
+	}
+	if c.RoomPattern == "" {
+		c.RoomPattern = DefaultRoomPattern
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/wpsfn/wpsfn/functions/message"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 var randomID = regexp.MustCompile(`"id":"[^"]*"`)
@@ -44,23 +45,24 @@ func Example() {
 	}
 	fn := httptest.NewServer(h)
 	defer fn.Close()
+	service := &upstream.Caller{Keys: cloudevents.NewKeys(accessKey)} // what Web PubSub does
 
 	// A client sent {"type":"event","event":"message","dataType":"json","data":{...}}.
-	ans, err := cloudevents.Send(context.Background(), nil, fn.URL, &cloudevents.UserEventRequest{
+	ans, err := service.Send(context.Background(), fn.URL, &cloudevents.UserEventRequest{
 		ConnectionContext: cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "conn-1", UserID: "alice", EventName: "message"},
 		Data:              []byte(`{"room":"lobby","text":"hello"}`),
 		DataType:          cloudevents.DataJSON,
-	}, accessKey)
+	})
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println("reply to the sender:", ans.Status, ans.Header.Get("Content-Type"), len(ans.Body) > 0)
 
-	ans, _ = cloudevents.Send(context.Background(), nil, fn.URL, &cloudevents.UserEventRequest{
+	ans, _ = service.Send(context.Background(), fn.URL, &cloudevents.UserEventRequest{
 		ConnectionContext: cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "conn-1", UserID: "alice", EventName: "message"},
 		Data:              []byte(`{"room":"lobby","text":""}`),
 		DataType:          cloudevents.DataJSON,
-	}, accessKey)
+	})
 	fmt.Println("refused:", ans.Status, string(ans.Body))
 	// Output:
 	// service got POST /api/hubs/chat/groups/lobby/:send

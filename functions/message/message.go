@@ -80,7 +80,6 @@ type function struct {
 // New returns the message function: a pkg/cloudevents handler whose user
 // events are chat messages.
 func New(cfg Config) (http.Handler, error) {
-	cfg.setDefaults()
 	cs, re, err := cfg.compile()
 	if err != nil {
 		return nil, err
@@ -94,14 +93,17 @@ func New(cfg Config) (http.Handler, error) {
 	if f.now == nil {
 		f.now = time.Now
 	}
-	return cloudevents.NewHandler(cloudevents.Options{
-		Hub:              cfg.Hub,
-		AccessKeys:       cfg.AccessKeys,
-		ConnectionString: cs,
-		MaxBodyBytes:     int64(cfg.MaxBytes) + 1024, // the handler's own bound; ours is checked precisely below
-		Logger:           log,
-		UserEvent:        f.userEvent,
-	})
+	h := &cloudevents.Handler{
+		Hub:          cfg.Hub,
+		Keys:         cloudevents.NewKeys(append([]string{cs.AccessKey}, cfg.AccessKeys...)...),
+		MaxBodyBytes: int64(cfg.MaxBytes) + 1024, // the handler's own bound; ours is checked precisely below
+		Logger:       log,
+		UserEvent:    f.userEvent,
+	}
+	if err := h.Validate(); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 func (f *function) userEvent(ctx context.Context, req *cloudevents.UserEventRequest) (*cloudevents.UserEventResponse, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/wpsfn/wpsfn/functions/internal/wpsrec"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 var stamp = time.Date(2026, 11, 27, 4, 5, 6, 789e6, time.UTC)
@@ -54,7 +55,7 @@ func (f *fixture) event(t *testing.T, ev *cloudevents.UserEventRequest) *cloudev
 	if ev.ConnectionID == "" {
 		ev.ConnectionID = "conn-1"
 	}
-	a, err := cloudevents.Send(context.Background(), nil, f.url, ev, wpsrec.AccessKey)
+	a, err := (&upstream.Caller{Keys: cloudevents.NewKeys(wpsrec.AccessKey)}).Send(context.Background(), f.url, ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestMessageRejects(t *testing.T) {
 	// Unsigned or forged events never reach the function.
 	ev := chat("alice", `{"room":"lobby","text":"x"}`)
 	ev.Hub, ev.ConnectionID = "chat", "conn-1"
-	a, err := cloudevents.Send(context.Background(), nil, f.url, ev, "another-key")
+	a, err := (&upstream.Caller{Keys: cloudevents.NewKeys("another-key")}).Send(context.Background(), f.url, ev)
 	if err != nil || a.Status != http.StatusUnauthorized || len(f.rec.Requests()) != 0 {
 		t.Fatalf("forged: %v %+v", err, a)
 	}
@@ -195,7 +196,7 @@ func TestMessageSecondaryKey(t *testing.T) {
 	for _, key := range []string{secondary, wpsrec.AccessKey} {
 		ev := chat("alice", `{"room":"lobby","text":"hi"}`)
 		ev.Hub, ev.ConnectionID = "chat", "conn-9"
-		a, err := cloudevents.Send(context.Background(), nil, f.url, ev, key)
+		a, err := (&upstream.Caller{Keys: cloudevents.NewKeys(key)}).Send(context.Background(), f.url, ev)
 		if err != nil || a.Status != http.StatusOK {
 			t.Fatalf("signed with one of the keys: %v %+v", err, a)
 		}

@@ -14,7 +14,16 @@ import (
 // MinSecretLen is the shortest NEGOTIATE_JWT_SECRET accepted.
 const MinSecretLen = 16
 
-// Config configures the negotiate function. A zero TokenLifetime means 60m.
+// Defaults of the fields whose zero value means a default.
+const (
+	DefaultJWTLeeway     = 30 * time.Second
+	DefaultTokenLifetime = time.Hour
+)
+
+// Config configures the negotiate function. Config{} with the required
+// fields behaves exactly as an environment with only their variables: zero
+// values of JWTLeeway and TokenLifetime mean their defaults; negative
+// durations are refused.
 type Config struct {
 	// ConnectionString of the Web PubSub resource. Required.
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
@@ -28,18 +37,20 @@ type Config struct {
 	JWTIssuer string `env:"NEGOTIATE_JWT_ISSUER"`
 	// JWTAudience, when set, must be among the JWT's aud.
 	JWTAudience string `env:"NEGOTIATE_JWT_AUDIENCE"`
-	// JWTLeeway tolerates clock skew when checking exp, nbf and iat.
-	JWTLeeway time.Duration `env:"NEGOTIATE_JWT_LEEWAY" envDefault:"30s"`
+	// JWTLeeway tolerates clock skew when checking exp, nbf and iat; zero
+	// means DefaultJWTLeeway.
+	JWTLeeway time.Duration `env:"NEGOTIATE_JWT_LEEWAY"`
 	// AllowQueryUser trusts a ?userId= query parameter when no bearer token is
 	// sent. For local development only: anyone can claim any user.
-	AllowQueryUser bool `env:"NEGOTIATE_ALLOW_QUERY_USER" envDefault:"false"`
+	AllowQueryUser bool `env:"NEGOTIATE_ALLOW_QUERY_USER"`
 
 	// Roles are put in the client token.
 	Roles []string `env:"NEGOTIATE_ROLES"`
 	// Groups are joined on connect (the token's webpubsub.group claim).
 	Groups []string `env:"NEGOTIATE_GROUPS"`
-	// TokenLifetime is the client token's lifetime.
-	TokenLifetime time.Duration `env:"NEGOTIATE_TOKEN_LIFETIME" envDefault:"60m"`
+	// TokenLifetime is the client token's lifetime, 1m to 24h; zero means
+	// DefaultTokenLifetime.
+	TokenLifetime time.Duration `env:"NEGOTIATE_TOKEN_LIFETIME"`
 	// AllowedOrigins are the browser origins allowed by CORS ("*" for any);
 	// empty sends no CORS headers (same-origin pages only).
 	AllowedOrigins []string `env:"NEGOTIATE_ALLOWED_ORIGINS"`
@@ -62,8 +73,10 @@ func LoadConfigFrom(environ map[string]string) (Config, error) {
 	return fnconf.LoadChecked(environ, func(c *Config) error { _, err := c.validate(); return err })
 }
 
-// validate checks c and returns its parsed connection string.
+// validate gives c its defaults, checks it and returns its parsed
+// connection string.
 func (c *Config) validate() (wps.ConnectionString, error) {
+	c.setDefaults()
 	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
 	if err != nil {
 		return cs, err
@@ -105,10 +118,13 @@ func validOrigin(o string) bool {
 		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }
 
-// setDefaults gives zero fields (a config built in code) their documented
-// defaults; LoadConfig already applied them from the environment tags.
+// setDefaults gives zero fields their documented defaults: the one place
+// they are written.
 func (c *Config) setDefaults() {
+	if c.JWTLeeway == 0 {
+		c.JWTLeeway = DefaultJWTLeeway
+	}
 	if c.TokenLifetime == 0 {
-		c.TokenLifetime = time.Hour
+		c.TokenLifetime = DefaultTokenLifetime
 	}
 }

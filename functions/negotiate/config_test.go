@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf/fnconftest"
+	"github.com/wpsfn/wpsfn/internal/assert"
 )
 
 const testConnStr = "Endpoint=http://127.0.0.1:1;AccessKey=SECRETKEYSECRETKEYSECRETKEY0123456789ABCD=;Version=1.0;"
@@ -18,6 +19,10 @@ func TestLoadConfig(t *testing.T) {
 	if c.TokenLifetime != time.Hour || c.AllowQueryUser || c.JWTLeeway != 30*time.Second || len(c.AllowedOrigins) != 0 {
 		t.Fatalf("defaults: %+v", c)
 	}
+	code := Config{ConnectionString: testConnStr, Hub: "chat", JWTSecret: "app-secret-0123456789"}
+	_, err = code.validate()
+	assert.Success(t, err)
+	assert.Equal(t, "Config{} after defaults", code, c)
 	fnconftest.Refuses(t, LoadConfigFrom, base, []fnconftest.Bad{
 		fnconftest.Set("WEBPUBSUB_CONNECTION_STRING", ""),
 		fnconftest.Set("WEBPUBSUB_HUB", ""),

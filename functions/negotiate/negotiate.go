@@ -48,7 +48,6 @@ type handler struct {
 
 // New returns the negotiate function.
 func New(cfg Config) (http.Handler, error) {
-	cfg.setDefaults()
 	cs, err := cfg.validate()
 	if err != nil {
 		return nil, err

@@ -1,44 +1,96 @@
 package emulator
 
-import "sync"
+import (
+	"strconv"
+	"time"
 
-// activity counts the server's live sockets and pending notifications so
-// Shutdown can wait for them. Unlike sync.WaitGroup it allows Add while a
-// Wait is in progress at zero: a handshake that passed the closing check just
-// before Shutdown may still register, and Wait simply returns at the first
-// moment the count is zero.
-type activity struct {
-	mu   sync.Mutex
-	n    int
-	idle chan struct{} // closed when n reaches zero; nil while nobody waits
+	"github.com/coder/websocket"
+)
+
+// TraceEvent is one entry of the live trace.
+type TraceEvent struct {
+	Time time.Time
+	// Kind is "frame-in", "frame-out", "upstream", "rest", "connected",
+	// "disconnected", "group-join" or "group-leave".
+	Kind                             string
+	Hub, ConnectionID, UserID, Group string
+	// Summary is one short line; it never contains keys or tokens.
+	Summary string
+	// Status is the HTTP status of upstream and REST calls (and of a rejected
+	// handshake); 0 otherwise.
+	Status int
+	// Latency is the duration of upstream and REST calls.
+	Latency time.Duration
 }
 
-func (a *activity) Add(delta int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.n += delta
-	if a.n < 0 {
-		panic("emulator: activity count below zero")
-	}
-	if a.n == 0 && a.idle != nil {
-		close(a.idle)
-		a.idle = nil
-	}
-}
+// Trace kinds.
+const (
+	TraceFrameIn      = "frame-in"
+	TraceFrameOut     = "frame-out"
+	TraceUpstream     = "upstream"
+	TraceREST         = "rest"
+	TraceConnected    = "connected"
+	TraceDisconnected = "disconnected"
+	TraceGroupJoin    = "group-join"
+	TraceGroupLeave   = "group-leave"
+)
 
-func (a *activity) Done() { a.Add(-1) }
-
-// Wait blocks until the count is zero.
-func (a *activity) Wait() {
-	a.mu.Lock()
-	if a.n == 0 {
-		a.mu.Unlock()
+func (s *Server) trace(ev TraceEvent) {
+	if s.cfg.Trace == nil {
 		return
 	}
-	if a.idle == nil {
-		a.idle = make(chan struct{})
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
 	}
-	idle := a.idle
-	a.mu.Unlock()
-	<-idle
+	s.cfg.Trace(ev)
+}
+
+func (s *Server) tracing() bool { return s.cfg.Trace != nil }
+
+func (c *conn) traceFrame(kind, what string, typ websocket.MessageType, data []byte) {
+	c.s.trace(TraceEvent{Kind: kind, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Summary: frameSummary(what, typ, data)})
+}
+
+// traceBatch traces the frames of a written batch.
+func (c *conn) traceBatch(batch []outMsg, scratch *[]byte) {
+	for _, m := range batch {
+		data := m.data
+		if m.seq > 0 {
+			*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
+			data = *scratch
+		}
+		if c.mq != nil {
+			c.traceMQTTOut(data) // mqtt_trace.go: the packet, not its bytes
+			continue
+		}
+		c.traceFrame(TraceFrameOut, m.kind.String(), m.typ, data)
+	}
+}
+
+// frameSummary is a short, single-line description of a frame.
+func frameSummary(what string, typ websocket.MessageType, data []byte) string {
+	const max = 160
+	if typ == websocket.MessageBinary {
+		return what + " binary " + strconv.Itoa(len(data)) + " bytes"
+	}
+	s := string(data)
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' || s[i] == '\r' {
+			b := []byte(s)
+			for j := range b {
+				if b[j] == '\n' || b[j] == '\r' {
+					b[j] = ' '
+				}
+			}
+			s = string(b)
+			break
+		}
+	}
+	if what == "" {
+		return s
+	}
+	return what + " " + s
 }

@@ -34,13 +34,13 @@ type seen struct {
 // duplicated.
 func TestJSClientSDK(t *testing.T) {
 	nodetest.Require(t)
-	echo, err := cloudevents.NewHandler(cloudevents.Options{
-		Hub: "chat", AccessKeys: []string{DefaultAccessKey},
+	echo := &cloudevents.Handler{
+		Hub: "chat", Keys: cloudevents.NewKeys(DefaultAccessKey),
 		UserEvent: func(ctx context.Context, req *cloudevents.UserEventRequest) (*cloudevents.UserEventResponse, error) {
 			return &cloudevents.UserEventResponse{Data: append([]byte("echo:"), req.Data...), DataType: cloudevents.DataText}, nil
 		},
-	})
-	if err != nil {
+	}
+	if err := echo.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	up := httptest.NewServer(echo)
@@ -163,13 +163,13 @@ func TestJSClientSDK(t *testing.T) {
 // sendToGroup mode, the "message" event with its reply, and the 1 MB limit.
 func TestWSPlainClients(t *testing.T) {
 	nodetest.Require(t)
-	echo, err := cloudevents.NewHandler(cloudevents.Options{
-		Hub: "chat", AccessKeys: []string{DefaultAccessKey},
+	echo := &cloudevents.Handler{
+		Hub: "chat", Keys: cloudevents.NewKeys(DefaultAccessKey),
 		UserEvent: func(ctx context.Context, req *cloudevents.UserEventRequest) (*cloudevents.UserEventResponse, error) {
 			return &cloudevents.UserEventResponse{Data: append([]byte("echo:"), req.Data...), DataType: cloudevents.DataText}, nil
 		},
-	})
-	if err != nil {
+	}
+	if err := echo.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	up := httptest.NewServer(echo)

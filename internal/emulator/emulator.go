@@ -16,7 +16,6 @@ package emulator
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -108,59 +107,22 @@ type EventHandler struct {
 	GroupEvents bool
 }
 
-// TraceEvent is one entry of the live trace.
-type TraceEvent struct {
-	Time time.Time
-	// Kind is "frame-in", "frame-out", "upstream", "rest", "connected",
-	// "disconnected", "group-join" or "group-leave".
-	Kind                             string
-	Hub, ConnectionID, UserID, Group string
-	// Summary is one short line; it never contains keys or tokens.
-	Summary string
-	// Status is the HTTP status of upstream and REST calls (and of a rejected
-	// handshake); 0 otherwise.
-	Status int
-	// Latency is the duration of upstream and REST calls.
-	Latency time.Duration
-}
-
-// Trace kinds.
-const (
-	TraceFrameIn      = "frame-in"
-	TraceFrameOut     = "frame-out"
-	TraceUpstream     = "upstream"
-	TraceREST         = "rest"
-	TraceConnected    = "connected"
-	TraceDisconnected = "disconnected"
-	TraceGroupJoin    = "group-join"
-	TraceGroupLeave   = "group-leave"
-)
-
-// Snapshot is the emulator's state at one moment.
-type Snapshot struct {
-	Hubs []HubSnapshot `json:"hubs"`
-}
-
-// HubSnapshot is one hub's connections and groups.
-type HubSnapshot struct {
-	Name        string               `json:"name"`
-	Connections []ConnectionSnapshot `json:"connections"`
-	// Groups maps each non-empty group to its members' connection ids, sorted.
-	Groups map[string][]string `json:"groups"`
-}
-
-// ConnectionSnapshot is one connection.
-type ConnectionSnapshot struct {
-	ID       string   `json:"id"`
-	UserID   string   `json:"userId,omitempty"`
-	Groups   []string `json:"groups"`
-	Protocol string   `json:"protocol"` // "" for plain WebSocket, else the subprotocol
-	// Connected is false while a reliable connection waits for its client to reconnect.
-	Connected bool      `json:"connected"`
-	Since     time.Time `json:"since"`
-}
-
 // Server is a running emulator. Create it with New and serve Handler.
+//
+// Locks, and the order in which they nest (a lock is only ever taken while
+// holding locks listed before it):
+//
+//  1. Server.mu: the hubs map (never held while taking another lock).
+//  2. hub.mu: a hub's connections, users, groups and each conn's groups
+//     (groups.go). Fan-out holds it for reading while it enqueues.
+//  3. corkWriter.mu: a socket's writes (socket.go); never taken with hub.mu.
+//  4. conn.omu: a connection's outbox and socket (outbox.go); taken under
+//     hub.mu by fan-out's enqueue and under corkWriter.mu by flushInline.
+//  5. Leaves, held alone: conn.pmu (permissions, state, ack ids),
+//     fanoutWriters.mu, asyncQueue.mu, upstream.mu, tokenCache.mu, activity.mu.
+//
+// Each lock's operations are methods of the type that owns it; no file
+// reaches into another type's lock.
 type Server struct {
 	cfg  Config
 	keys []string
@@ -174,18 +136,23 @@ type Server struct {
 	closing  atomic.Bool
 	conns    activity // live sockets and pending notifications
 	shutdown chan struct{}
-	ids      atomic.Uint64
-	ords     atomic.Uint64 // conn.ord
+	// ctx is the parent of upstream calls; stop cancels it when Shutdown's
+	// context ends before the graceful part is done.
+	ctx  context.Context
+	stop context.CancelFunc
+	ids  atomic.Uint64
+	ords atomic.Uint64 // conn.ord
+	// mqttMu serialises the creation and takeover of MQTT sessions (mqtt.go).
+	mqttMu sync.Mutex
 	// now is the clock of message TTLs: monotonic nanoseconds since New
 	// (never 0 once a TTL is added, so 0 can mean "no TTL").
 	now func() int64
 	// writers bounds concurrent fan-out writing.
 	writers fanoutWriters
-	// mqttMu serialises the creation and takeover of MQTT sessions (mqtt.go).
-	mqttMu sync.Mutex
 	// writes and frames count data-frame system calls and the frames they
 	// carried (Server.WriteStats).
 	writes, frames atomic.Int64
+	handler        http.Handler // routes
 }
 
 // New returns a Server for cfg. It fails on an invalid hub name or event
@@ -228,7 +195,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SecondaryKey != "" {
 		s.keys = append(s.keys, cfg.SecondaryKey)
 	}
+	s.ctx, s.stop = context.WithCancel(context.Background())
+	s.writers.work = &s.conns
 	s.up = newUpstream(s)
+	s.handler = s.routes()
 	for name, hs := range cfg.Hubs {
 		if err := validateHubSettings(name, hs); err != nil {
 			return nil, err
@@ -252,25 +222,27 @@ func validateHubSettings(name string, hs HubSettings) error {
 
 // Handler returns the http.Handler serving the client endpoints and the REST
 // API, all on one port like the service.
-func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(s.serveHTTP)
-}
+func (s *Server) Handler() http.Handler { return s.handler }
 
-func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Path
-	switch {
-	case p == "/client" || p == "/client/" || strings.HasPrefix(p, "/client/hubs/"):
-		s.serveClient(w, r)
-	case strings.HasPrefix(p, "/clients/mqtt/hubs/"):
-		s.serveMQTT(w, r)
-	case strings.HasPrefix(p, "/api/"):
-		s.serveREST(w, r)
-	case p == "/" && r.Method == http.MethodGet:
+// routes is the emulator's one mux: client endpoints, the REST API
+// (restHandler) and a banner at the root.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/client/hubs/{hub}", s.serveClient)
+	mux.HandleFunc("/client/hubs/{hub}/{$}", s.serveClient)
+	mux.HandleFunc("/client", s.serveClient)           // ?hub=
+	mux.HandleFunc("/client/{$}", s.serveClient)       // ?hub=
+	mux.HandleFunc("/client/hubs/", s.serveClient)     // no or an invalid hub: refused there
+	mux.HandleFunc("/clients/mqtt/hubs/", s.serveMQTT) // mqtt.go; the hub is checked there
+	mux.Handle("/api/", s.restHandler())
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "wpsfn Web PubSub emulator: clients at /client/hubs/{hub}, REST API at /api/")
-	default:
-		writeError(w, http.StatusNotFound, "Error.NotFound", "No such endpoint: "+p)
-	}
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, codeNotFound, "No such endpoint: "+r.URL.Path)
+	})
+	return mux
 }
 
 // ConnectionString returns the connection string that reaches this server at
@@ -327,44 +299,6 @@ func (s *Server) allHubs() []*hub {
 	return hs
 }
 
-// Snapshot returns every hub's connections (id, user, groups, protocol) and
-// groups (members), sorted.
-func (s *Server) Snapshot() Snapshot {
-	var snap Snapshot
-	for _, h := range s.allHubs() {
-		snap.Hubs = append(snap.Hubs, h.snapshot())
-	}
-	return snap
-}
-
-// Shutdown sends each client a disconnected system message, closes every
-// connection (sending the disconnected upstream events), and waits for them
-// and for pending notifications until ctx ends. New clients are refused
-// from the first call. The http.Server serving Handler is the caller's to shut
-// down (hijacked WebSockets are not tracked by it).
-func (s *Server) Shutdown(ctx context.Context) error {
-	if s.closing.CompareAndSwap(false, true) {
-		close(s.shutdown)
-	}
-	for _, h := range s.allHubs() {
-		for _, c := range h.connections() {
-			c.close(closeServiceShutdown)
-		}
-	}
-	done := make(chan struct{})
-	go func() {
-		s.conns.Wait()
-		s.up.client.CloseIdleConnections()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("emulator: shutdown: %w", ctx.Err())
-	}
-}
-
 // DropSocket severs the network connection of connectionID the way a network
 // failure would (no close frame), keeping a reliable connection's session for
 // recovery. It is meant for tests of client recovery and reports whether the
@@ -377,18 +311,6 @@ func (s *Server) DropSocket(connectionID string) bool {
 	}
 	return false
 }
-
-func (s *Server) trace(ev TraceEvent) {
-	if s.cfg.Trace == nil {
-		return
-	}
-	if ev.Time.IsZero() {
-		ev.Time = time.Now()
-	}
-	s.cfg.Trace(ev)
-}
-
-func (s *Server) tracing() bool { return s.cfg.Trace != nil }
 
 func (s *Server) countWrites(writes, frames int64) {
 	if writes > 0 {
@@ -408,5 +330,3 @@ func (s *Server) WriteStats() (writes, frames int64) {
 func (s *Server) newID() string {
 	return newRandomID(s.ids.Add(1))
 }
-
-var errClosed = errors.New("emulator: connection closed")

@@ -346,10 +346,11 @@ func (mc *mqttConn) connect(pk *packets.Packet) bool {
 			}
 		}
 		c = &conn{
-			s: s, h: h, id: clientID, ord: s.ords.Add(1), userID: userID, proto: protoMQTT, subprotocol: mqttSubprotocol,
+			s: s, h: h, id: clientID, ord: s.ords.Add(1), userID: userID, subprotocol: mqttSubprotocol,
 			since: time.Now(), claims: req.Claims, groups: map[string]struct{}{},
 		}
 		c.mq = newMQTTSession(c, v, pk, expiry)
+		c.proto = c.mq
 		for _, role := range roles {
 			c.perms.addRole(role)
 		}

@@ -24,17 +24,42 @@ type rawMQTT struct {
 	v  byte
 }
 
-func (e *testEnv) rawMQTT(t testing.TB, hub, token string) *rawMQTT {
+func (e *testEnv) rawMQTT(t testing.TB, hub, token string, query ...string) *rawMQTT {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, e.mqttURL(hub, token), &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
+	ws, _, err := websocket.Dial(ctx, e.mqttURL(hub, token, query...), &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ws.CloseNow() })
 	ws.SetReadLimit(-1)
 	return &rawMQTT{t: t, ws: ws, br: bufio.NewReader(&mqttStream{ws: ws, ctx: context.Background()})}
+}
+
+// rawConnack sends a CONNECT at level v and returns the CONNACK's code.
+func (e *testEnv) rawConnack(t testing.TB, v byte, hub, token, query string) byte {
+	t.Helper()
+	r := e.rawMQTT(t, hub, token, query)
+	r.v = v
+	r.sendPacket(connectPacket(v, "raw"+string('0'+rune(v)), 30))
+	ack, err := r.next()
+	if err != nil || ack.FixedHeader.Type != packets.Connack {
+		t.Fatalf("CONNACK %+v %v", ack, err)
+	}
+	return ack.ReasonCode
+}
+
+// rawConnected is a raw connection after an accepted CONNECT.
+func (e *testEnv) rawConnected(t testing.TB, v byte, hub, token, id string) *rawMQTT {
+	t.Helper()
+	r := e.rawMQTT(t, hub, token)
+	r.v = v
+	r.sendPacket(connectPacket(v, id, 30))
+	if ack, err := r.next(); err != nil || ack.FixedHeader.Type != packets.Connack || ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %+v %v", ack, err)
+	}
+	return r
 }
 
 func (r *rawMQTT) send(b []byte) {
@@ -57,6 +82,8 @@ func (r *rawMQTT) sendPacket(pk packets.Packet) {
 		err = pk.PublishEncode(&buf)
 	case packets.Subscribe:
 		err = pk.SubscribeEncode(&buf)
+	case packets.Pingreq:
+		err = pk.PingreqEncode(&buf)
 	}
 	if err != nil {
 		r.t.Fatal(err)
@@ -91,7 +118,7 @@ func (r *rawMQTT) next() (packets.Packet, error) {
 		}
 		raw := append([]byte{b}, encodeLen(n)...)
 		raw = append(raw, body...)
-		if b>>4 == packets.Connack || b>>4 == packets.Suback || b>>4 == packets.Unsuback {
+		if t := b >> 4; t == packets.Connack || t == packets.Suback || t == packets.Unsuback || t == packets.Pingresp {
 			pk = decodeServerPacket(r.v, raw)
 		} else {
 			pk, err = readMQTTPacket(bufio.NewReader(bytes.NewReader(raw)), r.v, len(raw))

@@ -3,7 +3,6 @@ package emulator
 import (
 	"context"
 	"net"
-	"net/http"
 	"net/url"
 	"sync"
 	"testing"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/eclipse/paho.golang/paho"
-	pahomqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -134,27 +132,6 @@ func (p *pahoV5) sub(t testing.TB, topic string, qos byte) *paho.Suback {
 		t.Fatalf("SUBSCRIBE %s: %v", topic, err)
 	}
 	return sa
-}
-
-// pahoV3 connects a paho.mqtt.golang (MQTT 3.1.1) client.
-func (e *testEnv) pahoV3(t testing.TB, hub, token, clientID string, clean bool, onMsg func(pahomqtt.Message), query ...string) (pahomqtt.Client, error) {
-	t.Helper()
-	opts := pahomqtt.NewClientOptions().AddBroker(e.mqttURL(hub, token, query...)).SetClientID(clientID).
-		SetProtocolVersion(4).SetCleanSession(clean).SetAutoReconnect(false).SetConnectRetry(false).
-		SetKeepAlive(30 * time.Second).SetOrderMatters(false).SetConnectTimeout(5 * time.Second).
-		SetHTTPHeaders(http.Header{})
-	if onMsg != nil {
-		opts.SetDefaultPublishHandler(func(_ pahomqtt.Client, m pahomqtt.Message) { onMsg(m) })
-	}
-	c := pahomqtt.NewClient(opts)
-	tok := c.Connect()
-	if !tok.WaitTimeout(5 * time.Second) {
-		t.Fatal("paho.mqtt.golang: CONNECT timed out")
-	}
-	if tok.Error() == nil {
-		t.Cleanup(func() { c.Disconnect(100) })
-	}
-	return c, tok.Error()
 }
 
 // claimsWithAud is a token's claims for an explicit audience.

@@ -20,9 +20,7 @@ import (
 // connection ends, then leaves the session to its expiry.
 func (mc *mqttConn) readLoop() {
 	s, c, m, sk := mc.s, mc.c, mc.mq, mc.sk
-	m.mu.Lock()
-	v := m.version
-	m.mu.Unlock()
+	v := m.version()
 	var (
 		byClient bool
 		dp       *cloudevents.MQTTDisconnectPacket
@@ -54,11 +52,9 @@ func (mc *mqttConn) readLoop() {
 			dp = &cloudevents.MQTTDisconnectPacket{Code: int(pk.ReasonCode), UserProperties: fromMochiProps(pk.Properties.User)}
 			sendWill = v == mqttV5 && pk.ReasonCode == packets.CodeDisconnectWillMessage.Code
 			if v == mqttV5 && pk.Properties.SessionExpiryIntervalFlag {
-				m.mu.Lock()
-				if m.expiry > 0 { // 0 at CONNECT cannot become non-zero ([MQTT-3.14.2-2])
-					m.expiry = min(time.Duration(pk.Properties.SessionExpiryInterval)*time.Second, mqttMaxSessionExpiry, s.cfg.ReconnectWindow)
+				if m.expiry() > 0 { // 0 at CONNECT cannot become non-zero ([MQTT-3.14.2-2])
+					m.exp.Store(int64(min(time.Duration(pk.Properties.SessionExpiryInterval)*time.Second, mqttMaxSessionExpiry, s.cfg.ReconnectWindow)))
 				}
-				m.mu.Unlock()
 			}
 			reason = closeReason{code: websocket.StatusNormalClosure, reason: "ClientClosed: the client sent DISCONNECT."}
 			if pk.Properties.ReasonString != "" {
@@ -91,7 +87,7 @@ func (mc *mqttConn) handle(pk *packets.Packet) bool {
 		m.acked(pk)
 	case packets.Pubrel:
 		code := byte(0)
-		if !m.released2(pk.PacketID) && m.version == mqttV5 {
+		if !m.released2(pk.PacketID) && m.version() == mqttV5 {
 			code = packets.ErrPacketIdentifierNotFound.Code
 		}
 		c.send(m.ackMsg(packets.Pubcomp, pk.PacketID, code))
@@ -122,9 +118,7 @@ func (mc *mqttConn) protocolError(code packets.Code, why string) {
 	v := byte(0)
 	if mc.c != nil {
 		hub, id = mc.c.h.name, mc.c.id
-		mc.mq.mu.Lock()
-		v = mc.mq.version
-		mc.mq.mu.Unlock()
+		v = mc.mq.version()
 	}
 	s.log.Info("emulator: closing MQTT connection after a protocol error", "hub", hub, "connectionId", id, "code", code.Code, "reason", why)
 	if v == mqttV5 {

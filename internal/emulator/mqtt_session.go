@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -19,12 +20,21 @@ type mqttSession struct {
 	c         *conn
 	sessionID string
 
+	// ver (protocol level) and exp (how long the session outlives its
+	// socket, ns) are read without mu: conn.close and socketGone ask with
+	// conn.omu held, which comes after mu.
+	ver atomic.Uint32
+	exp atomic.Int64
+	// dmu guards the server's DISCONNECT for the next close (a leaf lock,
+	// also taken with conn.omu held).
+	dmu        sync.Mutex
+	discCode   byte
+	discReason string
+
 	mu        sync.Mutex
-	version   byte
-	expiry    time.Duration // how long the session outlives its socket
-	recvMax   int           // QoS 1/2 messages the client takes unacknowledged
-	maxPacket int           // the client's Maximum Packet Size (0: none)
-	physID    string        // the current network connection
+	recvMax   int    // QoS 1/2 messages the client takes unacknowledged
+	maxPacket int    // the client's Maximum Packet Size (0: none)
+	physID    string // the current network connection
 	online    bool
 	subs      map[string]mqttSub
 	nextID    uint16
@@ -38,10 +48,10 @@ type mqttSession struct {
 	// How the last network connection ended, for the disconnected event.
 	byClient   bool
 	discPacket *cloudevents.MQTTDisconnectPacket
-	// The server's DISCONNECT (5.0) for the next close.
-	discCode   byte
-	discReason string
 }
+
+func (m *mqttSession) version() byte         { return byte(m.ver.Load()) }
+func (m *mqttSession) expiry() time.Duration { return time.Duration(m.exp.Load()) }
 
 // mqttSub is one subscription's options.
 type mqttSub struct {
@@ -74,7 +84,8 @@ func newMQTTSession(c *conn, v byte, pk *packets.Packet, expiry time.Duration) *
 
 // configure applies a CONNECT's session parameters; m.mu held or m unshared.
 func (m *mqttSession) configure(v byte, pk *packets.Packet, expiry time.Duration) {
-	m.version, m.expiry = v, expiry
+	m.ver.Store(uint32(v))
+	m.exp.Store(int64(expiry))
 	m.recvMax, m.maxPacket = mqttMaxInflight, 0
 	if v == mqttV5 {
 		if rm := int(pk.Properties.ReceiveMaximum); rm > 0 {
@@ -89,16 +100,19 @@ func (m *mqttSession) configure(v byte, pk *packets.Packet, expiry time.Duration
 		w.Properties = pk.Connect.WillProperties
 		m.will = &w
 	}
-	m.byClient, m.discPacket, m.discCode, m.discReason = false, nil, 0, ""
+	m.byClient, m.discPacket = false, nil
+	m.dmu.Lock()
+	m.discCode, m.discReason = 0, ""
+	m.dmu.Unlock()
 }
 
 // reconnected applies a resuming CONNECT.
 func (m *mqttSession) reconnected(v byte, pk *packets.Packet, expiry time.Duration) {
 	m.mu.Lock()
-	if m.willTimer != nil {
-		m.willTimer.Stop() // [MQTT-3.1.3-9]: no will when the session resumes in time
-		m.willTimer = nil
+	if m.willTimer != nil && m.willTimer.Stop() { // [MQTT-3.1.3-9]: no will when the session resumes in time
+		m.c.s.conns.Done()
 	}
+	m.willTimer = nil
 	m.configure(v, pk, expiry)
 	m.mu.Unlock()
 }
@@ -152,33 +166,29 @@ func (m *mqttSession) ids() (phys, session string) {
 	return m.physID, m.sessionID
 }
 
-func (m *mqttSession) window() time.Duration {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.expiry
-}
+func (m *mqttSession) window() time.Duration { return m.expiry() }
 
 func (m *mqttSession) setServerDisconnect(code byte, reason string) {
-	m.mu.Lock()
+	m.dmu.Lock()
 	m.discCode, m.discReason = code, reason
-	m.mu.Unlock()
+	m.dmu.Unlock()
 }
 
 // disconnectFrame is the 5.0 DISCONNECT the server sends when it closes the
 // connection for r (3.1.1 has none: the server just closes).
-func (m *mqttSession) disconnectFrame(r closeReason) (outMsg, bool) {
-	m.mu.Lock()
-	code, reason, v := m.discCode, m.discReason, m.version
-	m.mu.Unlock()
-	if v != mqttV5 {
+func (m *mqttSession) disconnectFrame(why string) (outMsg, bool) {
+	m.dmu.Lock()
+	code, reason := m.discCode, m.discReason
+	m.dmu.Unlock()
+	if m.version() != mqttV5 {
 		return outMsg{}, false
 	}
 	if code == 0 {
 		code = packets.ErrAdministrativeAction.Code
-		if r.reason == closeServiceShutdown.reason {
+		if why == closeServiceShutdown.reason {
 			code = packets.ErrServerShuttingDown.Code
 		}
-		reason = r.reason
+		reason = why
 	}
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: mqttV5, ReasonCode: code}
 	pk.Properties.ReasonString = truncateReason(reason)
@@ -203,8 +213,11 @@ func (m *mqttSession) ended() {
 	m.willTimer, m.will = nil, nil
 	m.online = false
 	m.mu.Unlock()
-	if t != nil && t.Stop() && w != nil {
-		m.publishWill(w)
+	if t != nil && t.Stop() {
+		m.c.s.conns.Done()
+		if w != nil {
+			m.publishWill(w)
+		}
 	}
 }
 
@@ -296,7 +309,7 @@ func (m *mqttSession) deliver(d *delivery) (ok, claim bool) {
 		}
 	}
 	qos := min(md.qos, sub.qos)
-	tmpl := md.publish(m.c.s, d, m.version, qos, topic)
+	tmpl := md.publish(m.c.s, d, m.version(), qos, topic)
 	if tmpl == nil || (m.maxPacket > 0 && len(tmpl) > m.maxPacket) {
 		return true, false // [MQTT-3.1.2-25]: not sent, as if delivered
 	}
@@ -377,7 +390,7 @@ func (m *mqttSession) pumpLocked() []outMsg {
 
 // ackMsg encodes PUBACK, PUBREC, PUBREL or PUBCOMP.
 func (m *mqttSession) ackMsg(typ byte, id uint16, code byte) outMsg {
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: typ}, ProtocolVersion: m.version, PacketID: id, ReasonCode: code}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: typ}, ProtocolVersion: m.version(), PacketID: id, ReasonCode: code}
 	if typ == packets.Pubrel {
 		pk.FixedHeader.Qos = 1
 	}
@@ -403,7 +416,7 @@ func (m *mqttSession) acked(pk *packets.Packet) {
 				o.released, o.pkt = true, nil
 				out = append(out, m.ackMsg(packets.Pubrel, o.id, 0))
 			}
-		} else if m.version == mqttV5 {
+		} else if m.version() == mqttV5 {
 			out = append(out, m.ackMsg(packets.Pubrel, pk.PacketID, packets.ErrPacketIdentifierNotFound.Code))
 		}
 	case packets.Pubcomp:
@@ -472,12 +485,17 @@ func (m *mqttSession) socketEnded(physID string, byClient bool, dp *cloudevents.
 	w := m.will
 	m.will = nil
 	var delay time.Duration
-	if w != nil && sendWill && m.version == mqttV5 {
+	if w != nil && sendWill && m.version() == mqttV5 {
 		delay = time.Duration(w.Properties.WillDelayInterval) * time.Second
 	}
-	if w != nil && sendWill && delay > 0 && m.expiry > 0 {
+	if w != nil && sendWill && delay > 0 && m.expiry() > 0 {
 		m.will = w
-		m.willTimer = time.AfterFunc(min(delay, m.expiry), func() {
+		// Counted as the server's work until it runs or is stopped (ended,
+		// reconnected), like the emulator's drop timers.
+		s := m.c.s
+		s.conns.Add(1)
+		m.willTimer = time.AfterFunc(min(delay, m.expiry()), func() {
+			defer s.conns.Done()
 			m.mu.Lock()
 			w := m.will
 			m.will, m.willTimer = nil, nil
@@ -512,3 +530,28 @@ func (c *conn) isEnded() bool {
 	defer c.omu.Unlock()
 	return c.ended
 }
+
+// mqttSession is also the connection's clientProtocol (clientproto.go). Its
+// fan-out side is deliver (conn.deliver calls it for MQTT sessions): the
+// QoS, packet id and inflight window are per session.
+
+// message is d as a QoS 0 PUBLISH (the protocol interface's encoding; MQTT
+// deliveries go through deliver).
+func (m *mqttSession) message(d *delivery) outMsg {
+	topic := mqttServerMessages
+	if d.group != "" {
+		topic = d.group
+	}
+	return outMsg{typ: websocket.MessageBinary, data: d.mqttInfo().publish(m.c.s, d, m.version(), 0, topic), kind: kindMessage, expires: d.expires}
+}
+
+// goodbye is the 5.0 DISCONNECT the server sends when it ends the session.
+func (m *mqttSession) goodbye(reason string) (outMsg, bool) { return m.disconnectFrame(reason) }
+
+// handle is unused: MQTT packets are a byte stream across WebSocket
+// messages, read by mqttConn.readLoop, not per frame.
+func (m *mqttSession) handle(*conn, websocket.MessageType, []byte) {}
+
+// resumable: a session with an expiry outlives its socket that long
+// (conn.socketGone asks window for how long).
+func (m *mqttSession) resumable() bool { return m.expiry() > 0 }

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
-	pahomqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/eclipse/paho.mqtt.golang/packets"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -70,43 +67,6 @@ func TestMQTTv5PublishSubscribeQoS(t *testing.T) {
 	}
 }
 
-func TestMQTTv311PublishSubscribeQoS(t *testing.T) {
-	e := newEnv(t, Config{})
-	tok := e.mqttToken("h", "u1", wps.RoleJoinLeaveGroupAny, wps.RoleSendToGroupAny)
-	got := make(chan pahomqtt.Message, 100)
-	sub, err := e.pahoV3(t, "h", tok, "sub3", true, func(m pahomqtt.Message) { got <- m })
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := e.pahoV3(t, "h", tok, "pub3", true, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, subQoS := range []byte{0, 1, 2} {
-		topic := "v3t" + string('0'+rune(subQoS))
-		if tk := sub.Subscribe(topic, subQoS, nil); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
-			t.Fatalf("SUBSCRIBE: %v", tk.Error())
-		} else if g := tk.(*pahomqtt.SubscribeToken).Result()[topic]; g != subQoS {
-			t.Fatalf("granted QoS %d, want %d", g, subQoS)
-		}
-		for _, pubQoS := range []byte{0, 1, 2} {
-			t.Run("sub"+string('0'+rune(subQoS))+"/pub"+string('0'+rune(pubQoS)), func(t *testing.T) {
-				if tk := pub.Publish(topic, pubQoS, false, mqttBinary); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
-					t.Fatalf("PUBLISH: %v", tk.Error())
-				}
-				select {
-				case m := <-got:
-					if m.Topic() != topic || !bytes.Equal(m.Payload(), mqttBinary) || m.Qos() != min(subQoS, pubQoS) {
-						t.Fatalf("got %q QoS %d %d bytes, want %q QoS %d and the payload byte for byte", m.Topic(), m.Qos(), len(m.Payload()), topic, min(subQoS, pubQoS))
-					}
-				case <-time.After(5 * time.Second):
-					t.Fatal("nothing received")
-				}
-			})
-		}
-	}
-}
-
 func TestMQTTConnectRefusedToken(t *testing.T) {
 	e := newEnv(t, Config{})
 	bad := sign(t, e.claims("h", "u"), "not-the-key") // also the wrong audience
@@ -122,9 +82,8 @@ func TestMQTTConnectRefusedToken(t *testing.T) {
 			}
 		})
 		t.Run("v3/"+tc.name, func(t *testing.T) {
-			_, err := e.pahoV3(t, "h", tc.token, "c1", true, nil)
-			if !errors.Is(err, packets.ErrorRefusedNotAuthorised) {
-				t.Fatalf("err %v, want return code 5 (not authorized)", err)
+			if code := e.rawConnack(t, 4, "h", tc.token, ""); code != 5 {
+				t.Fatalf("CONNACK %d, want return code 5 (not authorized)", code)
 			}
 		})
 	}
@@ -192,12 +151,7 @@ func TestMQTTCrossProtocol(t *testing.T) {
 		t.Fatal(err)
 	}
 	m5.sub(t, "x", 1)
-	var mu sync.Mutex
-	var v3got []pahomqtt.Message
-	m3, err := e.pahoV3(t, "h", tok, "m3", true, func(m pahomqtt.Message) { mu.Lock(); v3got = append(v3got, m); mu.Unlock() })
-	if err != nil {
-		t.Fatal(err)
-	}
+	m3 := e.rawConnected(t, 4, "h", tok, "m3")
 	ws := e.connect("h", "web", SubprotocolJSON, wps.RoleJoinLeaveGroupAny, wps.RoleSendToGroupAny)
 	ws.send(map[string]any{"type": "joinGroup", "group": "x", "ackId": 1})
 	ws.read() // ack
@@ -217,7 +171,10 @@ func TestMQTTCrossProtocol(t *testing.T) {
 		m5.next(t) // its own echo
 	})
 	t.Run("MQTT 3.1.1 to WebSocket is binary", func(t *testing.T) {
-		m3.Publish("x", 1, false, []byte("plain")).WaitTimeout(5 * time.Second)
+		m3.sendPacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 1, TopicName: "x", Payload: []byte("plain"), ProtocolVersion: 4})
+		if ack, err := m3.next(); err != nil || ack.FixedHeader.Type != packets.Puback {
+			t.Fatalf("PUBACK %+v %v", ack, err)
+		}
 		msg := ws.read()
 		if msg["dataType"] != "binary" || msg["data"] != base64.StdEncoding.EncodeToString([]byte("plain")) {
 			t.Fatalf("got %v, want binary base64 of the payload", msg)
@@ -256,20 +213,12 @@ func TestMQTTPermissions(t *testing.T) {
 		}
 	})
 	t.Run("v3 subscribe refusals", func(t *testing.T) {
-		v3, err := e.pahoV3(t, "h", tok, "s3", true, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tk := v3.SubscribeMultiple(map[string]byte{"allowed": 2, "denied": 1, "a/+": 1, "#": 0, "$share/g/allowed": 1}, nil)
-		if !tk.WaitTimeout(5 * time.Second) {
-			t.Fatal("no SUBACK")
-		}
-		got := tk.(*pahomqtt.SubscribeToken).Result()
-		want := map[string]byte{"allowed": 2, "denied": 0x80, "a/+": 0x80, "#": 0x80, "$share/g/allowed": 0x80}
-		for k, v := range want {
-			if got[k] != v {
-				t.Errorf("SUBACK for %q: %#x, want %#x (all: %v)", k, got[k], v, got)
-			}
+		r := e.rawConnected(t, 4, "h", tok, "s3")
+		r.sendPacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Subscribe, Qos: 1}, PacketID: 9, ProtocolVersion: 4,
+			Filters: packets.Subscriptions{{Filter: "allowed", Qos: 2}, {Filter: "denied", Qos: 1}, {Filter: "a/+", Qos: 1}, {Filter: "#"}, {Filter: "$share/g/allowed", Qos: 1}}})
+		sa, err := r.next()
+		if err != nil || sa.FixedHeader.Type != packets.Suback || !bytes.Equal(sa.ReasonCodes, []byte{2, 0x80, 0x80, 0x80, 0x80}) {
+			t.Fatalf("SUBACK %+v %v, want 2, 0x80 ×4", sa, err)
 		}
 	})
 	t.Run("publish QoS 1 refused", func(t *testing.T) {
@@ -291,26 +240,20 @@ func TestMQTTPermissions(t *testing.T) {
 		}
 	})
 	t.Run("v3 QoS 1 refused is acknowledged and dropped", func(t *testing.T) {
-		got := make(chan pahomqtt.Message, 1)
-		watcher, err := e.pahoV3(t, "h", e.mqttToken("h", "w", wps.RoleJoinLeaveGroupAny), "w3", true, func(m pahomqtt.Message) { got <- m })
+		watcher, err := e.pahoV5(t, "h", e.mqttToken("h", "w", wps.RoleJoinLeaveGroupAny), pahoV5Opts{clientID: "w5", clean: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		watcher.Subscribe("denied", 1, nil).WaitTimeout(5 * time.Second)
-		p3, err := e.pahoV3(t, "h", tok, "p3", true, nil)
-		if err != nil {
-			t.Fatal(err)
+		watcher.sub(t, "denied", 1)
+		r := e.rawConnected(t, 4, "h", tok, "p3")
+		r.sendPacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 1}, PacketID: 3, TopicName: "denied", Payload: []byte("x"), ProtocolVersion: 4})
+		if ack, err := r.next(); err != nil || ack.FixedHeader.Type != packets.Puback || ack.PacketID != 3 {
+			t.Fatalf("PUBACK %+v %v", ack, err)
 		}
-		if tk := p3.Publish("denied", 1, false, []byte("x")); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
-			t.Fatalf("PUBLISH not acknowledged: %v", tk.Error())
-		}
-		select {
-		case m := <-got:
-			t.Fatalf("refused message delivered: %q", m.Payload())
-		case <-time.After(200 * time.Millisecond):
-		}
-		if !p3.IsConnectionOpen() {
-			t.Fatal("3.1.1 connection closed after a refused QoS 1 publish")
+		watcher.none(t, 200*time.Millisecond)
+		r.sendPacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}, ProtocolVersion: 4})
+		if pk, err := r.next(); err != nil || pk.FixedHeader.Type != packets.Pingresp {
+			t.Fatalf("after the refusal: %+v %v, want the connection kept", pk, err)
 		}
 	})
 }

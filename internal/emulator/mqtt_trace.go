@@ -158,8 +158,6 @@ func (s *Server) traceMQTT(kind, hub, id, user string, pk *packets.Packet) {
 
 // traceMQTTOut traces a written packet of c.
 func (c *conn) traceMQTTOut(data []byte) {
-	c.mq.mu.Lock()
-	v := c.mq.version
-	c.mq.mu.Unlock()
+	v := c.mq.version()
 	c.s.trace(TraceEvent{Kind: TraceFrameOut, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Summary: mqttBytesSummary(v, data)})
 }

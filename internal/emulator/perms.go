@@ -195,3 +195,27 @@ func wildcardTokens(pattern string) ([]wtoken, bool) {
 	}
 	return toks, true
 }
+
+// validPermission reports whether name is a permission of the REST API.
+func validPermission(name string) bool { return (&perms{}).kind(name) != nil }
+
+// grant adds permission perm (a valid name) for target ("" every group).
+func (c *conn) grant(perm, target string) {
+	c.pmu.Lock()
+	c.perms.kind(perm).add(target)
+	c.pmu.Unlock()
+}
+
+// revoke removes a grant; revoking what was never granted does nothing.
+func (c *conn) revoke(perm, target string) {
+	c.pmu.Lock()
+	c.perms.kind(perm).remove(target)
+	c.pmu.Unlock()
+}
+
+// hasGrant reports whether perm is granted for target.
+func (c *conn) hasGrant(perm, target string) bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	return c.perms.kind(perm).has(target)
+}

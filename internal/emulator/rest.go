@@ -27,209 +27,147 @@ import (
 // none; Azure SignalR's is 1 MB and so is the client frame limit).
 const maxRESTBody = 1 << 20
 
-// Error codes.
-const (
-	codeBadRequest    = "Error.BadRequest"
-	codeUnauthorized  = "Error.Unauthorized"
-	codeNotFound      = "Error.NotFound"
-	codeMethod        = "Error.MethodNotAllowed"
-	codeTooLarge      = "Error.PayloadTooLarge"
-	codeConnNotExists = "Info.Connection.NotExisted"
-	codePermNotExists = "Info.Permission.NotExisted"
-	codeGroupNotExist = "Info.Group.NotExisted"
-	codeUserNotExists = "Info.User.NotExisted"
-	codeShutdown      = "Error.ServiceUnavailable"
-)
-
-type restError struct {
-	Code       string  `json:"code"`
-	Message    string  `json:"message"`
-	Target     *string `json:"target"`
-	Details    any     `json:"details"`
-	InnerError any     `json:"innererror"`
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("x-ms-error-code", code)
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(restError{Code: code, Message: msg})
-}
-
-// statusWriter remembers the status for the trace.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// restCall is one parsed REST request.
+// restCall is one REST request to a hub's operation.
 type restCall struct {
-	s    *Server
-	w    http.ResponseWriter
-	r    *http.Request
-	h    *hub
-	segs []string // unescaped path segments after /api/hubs/{hub}/
+	s *Server
+	w http.ResponseWriter
+	r *http.Request
+	h *hub
 }
 
-func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
-	hubName := s.routeREST(sw, r)
-	if s.tracing() {
+// restHandler serves /api/: the operations as ServeMux patterns, each with
+// its path values, behind the checks every hub operation makes first
+// (hubOp); the REST trace entry for each call.
+func (s *Server) restHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/health", s.health) // and HEAD
+	mux.HandleFunc("/api/health", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, codeMethod, "Use HEAD /api/health.")
+	})
+	op := func(pattern string, f func(rc *restCall)) { mux.Handle(pattern, s.hubOp(f)) }
+	const hub = "/api/hubs/{hub}"
+	op("POST "+hub+"/:send", func(rc *restCall) { rc.send(&selector{all: true}, true) })
+	op("POST "+hub+"/:closeConnections", func(rc *restCall) { rc.closeConns(&selector{all: true}, true) })
+	op("POST "+hub+"/:generateToken", (*restCall).generateToken)
+	op("POST "+hub+"/:addToGroups", func(rc *restCall) { rc.groupsByFilter(true) })
+	op("POST "+hub+"/:removeFromGroups", func(rc *restCall) { rc.groupsByFilter(false) })
+
+	op("POST "+hub+"/connections/{connectionId}/:send", func(rc *restCall) {
+		rc.send(&selector{connection: rc.r.PathValue("connectionId")}, false)
+	})
+	op("DELETE "+hub+"/connections/{connectionId}", func(rc *restCall) {
+		rc.closeConns(&selector{connection: rc.r.PathValue("connectionId")}, false)
+	})
+	op("HEAD "+hub+"/connections/{connectionId}", func(rc *restCall) {
+		rc.exists(rc.h.conn(rc.r.PathValue("connectionId")) != nil, codeConnNotExists)
+	})
+	op("DELETE "+hub+"/connections/{connectionId}/groups", func(rc *restCall) {
+		if c := rc.h.conn(rc.r.PathValue("connectionId")); c != nil {
+			rc.h.leaveAll(c)
+		}
+		rc.w.WriteHeader(http.StatusNoContent)
+	})
+
+	op("POST "+hub+"/users/{userId}/:send", func(rc *restCall) {
+		rc.send(&selector{user: rc.r.PathValue("userId")}, false)
+	})
+	op("POST "+hub+"/users/{userId}/:closeConnections", func(rc *restCall) {
+		rc.closeConns(&selector{user: rc.r.PathValue("userId")}, true)
+	})
+	op("HEAD "+hub+"/users/{userId}", func(rc *restCall) {
+		rc.exists(len(rc.h.selected(&selector{user: rc.r.PathValue("userId")})) > 0, codeUserNotExists)
+	})
+	op("PUT "+hub+"/users/{userId}/groups/{group}", func(rc *restCall) { rc.userGroup(true) })
+	op("DELETE "+hub+"/users/{userId}/groups/{group}", func(rc *restCall) { rc.userGroup(false) })
+	op("DELETE "+hub+"/users/{userId}/groups", func(rc *restCall) {
+		rc.h.removeUserFromAllGroups(rc.r.PathValue("userId"))
+		rc.w.WriteHeader(http.StatusNoContent)
+	})
+
+	group := func(f func(rc *restCall, g string)) func(rc *restCall) {
+		return func(rc *restCall) {
+			if g := rc.r.PathValue("group"); rc.validGroup(g) {
+				f(rc, g)
+			}
+		}
+	}
+	op("POST "+hub+"/groups/{group}/:send", group(func(rc *restCall, g string) { rc.send(&selector{group: g}, true) }))
+	op("POST "+hub+"/groups/{group}/:closeConnections", group(func(rc *restCall, g string) { rc.closeConns(&selector{group: g}, true) }))
+	op("HEAD "+hub+"/groups/{group}", group(func(rc *restCall, g string) {
+		rc.exists(len(rc.h.selected(&selector{group: g})) > 0, codeGroupNotExist)
+	}))
+	op("PUT "+hub+"/groups/{group}/connections/{connectionId}", func(rc *restCall) { rc.connGroup(true) })
+	op("DELETE "+hub+"/groups/{group}/connections/{connectionId}", func(rc *restCall) { rc.connGroup(false) })
+	op("GET "+hub+"/groups/{group}/connections", group((*restCall).list))
+
+	for _, m := range []string{"PUT", "DELETE", "HEAD"} {
+		op(m+" "+hub+"/permissions/{permission}/connections/{connectionId}", (*restCall).permission)
+	}
+	// Everything else, including another method on an operation's path.
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, codeNotFound, "No such operation: "+r.Method+" "+r.URL.EscapedPath())
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.tracing() {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		mux.ServeHTTP(sw, r)
 		st := sw.status
 		if st == 0 {
 			st = http.StatusOK
 		}
-		s.trace(TraceEvent{Kind: TraceREST, Hub: hubName, Status: st, Latency: time.Since(start),
+		s.trace(TraceEvent{Kind: TraceREST, Hub: sw.hub, Status: st, Latency: time.Since(start),
 			Summary: r.Method + " " + r.URL.EscapedPath() + " → " + strconv.Itoa(st)})
-	}
+	})
 }
 
-// routeREST serves one REST call and returns its hub's name for the trace.
-func (s *Server) routeREST(w http.ResponseWriter, r *http.Request) string {
-	raw := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/api/"), "/")
-	segs := make([]string, len(raw))
-	for i, p := range raw {
-		u, err := url.PathUnescape(p)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, codeBadRequest, "The path is not correctly percent-encoded.")
-			return ""
-		}
-		segs[i] = u
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
 	}
-	if len(segs) == 1 && segs[0] == "health" {
-		if r.Method != http.MethodHead && r.Method != http.MethodGet {
-			writeError(w, http.StatusMethodNotAllowed, codeMethod, "Use HEAD /api/health.")
-			return ""
+	w.WriteHeader(http.StatusOK)
+}
+
+// hubOp wraps a hub operation in the checks the service makes before any:
+// a valid hub name, an api-version, a token signed with an access key for
+// this URL; and refuses calls once shutdown began.
+func (s *Server) hubOp(f func(rc *restCall)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hubName := r.PathValue("hub")
+		if sw, ok := w.(*statusWriter); ok {
+			sw.hub = hubName
+		}
+		if !validHubName(hubName) {
+			writeError(w, http.StatusBadRequest, codeBadRequest, "Invalid hub name "+quoteShort(hubName)+".")
+			return
+		}
+		if r.URL.Query().Get("api-version") == "" {
+			writeError(w, http.StatusBadRequest, codeBadRequest, "The api-version query parameter is required.")
+			return
+		}
+		claims, err := s.verifyToken(bearer(r))
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized: "+err.Error()+".")
+			return
+		}
+		if !restAudienceOK(claims, r) {
+			writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized: the token's audience is not the request URL.")
+			return
 		}
 		if s.closing.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return ""
+			writeError(w, http.StatusServiceUnavailable, codeShutdown, "The emulator is shutting down.")
+			return
 		}
-		w.WriteHeader(http.StatusOK)
-		return ""
-	}
-	if len(segs) < 3 || segs[0] != "hubs" {
-		writeError(w, http.StatusNotFound, codeNotFound, "No such operation: "+r.Method+" "+r.URL.EscapedPath())
-		return ""
-	}
-	hubName := segs[1]
-	if !validHubName(hubName) {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "Invalid hub name "+quoteShort(hubName)+".")
-		return hubName
-	}
-	if r.URL.Query().Get("api-version") == "" {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "The api-version query parameter is required.")
-		return hubName
-	}
-	claims, err := s.verifyToken(bearer(r))
-	if err != nil {
-		writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized: "+err.Error()+".")
-		return hubName
-	}
-	if !restAudienceOK(claims, r) {
-		writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized: the token's audience is not the request URL.")
-		return hubName
-	}
-	if s.closing.Load() {
-		writeError(w, http.StatusServiceUnavailable, codeShutdown, "The emulator is shutting down.")
-		return hubName
-	}
-	rc := &restCall{s: s, w: w, r: r, h: s.hub(hubName), segs: segs[2:]}
-	rc.route()
-	return rc.h.name
-}
-
-// route dispatches on the path shape and method.
-func (rc *restCall) route() {
-	m, sg := rc.r.Method, rc.segs
-	n := len(sg)
-	is := func(method string, shape ...string) bool {
-		if m != method || n != len(shape) {
-			return false
+		rc := &restCall{s: s, w: w, r: r, h: s.hub(hubName)}
+		if sw, ok := w.(*statusWriter); ok {
+			sw.hub = rc.h.name
 		}
-		for i, p := range shape {
-			if p != "*" && sg[i] != p {
-				return false
-			}
-		}
-		return true
-	}
-	switch {
-	case is("POST", ":send"):
-		rc.send(&selector{all: true}, true)
-	case is("POST", ":closeConnections"):
-		rc.closeConns(&selector{all: true}, true)
-	case is("POST", ":generateToken"):
-		rc.generateToken()
-	case is("POST", ":addToGroups"):
-		rc.groupsByFilter(true)
-	case is("POST", ":removeFromGroups"):
-		rc.groupsByFilter(false)
-	case is("POST", "connections", "*", ":send"):
-		rc.send(&selector{connection: sg[1]}, false)
-	case is("DELETE", "connections", "*"):
-		rc.closeConns(&selector{connection: sg[1]}, false)
-	case is("HEAD", "connections", "*"):
-		rc.exists(rc.h.conn(sg[1]) != nil, codeConnNotExists)
-	case is("DELETE", "connections", "*", "groups"):
-		if c := rc.h.conn(sg[1]); c != nil {
-			for _, g := range rc.h.groupsOf(c) {
-				rc.h.leave(c, g)
-			}
-		}
-		rc.w.WriteHeader(http.StatusNoContent)
-	case is("POST", "users", "*", ":send"):
-		rc.send(&selector{user: sg[1]}, false)
-	case is("POST", "users", "*", ":closeConnections"):
-		rc.closeConns(&selector{user: sg[1]}, true)
-	case is("HEAD", "users", "*"):
-		rc.exists(len(rc.h.selected(&selector{user: sg[1]})) > 0, codeUserNotExists)
-	case is("PUT", "users", "*", "groups", "*"):
-		rc.userGroup(sg[1], sg[3], true)
-	case is("DELETE", "users", "*", "groups", "*"):
-		rc.userGroup(sg[1], sg[3], false)
-	case is("DELETE", "users", "*", "groups"):
-		rc.userAllGroups(sg[1])
-	case is("POST", "groups", "*", ":send"):
-		if rc.validGroup(sg[1]) {
-			rc.send(&selector{group: sg[1]}, true)
-		}
-	case is("POST", "groups", "*", ":closeConnections"):
-		if rc.validGroup(sg[1]) {
-			rc.closeConns(&selector{group: sg[1]}, true)
-		}
-	case is("HEAD", "groups", "*"):
-		if rc.validGroup(sg[1]) {
-			rc.exists(len(rc.h.selected(&selector{group: sg[1]})) > 0, codeGroupNotExist)
-		}
-	case is("PUT", "groups", "*", "connections", "*"):
-		rc.connGroup(sg[1], sg[3], true)
-	case is("DELETE", "groups", "*", "connections", "*"):
-		rc.connGroup(sg[1], sg[3], false)
-	case is("GET", "groups", "*", "connections"):
-		if rc.validGroup(sg[1]) {
-			rc.list(sg[1])
-		}
-	case n == 4 && sg[0] == "permissions" && sg[2] == "connections" && (m == "PUT" || m == "DELETE" || m == "HEAD"):
-		rc.permission(sg[1], sg[3])
-	default:
-		writeError(rc.w, http.StatusNotFound, codeNotFound, "No such operation: "+m+" "+rc.r.URL.EscapedPath())
-	}
+		f(rc)
+	})
 }
 
 func (rc *restCall) bad(msg string) { writeError(rc.w, http.StatusBadRequest, codeBadRequest, msg) }
@@ -327,7 +265,8 @@ func (rc *restCall) closeConns(sel *selector, withExcluded bool) {
 	rc.w.WriteHeader(http.StatusNoContent)
 }
 
-func (rc *restCall) connGroup(group, id string, add bool) {
+func (rc *restCall) connGroup(add bool) {
+	group, id := rc.r.PathValue("group"), rc.r.PathValue("connectionId")
 	if !rc.validGroup(group) {
 		return
 	}
@@ -347,51 +286,18 @@ func (rc *restCall) connGroup(group, id string, add bool) {
 	rc.w.WriteHeader(http.StatusNoContent)
 }
 
-func (rc *restCall) userGroup(user, group string, add bool) {
+func (rc *restCall) userGroup(add bool) {
+	user, group := rc.r.PathValue("userId"), rc.r.PathValue("group")
 	if !rc.validGroup(group) {
 		return
 	}
-	h := rc.h
-	h.mu.Lock()
 	if add {
-		set := h.userGroups[user]
-		if set == nil {
-			set = map[string]struct{}{}
-			h.userGroups[user] = set
-		}
-		set[group] = struct{}{}
-	} else if set := h.userGroups[user]; set != nil {
-		delete(set, group)
-		if len(set) == 0 {
-			delete(h.userGroups, user)
-		}
-	}
-	h.mu.Unlock()
-	for _, c := range h.selected(&selector{user: user}) {
-		if add {
-			h.join(c, group)
-		} else {
-			h.leave(c, group)
-		}
-	}
-	if add {
+		rc.h.addUserToGroup(user, group)
 		rc.w.WriteHeader(http.StatusOK)
 	} else {
+		rc.h.removeUserFromGroup(user, group)
 		rc.w.WriteHeader(http.StatusNoContent)
 	}
-}
-
-func (rc *restCall) userAllGroups(user string) {
-	h := rc.h
-	h.mu.Lock()
-	delete(h.userGroups, user)
-	h.mu.Unlock()
-	for _, c := range h.selected(&selector{user: user}) {
-		for _, g := range h.groupsOf(c) {
-			h.leave(c, g)
-		}
-	}
-	rc.w.WriteHeader(http.StatusNoContent)
 }
 
 func (rc *restCall) groupsByFilter(add bool) {
@@ -431,33 +337,25 @@ func (rc *restCall) groupsByFilter(add bool) {
 	rc.w.WriteHeader(http.StatusOK)
 }
 
-func (rc *restCall) permission(perm, id string) {
-	q := rc.r.URL.Query()
-	target := q.Get("targetName")
-	c := rc.h.conn(id)
-	var p *perms
-	if c != nil {
-		p = &c.perms
-	}
-	if (&perms{}).kind(perm) == nil {
+func (rc *restCall) permission() {
+	perm, id := rc.r.PathValue("permission"), rc.r.PathValue("connectionId")
+	target := rc.r.URL.Query().Get("targetName")
+	if !validPermission(perm) {
 		rc.bad("Unknown permission " + quoteShort(perm) + " (use sendToGroup or joinLeaveGroup).")
 		return
 	}
+	c := rc.h.conn(id)
 	switch rc.r.Method {
 	case http.MethodPut:
 		if c == nil {
 			writeError(rc.w, http.StatusNotFound, codeConnNotExists, "Connection "+quoteShort(id)+" is not found.")
 			return
 		}
-		c.pmu.Lock()
-		p.kind(perm).add(target)
-		c.pmu.Unlock()
+		c.grant(perm, target)
 		rc.w.WriteHeader(http.StatusOK)
 	case http.MethodDelete:
 		if c != nil {
-			c.pmu.Lock()
-			p.kind(perm).remove(target)
-			c.pmu.Unlock()
+			c.revoke(perm, target)
 		}
 		rc.w.WriteHeader(http.StatusNoContent)
 	default: // HEAD
@@ -465,10 +363,7 @@ func (rc *restCall) permission(perm, id string) {
 			rc.exists(false, codeConnNotExists)
 			return
 		}
-		c.pmu.Lock()
-		ok := p.kind(perm).has(target)
-		c.pmu.Unlock()
-		rc.exists(ok, codePermNotExists)
+		rc.exists(c.hasGrant(perm, target), codePermNotExists)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	ceupstream "github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 // Upstream delivery. The wire format (ce- headers, signatures, answers, the
@@ -31,14 +32,12 @@ const (
 	requestOrigin        = "localhost"
 )
 
-var notifyBackoff = []time.Duration{200 * time.Millisecond, time.Second, 3 * time.Second}
-
 // errNoHandler means no event handler of the hub takes the event.
 var errNoHandler = errors.New("no event handler is registered for this event")
 
 type upstream struct {
 	s      *Server
-	client *http.Client
+	caller *ceupstream.Caller
 
 	mu        sync.Mutex
 	validated map[string]validation // by validation URL
@@ -56,7 +55,8 @@ func newUpstream(s *Server) *upstream {
 		tr.MaxIdleConnsPerHost = 64
 		client = &http.Client{Transport: tr}
 	}
-	return &upstream{s: s, client: client, validated: map[string]validation{}}
+	caller := &ceupstream.Caller{Client: client, Keys: cloudevents.NewKeys(s.keys...), Origin: requestOrigin}
+	return &upstream{s: s, caller: caller, validated: map[string]validation{}}
 }
 
 // forget drops cached validations (after SetHub).
@@ -153,9 +153,9 @@ func (u *upstream) validate(ctx context.Context, h *hub, eh *EventHandler) error
 		return v.err
 	}
 	start := time.Now()
-	err := cloudevents.Validate(ctx, u.client, vu, requestOrigin)
+	err := u.caller.Validate(ctx, vu)
 	status := 200
-	var ve *cloudevents.ValidationError
+	var ve *ceupstream.ValidationError
 	if errors.As(err, &ve) {
 		status = ve.Status
 	} else if err != nil {
@@ -186,7 +186,7 @@ func (u *upstream) call(ctx context.Context, h *hub, eh *EventHandler, event str
 	}
 	target := expand(eh.URLTemplate, h.name, event)
 	start := time.Now()
-	ans, err := cloudevents.Send(ctx, u.client, target, ev, u.s.keys...)
+	ans, err := u.caller.Send(ctx, target, ev)
 	status := 0
 	if ans != nil {
 		status = ans.Status
@@ -252,7 +252,7 @@ func (u *upstream) userEvent(c *conn, event string, p payload) (*payload, error)
 	if eh == nil {
 		return nil, errNoHandler
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), u.s.cfg.UpstreamTimeout)
+	ctx, cancel := context.WithTimeout(u.s.ctx, u.s.cfg.UpstreamTimeout)
 	defer cancel()
 	req := &cloudevents.UserEventRequest{ConnectionContext: c.context(event), Data: p.data, ContentType: p.contentType()}
 	ans, err := u.call(ctx, c.h, eh, event, req, &req.ConnectionContext)
@@ -276,121 +276,4 @@ func (u *upstream) userEvent(c *conn, event string, p payload) (*payload, error)
 		return nil, errInvalidReply
 	}
 	return &out, nil
-}
-
-// notify queues a notification event for c, delivered in order with retries.
-func (u *upstream) notify(c *conn, kind, event string, build func(cloudevents.ConnectionContext) cloudevents.Event) {
-	eh := handlerFor(c.h, kind, event)
-	if eh == nil {
-		return
-	}
-	cc := c.context(event)
-	ev := build(cc)
-	h := c.h
-	// Group presence events are the ones a client can cause at will (join,
-	// leave, join...); past a bound they are dropped rather than queued
-	// without limit behind a slow handler. connected/disconnected always queue.
-	if kind == "group" && c.async.pending() >= maxPendingGroupEvents {
-		u.s.log.Warn("emulator: group event dropped: too many notifications pending for the connection", "hub", c.h.name, "event", event, "connectionId", c.id)
-		return
-	}
-	c.async.push(u.s, func() {
-		for attempt := 0; ; attempt++ {
-			ctx, cancel := context.WithTimeout(context.Background(), u.s.cfg.UpstreamTimeout)
-			ans, err := u.call(ctx, h, eh, event, ev, &cc)
-			cancel()
-			if err == nil && (ans.OK() || !retryable(ans.Status)) {
-				if !ans.OK() {
-					u.s.log.Warn("emulator: event handler refused a notification", "hub", h.name, "event", event, "status", ans.Status)
-				}
-				return
-			}
-			if attempt >= len(notifyBackoff) {
-				u.s.log.Warn("emulator: notification dropped after retries", "hub", h.name, "event", event, "connectionId", cc.ConnectionID)
-				return
-			}
-			var ve *cloudevents.ValidationError
-			if errors.As(err, &ve) && attempt > 0 {
-				return // validation failures are not transient
-			}
-			time.Sleep(notifyBackoff[attempt])
-		}
-	})
-}
-
-func retryable(status int) bool {
-	return status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500
-}
-
-func (u *upstream) connected(c *conn) {
-	u.notify(c, "system", "connected", func(cc cloudevents.ConnectionContext) cloudevents.Event {
-		return &cloudevents.ConnectedRequest{ConnectionContext: cc}
-	})
-}
-
-func (u *upstream) disconnected(c *conn, reason string) {
-	u.notify(c, "system", "disconnected", func(cc cloudevents.ConnectionContext) cloudevents.Event {
-		req := &cloudevents.DisconnectedRequest{ConnectionContext: cc, Reason: reason}
-		if c.mq != nil {
-			req.MQTT = c.mq.disconnectedProps()
-		}
-		return req
-	})
-}
-
-func (u *upstream) groupEvent(c *conn, event, group string) {
-	u.notify(c, "group", event, func(cc cloudevents.ConnectionContext) cloudevents.Event {
-		if event == "left" {
-			cc.Type = cloudevents.TypeGroupLeft
-		} else {
-			cc.Type = cloudevents.TypeGroupJoined
-		}
-		return &cloudevents.GroupEventRequest{ConnectionContext: cc, Group: group}
-	})
-}
-
-// maxPendingGroupEvents bounds the notifications a connection may have
-// waiting when a group presence event is added.
-const maxPendingGroupEvents = 256
-
-// asyncQueue runs a connection's notifications one at a time, in order,
-// with no goroutine while idle.
-type asyncQueue struct {
-	mu      sync.Mutex
-	q       []func()
-	running bool
-}
-
-// pending is the number of notifications waiting to run.
-func (a *asyncQueue) pending() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.q)
-}
-
-func (a *asyncQueue) push(s *Server, f func()) {
-	s.conns.Add(1)
-	a.mu.Lock()
-	a.q = append(a.q, f)
-	if a.running {
-		a.mu.Unlock()
-		return
-	}
-	a.running = true
-	a.mu.Unlock()
-	go func() {
-		for {
-			a.mu.Lock()
-			if len(a.q) == 0 {
-				a.running = false
-				a.mu.Unlock()
-				return
-			}
-			f := a.q[0]
-			a.q = a.q[1:]
-			a.mu.Unlock()
-			f()
-			s.conns.Done()
-		}
-	}()
 }

@@ -49,9 +49,9 @@ func (r *recorder) snapshot() []string {
 
 func newRecorder(t *testing.T) (*recorder, *httptest.Server) {
 	rec := &recorder{}
-	h, err := cloudevents.NewHandler(cloudevents.Options{
-		Hub:        "chat",
-		AccessKeys: []string{DefaultAccessKey},
+	h := &cloudevents.Handler{
+		Hub:  "chat",
+		Keys: cloudevents.NewKeys(DefaultAccessKey),
 		Connect: func(ctx context.Context, req *cloudevents.ConnectRequest) (*cloudevents.ConnectResponse, error) {
 			rec.mu.Lock()
 			rec.connect = req
@@ -100,8 +100,8 @@ func newRecorder(t *testing.T) (*recorder, *httptest.Server) {
 			rec.add("left " + req.Group)
 			return nil
 		},
-	})
-	if err != nil {
+	}
+	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,7 @@
 // in for the Web PubSub REST API (or any other upstream) wherever a test
 // asserts what was sent: pkg/wps's client tests, the functions' tests
 // (through functions/internal/wpsrec) and the host tests (through
-// pkg/faas/faastest).
+// internal/faastest).
 package httprec
 
 import (

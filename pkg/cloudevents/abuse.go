@@ -10,20 +10,20 @@ import (
 // serveValidation answers the abuse-protection handshake: OPTIONS (or GET)
 // with WebHook-Request-Origin. An allowed origin (any, when AllowedOrigins is
 // empty) gets 200 with WebHook-Allowed-Origin; a missing or other origin 400.
-func (h *handler) serveValidation(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveValidation(w http.ResponseWriter, r *http.Request, c *config) {
 	origin := header(r.Header, HeaderRequestOrigin)
 	if origin == "" {
 		h.refuse(w, r, http.StatusBadRequest, "missing WebHook-Request-Origin header")
 		return
 	}
-	if len(h.origins) == 0 {
+	if len(c.origins) == 0 {
 		w.Header()[HeaderAllowedOrigin] = []string{"*"}
 		w.WriteHeader(http.StatusOK)
 		return
 	}
 	for o := range strings.SplitSeq(origin, ",") {
 		o = strings.TrimSpace(o)
-		for _, allowed := range h.origins {
+		for _, allowed := range c.origins {
 			if strings.EqualFold(o, allowed) {
 				w.Header()[HeaderAllowedOrigin] = []string{o}
 				w.WriteHeader(http.StatusOK)

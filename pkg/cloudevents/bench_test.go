@@ -33,8 +33,8 @@ func BenchmarkServeHTTPUserEventState(b *testing.B) {
 }
 
 func benchServe(b *testing.B, dt DataType, state string, setState bool) {
-	h, err := NewHandler(Options{
-		Hub: "chat", AccessKeys: []string{testKey, otherKey}, Logger: quietLogger(),
+	h := &Handler{
+		Hub: "chat", Keys: NewKeys(testKey, otherKey), Logger: quietLogger(),
 		UserEvent: func(ctx context.Context, req *UserEventRequest) (*UserEventResponse, error) {
 			r := &UserEventResponse{Data: req.Data, DataType: req.DataType}
 			if setState {
@@ -42,13 +42,13 @@ func benchServe(b *testing.B, dt DataType, state string, setState bool) {
 			}
 			return r, nil
 		},
-	})
-	if err != nil {
+	}
+	if err := h.Validate(); err != nil {
 		b.Fatal(err)
 	}
 	ue := &UserEventRequest{ConnectionContext: ConnectionContext{Hub: "chat", ConnectionID: "c-0123456789", UserID: "alice", RawState: state},
 		Data: []byte("hello, world"), DataType: dt}
-	proto, err := NewRequest(context.Background(), "http://127.0.0.1/eventhandler", ue, testKey, otherKey)
+	proto, err := newRequest(context.Background(), "http://127.0.0.1/eventhandler", ue, testKey, otherKey)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -72,13 +72,13 @@ func benchServe(b *testing.B, dt DataType, state string, setState bool) {
 // body, no connection id yet) both connect benchmarks use; the handler
 // answers with a user id and a group.
 func connectBench(b *testing.B) (http.Handler, *ConnectRequest) {
-	h, err := NewHandler(Options{
-		Hub: "chat", AccessKeys: []string{testKey, otherKey}, Logger: quietLogger(),
+	h := &Handler{
+		Hub: "chat", Keys: NewKeys(testKey, otherKey), Logger: quietLogger(),
 		Connect: func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
 			return &ConnectResponse{UserID: req.UserID, Groups: []string{"g1"}}, nil
 		},
-	})
-	if err != nil {
+	}
+	if err := h.Validate(); err != nil {
 		b.Fatal(err)
 	}
 	ev := &ConnectRequest{ConnectionContext: ConnectionContext{Hub: "chat", UserID: "alice"},
@@ -94,7 +94,7 @@ func connectBench(b *testing.B) (http.Handler, *ConnectRequest) {
 func BenchmarkServeHTTPConnect(b *testing.B) {
 	h, ev := connectBench(b)
 	ev.ConnectionID = "c-0123456789"
-	proto, err := NewRequest(context.Background(), "http://127.0.0.1/eventhandler", ev, testKey)
+	proto, err := newRequest(context.Background(), "http://127.0.0.1/eventhandler", ev, testKey)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func BenchmarkServeHTTPConnectNewIDs(b *testing.B) {
 	reqs := make([]*http.Request, 3*maxCachedIDs)
 	for i := range reqs {
 		ev.ConnectionID = "conn-" + strconv.Itoa(i)
-		proto, err := NewRequest(context.Background(), "http://127.0.0.1/eventhandler", ev, testKey, otherKey)
+		proto, err := newRequest(context.Background(), "http://127.0.0.1/eventhandler", ev, testKey, otherKey)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -175,7 +175,7 @@ func BenchmarkNewRequest(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := NewRequest(ctx, "http://127.0.0.1:8080/api/message", ue, testKey, otherKey); err != nil {
+		if _, err := newRequest(ctx, "http://127.0.0.1:8080/api/message", ue, testKey, otherKey); err != nil {
 			b.Fatal(err)
 		}
 	}

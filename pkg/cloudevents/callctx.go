@@ -23,12 +23,6 @@ type callCtx struct {
 	answered   bool        // an answer was written, or the callback returned
 }
 
-func newCallCtx(parent context.Context, timeout time.Duration) *callCtx {
-	c := &callCtx{}
-	c.init(parent, timeout)
-	return c
-}
-
 // init readies the zero callCtx c for one callback.
 func (c *callCtx) init(parent context.Context, timeout time.Duration) {
 	c.Context, c.deadline = parent, time.Now().Add(timeout)

@@ -60,11 +60,11 @@ func loadExpressCases(t testing.TB) []expressCase {
 
 // expressEquivalent is the handler the recording was made with, rebuilt
 // from its answers: connect answers by query flag, user events by name.
-func expressEquivalent(t testing.TB, extra func(*Options)) http.Handler {
-	opts := Options{
-		Hub:        "chat",
-		AccessKeys: []string{testKey},
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+func expressEquivalent(t testing.TB, extra func(*Handler)) http.Handler {
+	h := &Handler{
+		Hub:    "chat",
+		Keys:   NewKeys(testKey),
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Connect: func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
 			switch {
 			case req.Query["reject"] != nil:
@@ -112,10 +112,9 @@ func expressEquivalent(t testing.TB, extra func(*Options)) http.Handler {
 		},
 	}
 	if extra != nil {
-		extra(&opts)
+		extra(h)
 	}
-	h, err := NewHandler(opts)
-	if err != nil {
+	if err := h.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	return h
@@ -127,12 +126,12 @@ func expressEquivalent(t testing.TB, extra func(*Options)) http.Handler {
 // purpose; those cases are listed in differs and asserted separately.
 func TestExpressConformance(t *testing.T) {
 	rec := &recorder{}
-	srv := httptest.NewServer(expressEquivalent(t, func(o *Options) {
+	srv := httptest.NewServer(expressEquivalent(t, func(o *Handler) {
 		o.Connected = func(ctx context.Context, req *ConnectedRequest) error { rec.add(req); return nil }
 		o.Disconnected = func(ctx context.Context, req *DisconnectedRequest) error { rec.add(req); return nil }
 	}))
 	defer srv.Close()
-	restricted := httptest.NewServer(expressEquivalent(t, func(o *Options) {
+	restricted := httptest.NewServer(expressEquivalent(t, func(o *Handler) {
 		o.AllowedOrigins = []string{"https://bar.webpubsub.azure.com"}
 	}))
 	defer restricted.Close()

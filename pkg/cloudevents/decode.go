@@ -5,19 +5,14 @@ import (
 	"unicode/utf8"
 )
 
-// decodeConnectFast decodes the common shape of a connect body (claims,
-// query and headers as string → string[] maps, subprotocols, an empty
+// decodeConnect decodes the common shape of a connect body (claims, query
+// and headers as string → string[] maps, subprotocols, an empty
 // clientCertificates) without reflection; connect is the busiest system
 // event. It reports false for anything else (escapes, certificates, MQTT,
 // unknown or repeated keys, errors) and the caller falls back to
-// encoding/json, so the result is always what encoding/json would produce.
-// FuzzDecodeConnect checks that.
-func decodeConnectFast(b []byte, req *ConnectRequest) bool {
-	return decodeConnect(string(b), req, nil)
-}
-
-// decodeConnect is decodeConnectFast over s, whose substrings the decoded
-// strings are; the string arrays are carved out of arena while it has room
+// encoding/json, so the result is always what encoding/json would produce
+// (FuzzDecodeConnect checks that). The decoded strings are substrings of s;
+// the string arrays are carved out of arena while it has room
 // (capped, so appending to one never overwrites another).
 func decodeConnect(s string, req *ConnectRequest, arena []string) bool {
 	p := scanner{b: s, arena: arena}
@@ -77,7 +72,7 @@ func decodeConnect(s string, req *ConnectRequest, arena []string) bool {
 	}
 }
 
-// scanner is a minimal JSON reader over b for decodeConnectFast.
+// scanner is a minimal JSON reader over b for decodeConnect.
 type scanner struct {
 	b     string
 	i     int

@@ -2,25 +2,20 @@ package cloudevents_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log"
 	"net/http/httptest"
 
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
-	"github.com/wpsfn/wpsfn/pkg/wps"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 // A complete event handler: it names users from the connect query, counts
 // each connection's messages in the connection state and echoes them.
-func ExampleNewHandler() {
-	cs, err := wps.ParseConnectionString("Endpoint=https://example.webpubsub.azure.com;AccessKey=secret;Version=1.0;")
-	if err != nil {
-		log.Fatal(err)
-	}
-	h, err := cloudevents.NewHandler(cloudevents.Options{
-		Hub:              "chat",
-		ConnectionString: cs, // its AccessKey verifies every event's signature
+func ExampleHandler() {
+	keys := cloudevents.NewKeys("primary-key", "secondary-key") // the resource's access keys
+	h := &cloudevents.Handler{
+		Hub:  "chat",
+		Keys: keys, // every event's ce-signature is checked against them
 		Connect: func(ctx context.Context, req *cloudevents.ConnectRequest) (*cloudevents.ConnectResponse, error) {
 			name := req.Query["name"]
 			if len(name) == 0 {
@@ -36,28 +31,27 @@ func ExampleNewHandler() {
 			resp := &cloudevents.UserEventResponse{Data: fmt.Appendf(nil, "#%d %s", n+1, req.Data), DataType: cloudevents.DataText}
 			return resp, resp.SetState("count", n+1)
 		},
-	})
-	if err != nil {
-		log.Fatal(err)
 	}
 	srv := httptest.NewServer(h) // in production: http.Handle("/eventhandler", h), or a FaaS adapter
 	defer srv.Close()
 
 	// What the service does: a connect, then two messages carrying the state.
 	ctx := context.Background()
+	service := &upstream.Caller{Keys: keys}
 	conn := cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "c1"}
-	ans, _ := cloudevents.Send(ctx, nil, srv.URL, &cloudevents.ConnectRequest{ConnectionContext: conn, Query: map[string][]string{"name": {"ada"}}}, cs.AccessKey)
+	ans, _ := service.Send(ctx, srv.URL, &cloudevents.ConnectRequest{ConnectionContext: conn, Query: map[string][]string{"name": {"ada"}}})
 	cr, _ := ans.Connect()
 	fmt.Println("user:", cr.UserID, "groups:", cr.Groups)
 	conn.UserID = cr.UserID
 	for _, msg := range []string{"hello", "again"} {
-		ans, _ = cloudevents.Send(ctx, nil, srv.URL, &cloudevents.UserEventRequest{ConnectionContext: conn, Data: []byte(msg), DataType: cloudevents.DataText}, cs.AccessKey)
+		ans, _ = service.Send(ctx, srv.URL, &cloudevents.UserEventRequest{ConnectionContext: conn, Data: []byte(msg), DataType: cloudevents.DataText})
 		reply, _ := ans.UserEvent()
 		fmt.Println("reply:", string(reply.Data))
 		conn.RawState = ans.NextState(conn.RawState)
 	}
 	// A forged request never reaches a callback.
-	ans, _ = cloudevents.Send(ctx, nil, srv.URL, &cloudevents.UserEventRequest{ConnectionContext: conn, Data: []byte("x")}, "not-the-key")
+	forger := &upstream.Caller{Keys: cloudevents.NewKeys("not-the-key")}
+	ans, _ = forger.Send(ctx, srv.URL, &cloudevents.UserEventRequest{ConnectionContext: conn, Data: []byte("x")})
 	fmt.Println(ans.Status, ans.Err())
 	// Output:
 	// user: ada groups: [lobby]
@@ -66,20 +60,41 @@ func ExampleNewHandler() {
 	// 401 cloudevents: 401: ce-signature does not match any access key
 }
 
-// The service side's abuse-protection handshake against a handler.
-func ExampleValidate() {
-	h, _ := cloudevents.NewHandler(cloudevents.Options{AccessKeys: []string{"k"}, AllowedOrigins: []string{"example.webpubsub.azure.com"}})
+// Rotating the access keys while serving, as the service's key regeneration
+// asks: the new key is accepted as soon as Set returns, and a removed key is
+// refused from then on.
+func ExampleKeys_Set() {
+	keys := cloudevents.NewKeys("key-1")
+	h := &cloudevents.Handler{Hub: "chat", Keys: keys}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	fmt.Println(cloudevents.Validate(context.Background(), nil, srv.URL+"/validate", "example.webpubsub.azure.com"))
-	err := cloudevents.Validate(context.Background(), nil, srv.URL+"/validate", "evil.example")
-	var ve *cloudevents.ValidationError
-	if errors.As(err, &ve) {
-		fmt.Println(ve.Reason, ve.Status)
+
+	ev := &cloudevents.ConnectedRequest{ConnectionContext: cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "c1"}}
+	signedWith := func(key string) int {
+		ans, err := (&upstream.Caller{Keys: cloudevents.NewKeys(key)}).Send(context.Background(), srv.URL, ev)
+		if err != nil {
+			return 0
+		}
+		return ans.Status
 	}
+	fmt.Println("key-1:", signedWith("key-1"), "key-2:", signedWith("key-2"))
+	keys.Set("key-1", "key-2") // the new key is added as secondary
+	fmt.Println("key-1:", signedWith("key-1"), "key-2:", signedWith("key-2"))
+	keys.Set("key-2") // the old one is regenerated away
+	fmt.Println("key-1:", signedWith("key-1"), "key-2:", signedWith("key-2"))
 	// Output:
-	// <nil>
-	// AbuseProtectionResponseInvalidStatusCode 400
+	// key-1: 200 key-2: 401
+	// key-1: 200 key-2: 200
+	// key-1: 401 key-2: 200
+}
+
+// The zero Handler fails closed: with no keys and no authenticator every
+// event is refused, with a reason saying what to set.
+func ExampleHandler_Validate() {
+	h := &cloudevents.Handler{}
+	fmt.Println(h.Validate())
+	// Output:
+	// event handler has no authentication configured: set Handler.Keys (ce-signature) or Handler.Authenticator (cloudevents.NoAuthentication for local use only)
 }
 
 // Signing as the service does: one sha256= entry per access key.

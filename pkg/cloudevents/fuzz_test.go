@@ -31,8 +31,8 @@ func FuzzHandler(f *testing.F) {
 	f.Add("GET", "", []byte(nil))
 	f.Add("PATCH", "ce-signature: , ,sha256=,\n", []byte("x"))
 
-	h, err := NewHandler(Options{
-		Hub: "chat", AccessKeys: []string{testKey}, MaxBodyBytes: 4096, Logger: quietLogger(),
+	h := &Handler{
+		Hub: "chat", Keys: NewKeys(testKey), MaxBodyBytes: 4096, Logger: quietLogger(),
 		Connect: func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
 			r := &ConnectResponse{UserID: req.UserID, Groups: req.Subprotocols}
 			return r, r.SetState("q", req.Query)
@@ -46,8 +46,8 @@ func FuzzHandler(f *testing.F) {
 		Connected:    func(ctx context.Context, req *ConnectedRequest) error { return nil },
 		Disconnected: func(ctx context.Context, req *DisconnectedRequest) error { return nil },
 		GroupJoined:  func(ctx context.Context, req *GroupEventRequest) error { return nil },
-	})
-	if err != nil {
+	}
+	if err := h.Validate(); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, method, headers string, body []byte) {

@@ -13,42 +13,55 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/wpsfn/wpsfn/pkg/wps"
+	"unicode/utf8"
 )
 
-// DefaultMaxBodyBytes is the default body limit: 1 MiB, the service's frame limit.
+// DefaultMaxBodyBytes is the body limit when Handler.MaxBodyBytes is zero:
+// 1 MiB, the service's frame limit.
 const DefaultMaxBodyBytes = 1 << 20
 
-// DefaultTimeout bounds a callback when Options.Timeout is zero.
+// DefaultTimeout bounds a callback when Handler.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
 
-// Options configure the handler returned by NewHandler. Only the callbacks
+// A Handler is the http.Handler for a hub's event handler URL: it answers
+// the abuse-protection handshake (OPTIONS, or GET) and event POSTs,
+// authenticating each event before any callback runs. Only the callbacks
 // that are set are called; the others' events are acknowledged.
-type Options struct {
+//
+// The zero value plus callbacks is a valid configuration, as with
+// http.Server, and it fails closed: without Keys or an Authenticator every
+// event is refused with 401 (ErrNoAuthenticator). The configuration is
+// checked on the first request (or by Validate); the fields must not change
+// after that, except the keys inside Keys, which rotate while serving. A
+// Handler must not be copied after first use.
+type Handler struct {
 	// Hub is the hub served, matched case-insensitively; events for another
 	// hub get 404. Empty serves every hub.
 	Hub string
 
-	// AccessKeys verify ce-signature: a request must carry an entry matching
-	// HMAC-SHA256(key, connectionId) for one of them (primary and secondary,
-	// so keys can be rotated). ConnectionString's AccessKey is added to them.
-	AccessKeys       []string
-	ConnectionString wps.ConnectionString
-	// InsecureSkipSignature turns signature checks off when no key is set.
-	// Without it NewHandler refuses to build a handler that cannot verify.
-	InsecureSkipSignature bool
+	// Keys verify each event's ce-signature: a request must carry an entry
+	// matching HMAC-SHA256(key, connectionId) for one of them. Replace them
+	// with Keys.Set while serving to rotate them.
+	Keys *Keys
+	// Authenticator authenticates each event instead of Keys, for other
+	// schemes (an Entra bearer token) and combinations (AnyOf(keys, ...)).
+	// Setting both Keys and Authenticator is a configuration error: say
+	// which combination is meant with AnyOf or AllOf.
+	Authenticator Authenticator
 
 	// AllowedOrigins are the service hosts (e.g. "x.webpubsub.azure.com", or
 	// a URL whose host is used) accepted by the abuse-protection handshake.
 	// Empty allows any origin.
 	AllowedOrigins []string
 
-	// MaxBodyBytes bounds request bodies (413 beyond); zero means DefaultMaxBodyBytes.
+	// MaxBodyBytes bounds request bodies (413 beyond). Zero means
+	// DefaultMaxBodyBytes; negative is a configuration error.
 	MaxBodyBytes int64
-	// Timeout bounds each callback; zero means DefaultTimeout, negative no bound.
+	// Timeout bounds each callback (504 beyond). Zero means DefaultTimeout;
+	// negative is a configuration error.
 	Timeout time.Duration
-	// Logger receives one line per refused request; nil means slog.Default().
+	// Logger receives one line per refused request; nil means slog.Default()
+	// (looked up at each use).
 	Logger *slog.Logger
 
 	// Connect decides on a connecting client. A nil response accepts it as its
@@ -66,63 +79,100 @@ type Options struct {
 	Disconnected func(ctx context.Context, req *DisconnectedRequest) error
 	GroupJoined  func(ctx context.Context, req *GroupEventRequest) error
 	GroupLeft    func(ctx context.Context, req *GroupEventRequest) error
+
+	once sync.Once
+	cfg  config
 }
 
-type handler struct {
-	opts     Options
-	verify   *verifier // nil: signatures are not checked
-	origins  []string  // lower-case hosts; empty: any
-	maxBody  int64
-	timeout  time.Duration
-	log      *slog.Logger
-	hubEmpty bool
+// config is what the Handler derives from its fields on first use.
+type config struct {
+	err     error         // a configuration error: every request gets 500
+	auth    Authenticator // never nil
+	origins []string      // lower-case hosts; empty: any
+	maxBody int64
+	timeout time.Duration
 }
 
-// NewHandler returns the http.Handler for a hub's event handler URL: it
-// answers abuse-protection requests (OPTIONS, or GET) and event POSTs,
-// verifying each event's signature before any callback runs.
-func NewHandler(opts Options) (http.Handler, error) {
-	h := &handler{opts: opts, maxBody: opts.MaxBodyBytes, timeout: opts.Timeout, log: opts.Logger, hubEmpty: opts.Hub == ""}
-	var keys []string
-	for _, k := range append(append([]string(nil), opts.AccessKeys...), opts.ConnectionString.AccessKey) {
-		if k != "" {
-			keys = append(keys, k)
-		}
+// Validate checks the configuration as the first request does and returns
+// its error: a configuration error (ServeHTTP then answers every request
+// with 500 and logs why), or ErrNoAuthenticator for a Handler without Keys
+// or Authenticator (which refuses every event with 401). Call it at start-up
+// to fail early; it is safe to call more than once.
+func (h *Handler) Validate() error {
+	c := h.config()
+	if c.err != nil {
+		return c.err
 	}
+	if c.auth == refuseAll {
+		return ErrNoAuthenticator
+	}
+	return nil
+}
+
+// refuseAll authenticates a Handler configured with none.
+var refuseAll Authenticator = refuseAllAuth{}
+
+type refuseAllAuth struct{}
+
+func (refuseAllAuth) Authenticate(*http.Request) error { return ErrNoAuthenticator }
+
+func (h *Handler) config() *config {
+	h.once.Do(func() { h.cfg = h.newConfig() })
+	return &h.cfg
+}
+
+func (h *Handler) newConfig() config {
+	c := config{maxBody: h.MaxBodyBytes, timeout: h.Timeout, auth: refuseAll}
+	fail := func(err error) config { return config{err: err, auth: refuseAll} }
 	switch {
-	case len(keys) > 0:
-		h.verify = newVerifier(keys)
-	case !opts.InsecureSkipSignature:
-		return nil, errors.New("cloudevents: no access key to verify signatures: set AccessKeys or ConnectionString (or InsecureSkipSignature for local tests)")
+	case h.Keys != nil && h.Authenticator != nil:
+		return fail(errors.New("cloudevents: Handler has both Keys and Authenticator: combine them with AnyOf or AllOf"))
+	case h.Keys != nil:
+		c.auth = h.Keys
+	case h.Authenticator != nil:
+		c.auth = h.Authenticator
 	}
-	for _, o := range opts.AllowedOrigins {
+	for _, o := range h.AllowedOrigins {
 		host := originHost(o)
 		if host == "" {
-			return nil, fmt.Errorf("cloudevents: AllowedOrigins: %q has no host", o)
+			return fail(fmt.Errorf("cloudevents: Handler.AllowedOrigins: %q has no host", o))
 		}
-		h.origins = append(h.origins, host)
+		c.origins = append(c.origins, host)
 	}
-	if h.maxBody < 0 {
-		return nil, errors.New("cloudevents: MaxBodyBytes is negative")
+	switch {
+	case c.maxBody < 0:
+		return fail(fmt.Errorf("cloudevents: Handler.MaxBodyBytes is negative (%d)", c.maxBody))
+	case c.maxBody == 0:
+		c.maxBody = DefaultMaxBodyBytes
 	}
-	if h.maxBody == 0 {
-		h.maxBody = DefaultMaxBodyBytes
+	switch {
+	case c.timeout < 0:
+		return fail(fmt.Errorf("cloudevents: Handler.Timeout is negative (%s)", c.timeout))
+	case c.timeout == 0:
+		c.timeout = DefaultTimeout
 	}
-	if h.timeout == 0 {
-		h.timeout = DefaultTimeout
-	}
-	if h.log == nil {
-		h.log = slog.Default()
-	}
-	return h, nil
+	return c
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+// ServeHTTP answers abuse-protection requests and events.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := h.config()
+	if c.err != nil {
+		h.refuse(w, r, http.StatusInternalServerError, "event handler is misconfigured: "+c.err.Error())
+		return
+	}
 	switch r.Method {
 	case http.MethodPost:
-		h.serveEvent(w, r)
+		h.serveEvent(w, r, c)
 	case http.MethodOptions, http.MethodGet:
-		h.serveValidation(w, r)
+		h.serveValidation(w, r, c)
 	default:
 		w.Header().Set("Allow", "OPTIONS, GET, POST")
 		h.refuse(w, r, http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed")
@@ -130,12 +180,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuse answers status with a one-line plain-text reason and logs it.
-func (h *handler) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, reason string) {
 	level := slog.LevelWarn
 	if status >= 500 {
 		level = slog.LevelError
 	}
-	h.log.LogAttrs(r.Context(), level, "cloudevents: refused request",
+	h.logger().LogAttrs(r.Context(), level, "cloudevents: refused request",
 		slog.Int("status", status), slog.String("reason", reason), slog.String("method", r.Method),
 		slog.String("type", clip(header(r.Header, HeaderType))), slog.String("hub", clip(header(r.Header, HeaderHub))),
 		slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))), slog.String("remote", r.RemoteAddr))
@@ -151,14 +201,21 @@ func writeText(w http.ResponseWriter, status int, msg string) {
 }
 
 // clip keeps attacker-controlled strings short in logs and answers.
-func clip(s string) string {
-	if len(s) > 128 {
-		s = s[:128] + "…"
+func clip(s string) string { return clipTo(s, 128) }
+
+// clipTo cuts s to at most n bytes (not inside a UTF-8 character), marking
+// the cut, and keeps it on one line.
+func clipTo(s string, n int) string {
+	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n] + "…"
 	}
 	return oneLine(s)
 }
 
-func (h *handler) serveEvent(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveEvent(w http.ResponseWriter, r *http.Request, c *config) {
 	hd := r.Header
 	connID := header(hd, HeaderConnectionID)
 	typ := header(hd, HeaderType)
@@ -174,15 +231,16 @@ func (h *handler) serveEvent(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusBadRequest, "missing ce-hub header")
 		return
 	}
-	if h.verify != nil && !h.verifySignature(connID, hd[HeaderSignature]) {
-		if len(hd[HeaderSignature]) == 0 {
-			h.refuse(w, r, http.StatusUnauthorized, "missing ce-signature header")
-		} else {
-			h.refuse(w, r, http.StatusUnauthorized, "ce-signature does not match any access key")
+	if err := c.auth.Authenticate(r); err != nil {
+		status, reason := http.StatusUnauthorized, err.Error()
+		var e *Error
+		if errors.As(err, &e) {
+			status, reason = e.Status, e.Message
 		}
+		h.refuse(w, r, status, clipTo(reason, 512))
 		return
 	}
-	if !h.hubEmpty && !strings.EqualFold(hub, h.opts.Hub) {
+	if h.Hub != "" && !strings.EqualFold(hub, h.Hub) {
 		h.refuse(w, r, http.StatusNotFound, "hub "+strconv.Quote(clip(hub))+" is not served here")
 		return
 	}
@@ -191,8 +249,8 @@ func (h *handler) serveEvent(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusBadRequest, "unknown event type "+strconv.Quote(clip(typ)))
 		return
 	}
-	if r.ContentLength > h.maxBody {
-		h.refuse(w, r, http.StatusRequestEntityTooLarge, "body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
+	if r.ContentLength > c.maxBody {
+		h.refuse(w, r, http.StatusRequestEntityTooLarge, "body is larger than "+strconv.FormatInt(c.maxBody, 10)+" bytes")
 		return
 	}
 	var body []byte
@@ -206,15 +264,15 @@ func (h *handler) serveEvent(w http.ResponseWriter, r *http.Request) {
 				connectBodies.Put(bp)
 			}
 		}()
-		body, err = readBody(w, r, h.maxBody, *bp)
+		body, err = readBody(w, r, c.maxBody, *bp)
 		*bp = body
 	} else {
-		body, err = readBody(w, r, h.maxBody, nil)
+		body, err = readBody(w, r, c.maxBody, nil)
 	}
 	if err != nil {
 		var mb *http.MaxBytesError
 		if errors.As(err, &mb) {
-			h.refuse(w, r, http.StatusRequestEntityTooLarge, "body is larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
+			h.refuse(w, r, http.StatusRequestEntityTooLarge, "body is larger than "+strconv.FormatInt(c.maxBody, 10)+" bytes")
 		} else {
 			h.refuse(w, r, http.StatusBadRequest, "reading the body: "+clip(err.Error()))
 		}
@@ -252,15 +310,6 @@ func (h *handler) serveEvent(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.serveNotification(w, r, kind, cc, body)
 	}
-}
-
-func (h *handler) verifySignature(connID string, sigs []string) bool {
-	for _, s := range sigs {
-		if h.verify.verify(connID, s) {
-			return true
-		}
-	}
-	return false
 }
 
 // connectBodies holds buffers for connect bodies of up to maxPooledBody bytes.
@@ -362,17 +411,15 @@ var errPanic = errors.New("callback panicked")
 //
 // ctx, when not nil, is an unused callCtx to run fn with (so that callers can
 // allocate it along with their request).
-func (h *handler) call(w http.ResponseWriter, r *http.Request, name string, ctx *callCtx, fn func(context.Context) error) error {
-	if h.timeout < 0 {
-		return h.safe(r.Context(), name, fn)
-	}
+func (h *Handler) call(w http.ResponseWriter, r *http.Request, name string, ctx *callCtx, fn func(context.Context) error) error {
+	timeout := h.cfg.timeout
 	if ctx == nil {
 		ctx = &callCtx{}
 	}
-	ctx.init(r.Context(), h.timeout)
+	ctx.init(r.Context(), timeout)
 	d := watchdogs.Get().(*watchdog)
 	d.h, d.w, d.r, d.name, d.ctx = h, w, r, name, ctx
-	d.t.Reset(h.timeout)
+	d.t.Reset(timeout)
 	err := h.safe(ctx, name, fn)
 	if d.t.Stop() { // fire will not run: d can serve another call
 		*d = watchdog{t: d.t}
@@ -394,7 +441,7 @@ func (h *handler) call(w http.ResponseWriter, r *http.Request, name string, ctx 
 // call; one whose timer fired is not reused.
 type watchdog struct {
 	t    *time.Timer
-	h    *handler
+	h    *Handler
 	w    http.ResponseWriter
 	r    *http.Request
 	name string
@@ -417,8 +464,8 @@ func (d *watchdog) fire() {
 		return
 	}
 	ctx.answered = true
-	h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback timed out",
-		slog.String("callback", name), slog.Duration("timeout", h.timeout),
+	h.logger().LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback timed out",
+		slog.String("callback", name), slog.Duration("timeout", h.cfg.timeout),
 		slog.String("type", clip(header(r.Header, HeaderType))), slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
 	// The connection stays busy until the callback returns: tell the
 	// client not to send its next request on it.
@@ -429,10 +476,10 @@ func (d *watchdog) fire() {
 	}
 }
 
-func (h *handler) safe(ctx context.Context, name string, fn func(context.Context) error) (err error) {
+func (h *Handler) safe(ctx context.Context, name string, fn func(context.Context) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			h.log.LogAttrs(ctx, slog.LevelError, "cloudevents: callback panicked",
+			h.logger().LogAttrs(ctx, slog.LevelError, "cloudevents: callback panicked",
 				slog.String("callback", name), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 			err = errPanic
 		}
@@ -456,7 +503,7 @@ type userScratch struct {
 	ctx callCtx   // the callback's context
 }
 
-func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc ConnectionContext, body []byte) {
+func (h *Handler) serveConnect(w http.ResponseWriter, r *http.Request, cc ConnectionContext, body []byte) {
 	if len(body) == 0 {
 		h.refuse(w, r, http.StatusBadRequest, "connect event has an empty body")
 		return
@@ -480,14 +527,14 @@ func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc Connec
 			mqttVersion = req.MQTT.ProtocolVersion
 		}
 	}
-	if h.opts.Connect == nil {
+	if h.Connect == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	var resp *ConnectResponse
 	err := h.call(w, r, "Connect", &sc.ctx, func(ctx context.Context) error {
 		var err error
-		resp, err = h.opts.Connect(ctx, req)
+		resp, err = h.Connect(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -521,7 +568,7 @@ func (h *handler) serveConnect(w http.ResponseWriter, r *http.Request, cc Connec
 	w.Write(b)
 }
 
-func (h *handler) serveUserEvent(w http.ResponseWriter, r *http.Request, cc ConnectionContext, body []byte) {
+func (h *Handler) serveUserEvent(w http.ResponseWriter, r *http.Request, cc ConnectionContext, body []byte) {
 	ct := header(r.Header, "Content-Type")
 	// One allocation holds the request, its callback's context and the
 	// answer's header values.
@@ -530,14 +577,14 @@ func (h *handler) serveUserEvent(w http.ResponseWriter, r *http.Request, cc Conn
 	if cc.PhysicalConnectionID != "" {
 		req.MQTTUserProperties = mqttProperties(r.Header)
 	}
-	if h.opts.UserEvent == nil {
+	if h.UserEvent == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	var resp *UserEventResponse
 	err := h.call(w, r, "UserEvent", &sc.ctx, func(ctx context.Context) error {
 		var err error
-		resp, err = h.opts.UserEvent(ctx, req)
+		resp, err = h.UserEvent(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -562,12 +609,12 @@ func (h *handler) serveUserEvent(w http.ResponseWriter, r *http.Request, cc Conn
 	w.Write(resp.Data)
 }
 
-func (h *handler) serveNotification(w http.ResponseWriter, r *http.Request, k kind, cc ConnectionContext, body []byte) {
+func (h *Handler) serveNotification(w http.ResponseWriter, r *http.Request, k kind, cc ConnectionContext, body []byte) {
 	var run func(context.Context) error
 	var name string
 	switch k {
 	case kindConnected:
-		if fn := h.opts.Connected; fn != nil {
+		if fn := h.Connected; fn != nil {
 			req := &ConnectedRequest{ConnectionContext: cc}
 			name, run = "Connected", func(ctx context.Context) error { return fn(ctx, req) }
 		}
@@ -580,7 +627,7 @@ func (h *handler) serveNotification(w http.ResponseWriter, r *http.Request, k ki
 			}
 		}
 		req.ConnectionContext = cc
-		if fn := h.opts.Disconnected; fn != nil {
+		if fn := h.Disconnected; fn != nil {
 			name, run = "Disconnected", func(ctx context.Context) error { return fn(ctx, req) }
 		}
 	case kindGroupJoined, kindGroupLeft:
@@ -594,10 +641,10 @@ func (h *handler) serveNotification(w http.ResponseWriter, r *http.Request, k ki
 			return
 		}
 		req.ConnectionContext = cc
-		fn := h.opts.GroupJoined
+		fn := h.GroupJoined
 		name = "GroupJoined"
 		if k == kindGroupLeft {
-			fn, name = h.opts.GroupLeft, "GroupLeft"
+			fn, name = h.GroupLeft, "GroupLeft"
 		}
 		if fn != nil {
 			run = func(ctx context.Context) error { return fn(ctx, req) }
@@ -615,22 +662,22 @@ func (h *handler) serveNotification(w http.ResponseWriter, r *http.Request, k ki
 // writeError answers a callback's error: an *Error with its status and
 // message (as MQTT JSON for MQTT connects), a timeout with 504, anything else
 // with a 500 that does not reveal its text.
-func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error, mqttVersion int) {
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error, mqttVersion int) {
 	var e *Error
 	switch {
 	case errors.As(err, &e):
-		h.log.LogAttrs(r.Context(), slog.LevelInfo, "cloudevents: callback refused the event",
+		h.logger().LogAttrs(r.Context(), slog.LevelInfo, "cloudevents: callback refused the event",
 			slog.Int("status", e.Status), slog.String("reason", e.Message),
 			slog.String("type", clip(header(r.Header, HeaderType))), slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
 	case errors.Is(err, errAnswered):
 		return
 	case errors.Is(err, context.DeadlineExceeded):
-		h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback gave up at its deadline",
+		h.logger().LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback gave up at its deadline",
 			slog.String("error", oneLine(err.Error())), slog.String("type", clip(header(r.Header, HeaderType))),
 			slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
 		e = &Error{Status: http.StatusGatewayTimeout, Message: "event handler timed out"}
 	default:
-		h.log.LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback failed",
+		h.logger().LogAttrs(r.Context(), slog.LevelError, "cloudevents: callback failed",
 			slog.String("error", oneLine(err.Error())), slog.String("type", clip(header(r.Header, HeaderType))),
 			slog.String("connectionId", clip(header(r.Header, HeaderConnectionID))))
 		e = &Error{Status: http.StatusInternalServerError, Message: "internal error"}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
@@ -42,10 +41,10 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // our service side reads exactly what our handler answers, for every event.
 func TestRoundTrip(t *testing.T) {
 	rec := &recorder{}
-	h, err := NewHandler(Options{
-		Hub:        "Chat",
-		AccessKeys: []string{testKey, otherKey},
-		Logger:     quietLogger(),
+	h := &Handler{
+		Hub:    "Chat",
+		Keys:   NewKeys(testKey, otherKey),
+		Logger: quietLogger(),
 		Connect: func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
 			rec.add(req)
 			if req.MQTT != nil && req.MQTT.Username == "bad" {
@@ -85,9 +84,6 @@ func TestRoundTrip(t *testing.T) {
 			rec.add(req)
 			return Errorf(403, "no leaving")
 		},
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -103,7 +99,7 @@ func TestRoundTrip(t *testing.T) {
 		Subprotocols:       []string{"p1", "p2"},
 		ClientCertificates: []ClientCertificate{{Thumbprint: "ab12", Content: "PEM"}},
 	}
-	ans, err := Send(ctx, nil, srv.URL, connect, otherKey)
+	ans, err := send(ctx, srv.URL, connect, otherKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +128,7 @@ func TestRoundTrip(t *testing.T) {
 	// connected carries the state set on connect.
 	cc.RawState = state
 	cc.Subprotocol = "p2"
-	if ans, err = Send(ctx, nil, srv.URL, &ConnectedRequest{ConnectionContext: cc}, testKey, otherKey); err != nil || ans.Status != 200 || len(ans.Body) != 0 {
+	if ans, err = send(ctx, srv.URL, &ConnectedRequest{ConnectionContext: cc}, testKey, otherKey); err != nil || ans.Status != 200 || len(ans.Body) != 0 {
 		t.Fatalf("connected: %v %+v", err, ans)
 	}
 	c := rec.take()[0].(*ConnectedRequest)
@@ -158,7 +154,7 @@ func TestRoundTrip(t *testing.T) {
 	} {
 		ue := &UserEventRequest{ConnectionContext: cc, Data: []byte(tc.data), DataType: tc.dt}
 		ue.EventName = "chat.msg"
-		ans, err := Send(ctx, nil, srv.URL, ue, testKey)
+		ans, err := send(ctx, srv.URL, ue, testKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,13 +204,13 @@ func TestRoundTrip(t *testing.T) {
 	}
 
 	// disconnected and group events.
-	if ans, err = Send(ctx, nil, srv.URL, &DisconnectedRequest{ConnectionContext: cc, Reason: "bye"}, testKey); err != nil || ans.Status != 200 {
+	if ans, err = send(ctx, srv.URL, &DisconnectedRequest{ConnectionContext: cc, Reason: "bye"}, testKey); err != nil || ans.Status != 200 {
 		t.Fatalf("disconnected: %v %+v", err, ans)
 	}
 	if d := rec.take()[0].(*DisconnectedRequest); d.Reason != "bye" || d.ConnectionID != cc.ConnectionID {
 		t.Errorf("disconnected %+v", d)
 	}
-	if ans, err = Send(ctx, nil, srv.URL, &GroupEventRequest{ConnectionContext: cc, Group: "g 1"}, testKey); err != nil || ans.Status != 200 {
+	if ans, err = send(ctx, srv.URL, &GroupEventRequest{ConnectionContext: cc, Group: "g 1"}, testKey); err != nil || ans.Status != 200 {
 		t.Fatalf("joined: %v %+v", err, ans)
 	}
 	if g := rec.take()[0].(*GroupEventRequest); g.Group != "g 1" || g.EventName != "joined" || g.Type != TypeGroupJoined {
@@ -222,7 +218,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	left := &GroupEventRequest{ConnectionContext: cc, Group: "g2"}
 	left.EventName = "left"
-	if ans, err = Send(ctx, nil, srv.URL, left, testKey); err != nil {
+	if ans, err = send(ctx, srv.URL, left, testKey); err != nil {
 		t.Fatal(err)
 	}
 	var e *Error
@@ -237,8 +233,8 @@ func TestRoundTrip(t *testing.T) {
 // TestMQTT covers MQTT fields and the MQTT error JSON.
 func TestMQTT(t *testing.T) {
 	rec := &recorder{}
-	h, err := NewHandler(Options{
-		Hub: "chat", AccessKeys: []string{testKey}, Logger: quietLogger(),
+	h := &Handler{
+		Hub: "chat", Keys: NewKeys(testKey), Logger: quietLogger(),
 		Connect: func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
 			rec.add(req)
 			switch req.MQTT.Username {
@@ -256,9 +252,6 @@ func TestMQTT(t *testing.T) {
 			return &UserEventResponse{Data: req.Data, DataType: req.DataType, MQTTUserProperties: []MQTTUserProperty{{"Reply", "yes"}}}, nil
 		},
 		Disconnected: func(ctx context.Context, req *DisconnectedRequest) error { rec.add(req); return nil },
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -279,7 +272,7 @@ func TestMQTT(t *testing.T) {
 	} {
 		req := &ConnectRequest{ConnectionContext: cc, MQTT: &MQTTConnectProperties{ProtocolVersion: tc.version, Username: tc.user, Password: []byte{1, 2}, CleanStart: &clean,
 			UserProperties: []MQTTUserProperty{{"a", "b"}}}}
-		ans, err := Send(ctx, nil, srv.URL, req, testKey)
+		ans, err := send(ctx, srv.URL, req, testKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +298,7 @@ func TestMQTT(t *testing.T) {
 
 	ue := &UserEventRequest{ConnectionContext: cc, Data: []byte("t"), ContentType: "text/plain", MQTTUserProperties: []MQTTUserProperty{{"Color", "red"}}}
 	ue.SessionID = "s1"
-	ans, err := Send(ctx, nil, srv.URL, ue, testKey)
+	ans, err := send(ctx, srv.URL, ue, testKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +312,7 @@ func TestMQTT(t *testing.T) {
 	}
 
 	disc := &DisconnectedRequest{ConnectionContext: cc, MQTT: &MQTTDisconnectedProperties{InitiatedByClient: true, DisconnectPacket: &MQTTDisconnectPacket{Code: 4}}}
-	if _, err := Send(ctx, nil, srv.URL, disc, testKey); err != nil {
+	if _, err := send(ctx, srv.URL, disc, testKey); err != nil {
 		t.Fatal(err)
 	}
 	d := rec.take()[0].(*DisconnectedRequest)
@@ -351,36 +344,5 @@ func TestSignVector(t *testing.T) {
 	}
 	if got := Sign("c", "", "k"); strings.Count(got, "sha256=") != 1 {
 		t.Fatalf("empty key signed: %s", got)
-	}
-}
-
-func TestValidate(t *testing.T) {
-	open, _ := NewHandler(Options{InsecureSkipSignature: true, Logger: quietLogger()})
-	only, _ := NewHandler(Options{InsecureSkipSignature: true, Logger: quietLogger(), AllowedOrigins: []string{"svc.example"}})
-	for _, tc := range []struct {
-		h      http.Handler
-		origin string
-		reason string
-	}{
-		{open, "anything", ""},
-		{only, "SVC.example", ""},
-		{only, "other.example", "AbuseProtectionResponseInvalidStatusCode"},
-		{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), "x", "AbuseProtectionResponseMissingAllowedOrigin"},
-		{http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("WebHook-Allowed-Origin", "y")
-		}), "x", "AbuseProtectionResponseInvalidAllowedOrigin"},
-	} {
-		srv := httptest.NewServer(tc.h)
-		err := Validate(context.Background(), nil, srv.URL+"/api/validate?code=SECRET", tc.origin)
-		srv.Close()
-		var ve *ValidationError
-		switch {
-		case tc.reason == "" && err != nil:
-			t.Errorf("%s: %v", tc.origin, err)
-		case tc.reason != "" && (!errors.As(err, &ve) || ve.Reason != tc.reason):
-			t.Errorf("%s: %v, want %s", tc.origin, err, tc.reason)
-		case err != nil && strings.Contains(err.Error(), "SECRET"):
-			t.Errorf("error leaks the query: %v", err)
-		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -58,9 +59,9 @@ type secCase struct {
 func TestSecurity(t *testing.T) {
 	logs := &syncBuffer{}
 	rec := &recorder{}
-	h, err := NewHandler(Options{
+	h := &Handler{
 		Hub:          "chat",
-		AccessKeys:   []string{testKey, otherKey},
+		Keys:         NewKeys(testKey, otherKey),
 		MaxBodyBytes: 64,
 		Logger:       slog.New(slog.NewTextHandler(logs, nil)),
 		Connect: func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error) {
@@ -80,9 +81,6 @@ func TestSecurity(t *testing.T) {
 		Connected:    func(ctx context.Context, req *ConnectedRequest) error { rec.add(req); return nil },
 		Disconnected: func(ctx context.Context, req *DisconnectedRequest) error { rec.add(req); return nil },
 		GroupJoined:  func(ctx context.Context, req *GroupEventRequest) error { rec.add(req); return nil },
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
@@ -239,13 +237,13 @@ func TestNotificationsRunBeforeAnswer(t *testing.T) {
 			return nil
 		}
 	}
-	h, _ := NewHandler(Options{
-		Hub: "chat", AccessKeys: []string{testKey}, Logger: quietLogger(),
+	h := &Handler{
+		Hub: "chat", Keys: NewKeys(testKey), Logger: quietLogger(),
 		Connected:    func(ctx context.Context, req *ConnectedRequest) error { return slow("connected")() },
 		Disconnected: func(ctx context.Context, req *DisconnectedRequest) error { return slow("disconnected")() },
 		GroupJoined:  func(ctx context.Context, req *GroupEventRequest) error { return slow("joined")() },
 		GroupLeft:    func(ctx context.Context, req *GroupEventRequest) error { return slow("left")() },
-	})
+	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	cc := ConnectionContext{Hub: "chat", ConnectionID: "c"}
@@ -257,7 +255,7 @@ func TestNotificationsRunBeforeAnswer(t *testing.T) {
 		"joined":       &GroupEventRequest{ConnectionContext: cc, Group: "g"},
 		"left":         left,
 	} {
-		ans, err := Send(context.Background(), nil, srv.URL, ev, testKey)
+		ans, err := send(context.Background(), srv.URL, ev, testKey)
 		if err != nil || ans.Status != 200 {
 			t.Fatalf("%s: %v %+v", name, err, ans)
 		}
@@ -273,21 +271,21 @@ func TestNotificationsRunBeforeAnswer(t *testing.T) {
 // TestTimeout: a callback that ignores its context is cut off at Timeout.
 func TestTimeout(t *testing.T) {
 	release := make(chan struct{})
-	h, _ := NewHandler(Options{
-		Hub: "chat", AccessKeys: []string{testKey}, Logger: quietLogger(), Timeout: 100 * time.Millisecond,
+	h := &Handler{
+		Hub: "chat", Keys: NewKeys(testKey), Logger: quietLogger(), Timeout: 100 * time.Millisecond,
 		Connected: func(ctx context.Context, req *ConnectedRequest) error { <-release; return nil },
 		UserEvent: func(ctx context.Context, req *UserEventRequest) (*UserEventResponse, error) {
 			<-ctx.Done() // honours its context
 			return nil, ctx.Err()
 		},
-	})
+	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	defer close(release) // before srv.Close, which waits for the stuck callback
 	cc := ConnectionContext{Hub: "chat", ConnectionID: "c"}
 	for _, ev := range []Event{&ConnectedRequest{ConnectionContext: cc}, &UserEventRequest{ConnectionContext: cc, Data: []byte("x")}} {
 		start := time.Now()
-		ans, err := Send(context.Background(), nil, srv.URL, ev, testKey)
+		ans, err := send(context.Background(), srv.URL, ev, testKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,27 +298,62 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
-func TestNewHandlerNeedsKeys(t *testing.T) {
-	if _, err := NewHandler(Options{}); err == nil {
-		t.Fatal("a handler that cannot verify signatures was built")
-	}
-	if _, err := NewHandler(Options{MaxBodyBytes: -1, AccessKeys: []string{"k"}}); err == nil {
-		t.Fatal("negative MaxBodyBytes accepted")
-	}
-	h, err := NewHandler(Options{InsecureSkipSignature: true, UserEvent: func(ctx context.Context, req *UserEventRequest) (*UserEventResponse, error) {
+// TestHandlerConfig: the zero Handler fails closed, bad fields are refused
+// before any callback, and NoAuthentication must be asked for explicitly.
+func TestHandlerConfig(t *testing.T) {
+	echo := func(ctx context.Context, req *UserEventRequest) (*UserEventResponse, error) {
 		return &UserEventResponse{Data: []byte("ok")}, nil
-	}})
-	if err != nil {
-		t.Fatal(err)
 	}
-	rr := httptest.NewRecorder()
-	req := httptest.NewRequest("POST", "/", strings.NewReader("x"))
-	for k, v := range signedHeaders(TypeUserPrefix + "message") {
-		req.Header.Set(k, v)
-	}
-	req.Header.Del("ce-signature")
-	h.ServeHTTP(rr, req)
-	if rr.Code != 200 || rr.Body.String() != "ok" {
-		t.Fatalf("insecure handler: %d %q", rr.Code, rr.Body)
+	for _, tc := range []struct {
+		name     string
+		h        *Handler
+		unsigned bool   // drop ce-signature
+		validate error  // what Validate returns (nil: no error)
+		status   int    // the answer to a user event
+		body     string // its whole body
+	}{
+		{name: "zero value refuses", h: &Handler{UserEvent: echo}, validate: ErrNoAuthenticator,
+			status: 401, body: ErrNoAuthenticator.Error()},
+		{name: "zero value refuses unsigned", h: &Handler{UserEvent: echo}, unsigned: true, validate: ErrNoAuthenticator,
+			status: 401, body: ErrNoAuthenticator.Error()},
+		{name: "keys", h: &Handler{Keys: NewKeys(testKey), UserEvent: echo}, status: 200, body: "ok"},
+		{name: "keys unsigned", h: &Handler{Keys: NewKeys(testKey), UserEvent: echo}, unsigned: true,
+			status: 401, body: "missing ce-signature header"},
+		{name: "empty keys", h: &Handler{Keys: &Keys{}, UserEvent: echo}, status: 401, body: ErrNoKeys.Error()},
+		{name: "no authentication", h: &Handler{Authenticator: NoAuthentication, UserEvent: echo}, unsigned: true, status: 200, body: "ok"},
+		{name: "negative MaxBodyBytes", h: &Handler{Keys: NewKeys(testKey), MaxBodyBytes: -1, UserEvent: echo},
+			validate: errAny, status: 500, body: "event handler is misconfigured: cloudevents: Handler.MaxBodyBytes is negative (-1)"},
+		{name: "negative Timeout", h: &Handler{Keys: NewKeys(testKey), Timeout: -time.Second, UserEvent: echo},
+			validate: errAny, status: 500, body: "event handler is misconfigured: cloudevents: Handler.Timeout is negative (-1s)"},
+		{name: "keys and authenticator", h: &Handler{Keys: NewKeys(testKey), Authenticator: NoAuthentication, UserEvent: echo},
+			validate: errAny, status: 500, body: "event handler is misconfigured: cloudevents: Handler has both Keys and Authenticator: combine them with AnyOf or AllOf"},
+		{name: "origin without host", h: &Handler{Keys: NewKeys(testKey), AllowedOrigins: []string{"https://"}, UserEvent: echo},
+			validate: errAny, status: 500, body: `event handler is misconfigured: cloudevents: Handler.AllowedOrigins: "https://" has no host`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.h.Logger = quietLogger()
+			err := tc.h.Validate()
+			switch {
+			case tc.validate == nil && err != nil:
+				t.Errorf("Validate: %v", err)
+			case tc.validate == errAny && err == nil, tc.validate != errAny && !errors.Is(err, tc.validate):
+				t.Errorf("Validate: %v, want %v", err, tc.validate)
+			}
+			req := httptest.NewRequest("POST", "/", strings.NewReader("x"))
+			for k, v := range signedHeaders(TypeUserPrefix + "message") {
+				req.Header.Set(k, v)
+			}
+			if tc.unsigned {
+				req.Header.Del("ce-signature")
+			}
+			rr := httptest.NewRecorder()
+			tc.h.ServeHTTP(rr, req)
+			if rr.Code != tc.status || rr.Body.String() != tc.body {
+				t.Errorf("answer %d %q, want %d %q", rr.Code, rr.Body, tc.status, tc.body)
+			}
+		})
 	}
 }
+
+// errAny in a table means "some error".
+var errAny = errors.New("any error")

@@ -37,42 +37,8 @@ func Sign(connectionID string, keys ...string) string {
 	return b.String()
 }
 
-// signatures remembers Sign's results for the service side, which signs
-// every message of a connection again; at most maxCachedIDs, then it starts over.
-var (
-	signatures atomic.Pointer[sync.Map] // connection id + "\x00" + keys → signature
-	signed     atomic.Int64
-)
-
-func signCached(connectionID string, keys []string) string {
-	if len(keys) == 0 {
-		return ""
-	}
-	var kb strings.Builder
-	kb.Grow(len(connectionID) + 1 + 64*len(keys))
-	kb.WriteString(connectionID)
-	for _, k := range keys {
-		kb.WriteByte(0)
-		kb.WriteString(k)
-	}
-	key := kb.String()
-	m := signatures.Load()
-	if m != nil {
-		if v, ok := m.Load(key); ok {
-			return v.(string)
-		}
-	}
-	sig := Sign(connectionID, keys...)
-	if m == nil || signed.Add(1) > maxCachedIDs {
-		m = new(sync.Map)
-		signatures.Store(m)
-		signed.Store(1)
-	}
-	m.Store(key, sig)
-	return sig
-}
-
-// verifier checks ce-signature values against a fixed set of keys. It keeps a
+// verifier checks ce-signature values against a fixed set of keys (one
+// generation of a Keys). It keeps a
 // pool of keyed HMACs per key so that a check allocates nothing.
 type verifier struct {
 	pools []*sync.Pool
@@ -87,6 +53,9 @@ type verifier struct {
 
 // maxCachedIDs is the number of slots of a verifier's cache (a power of two).
 const maxCachedIDs = 4096
+
+// maxCachedIDLen bounds the connection ids cached: the service's are short.
+const maxCachedIDLen = 256
 
 // macEntry is one remembered connection id with its MACs, one per key.
 type macEntry struct {
@@ -139,13 +108,41 @@ func (v *verifier) verify(connectionID, sig string) bool {
 	if n == 0 {
 		return false
 	}
-	slot := &v.cache[maphash.String(v.seed, connectionID)&(maxCachedIDs-1)]
+	slot := &v.cache[v.slot(connectionID)]
 	if e := slot.Load(); e != nil && e.id == connectionID {
 		return anyEqual(entries[:n], e.macs)
 	}
 	var stack [4][sha256.Size]byte
-	macs := stack[:0]
-	if len(v.pools) > len(stack) {
+	macs := v.compute(stack[:0], connectionID)
+	ok := anyEqual(entries[:n], macs)
+	if ok && len(connectionID) <= maxCachedIDLen { // only ids the service really signed are remembered
+		v.remember(slot, connectionID, macs)
+	}
+	return ok
+}
+
+// slot is connectionID's index in a cache of maxCachedIDs entries.
+func (v *verifier) slot(connectionID string) uint64 {
+	return maphash.String(v.seed, connectionID) & (maxCachedIDs - 1)
+}
+
+// macs returns HMAC-SHA256(key, connectionID) for every key, from the cache
+// when it holds them (and caching them otherwise).
+func (v *verifier) macs(connectionID string) [][sha256.Size]byte {
+	slot := &v.cache[v.slot(connectionID)]
+	if e := slot.Load(); e != nil && e.id == connectionID {
+		return e.macs
+	}
+	macs := v.compute(nil, connectionID)
+	if len(connectionID) <= maxCachedIDLen {
+		v.remember(slot, connectionID, macs)
+	}
+	return macs
+}
+
+// compute appends HMAC-SHA256(key, connectionID) for every key to macs.
+func (v *verifier) compute(macs [][sha256.Size]byte, connectionID string) [][sha256.Size]byte {
+	if cap(macs) < len(v.pools) {
 		macs = make([][sha256.Size]byte, 0, len(v.pools))
 	}
 	for _, p := range v.pools {
@@ -159,14 +156,15 @@ func (v *verifier) verify(connectionID, sig string) bool {
 			p.Put(m)
 		}
 	}
-	ok := anyEqual(entries[:n], macs)
-	if ok && len(connectionID) <= 256 { // only ids the service really signed are remembered
-		e := &macEntry{id: connectionID}
-		e.macs = e.inline[:0]
-		e.macs = append(e.macs, macs...)
-		slot.Store(e)
-	}
-	return ok
+	return macs
+}
+
+// remember stores connectionID's MACs in its cache slot, in one allocation.
+func (v *verifier) remember(slot *atomic.Pointer[macEntry], connectionID string, macs [][sha256.Size]byte) {
+	e := &macEntry{id: connectionID}
+	e.macs = e.inline[:0]
+	e.macs = append(e.macs, macs...)
+	slot.Store(e)
 }
 
 // anyEqual reports whether any of got equals any of want, comparing every

@@ -45,8 +45,8 @@ func TestVerifierCache(t *testing.T) {
 // timers do not cut later, quick callbacks off, and a second slow one is cut
 // off again.
 func TestTimeoutThenFastCalls(t *testing.T) {
-	h, _ := NewHandler(Options{
-		Hub: "chat", AccessKeys: []string{testKey}, Logger: quietLogger(), Timeout: 50 * time.Millisecond,
+	h := &Handler{
+		Hub: "chat", Keys: NewKeys(testKey), Logger: quietLogger(), Timeout: 50 * time.Millisecond,
 		UserEvent: func(ctx context.Context, req *UserEventRequest) (*UserEventResponse, error) {
 			if string(req.Data) == "slow" {
 				<-ctx.Done()
@@ -54,12 +54,12 @@ func TestTimeoutThenFastCalls(t *testing.T) {
 			}
 			return &UserEventResponse{Data: req.Data}, nil
 		},
-	})
+	}
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	cc := ConnectionContext{Hub: "chat", ConnectionID: "c"}
 	for _, data := range []string{"a", "slow", "b", "c", "slow", "d"} {
-		ans, err := Send(context.Background(), nil, srv.URL, &UserEventRequest{ConnectionContext: cc, Data: []byte(data)}, testKey)
+		ans, err := send(context.Background(), srv.URL, &UserEventRequest{ConnectionContext: cc, Data: []byte(data)}, testKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func TestTimeoutThenFastCalls(t *testing.T) {
 	}
 	// Fast calls that outlast the timeout in total must not be cut off.
 	for i := range 20 {
-		ans, err := Send(context.Background(), nil, srv.URL, &UserEventRequest{ConnectionContext: cc, Data: []byte("x")}, testKey)
+		ans, err := send(context.Background(), srv.URL, &UserEventRequest{ConnectionContext: cc, Data: []byte("x")}, testKey)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,32 +7,20 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/wpsfn/wpsfn/pkg/faas/azurefn"
 )
 
 // maxInvocationBody bounds an Azure invocation payload (the host's own
 // request limit for HTTP data is 100 MB; events are far smaller).
 const maxInvocationBody = 8 << 20
 
-// AzureResponse is the answer to an invocation payload.
-type AzureResponse struct {
-	Outputs     map[string]any `json:"Outputs"`
-	Logs        []string       `json:"Logs"`
-	ReturnValue any            `json:"ReturnValue"`
-}
-
-// NewAzureHandler returns the custom handler for fn as the Functions host
-// drives it (see Run): `GET /` answers the host's readiness poll; forwarded
-// HTTP requests (enableForwardingHttpRequest) arrive at /api/<Name> (and below)
-// and go to fn.HTTP as they are; `POST /<Name>` carries an invocation payload,
-// a timer for fn.Scheduled or, for an HTTP function deployed with extra
-// bindings, an HTTP trigger's request, answered through Outputs.res.
-func NewAzureHandler(fn Function) http.Handler { return newAzureHandler(fn) }
-
+// newAzureHandler is the custom handler for fn as the Functions host drives
+// it (see Run).
 func newAzureHandler(fn Function) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -61,14 +49,15 @@ func serveInvocation(w http.ResponseWriter, r *http.Request, fn Function) {
 		invocationError(w, r, http.StatusRequestEntityTooLarge, "invocation payload: "+err.Error())
 		return
 	}
-	inv, err := DecodeAzureInvocation(body)
+	inv, err := decodeAzure(body)
 	if err != nil {
 		invocationError(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
+	ctx := azurefn.NewContext(r.Context(), inv)
 	if fn.HTTP != nil {
-		if req, name, ok := httpTriggerData(inv); ok {
-			serveHTTPInvocation(w, r, fn, req, name)
+		if d, name, ok := inv.HTTPRequest(); ok {
+			serveHTTPInvocation(w, r.WithContext(ctx), fn, d, name)
 			return
 		}
 		if fn.Scheduled == nil {
@@ -76,25 +65,21 @@ func serveInvocation(w http.ResponseWriter, r *http.Request, fn Function) {
 			return
 		}
 	}
-	ev, _, err := ParseAzureTimer(body, time.Now())
-	if err != nil {
-		invocationError(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err := runScheduled(r.Context(), fn, ev); err != nil {
+	ev := azureScheduleEvent(inv, body, time.Now())
+	if err := runScheduled(ctx, fn, ev); err != nil {
 		// A non-2xx answer fails the invocation in the host (and its logs show Logs).
-		writeAzure(w, http.StatusInternalServerError, AzureResponse{Outputs: map[string]any{}, Logs: []string{fn.Name + " failed: " + err.Error()}})
+		writeAzure(w, http.StatusInternalServerError, azurefn.Response{Outputs: map[string]any{}, Logs: []string{fn.Name + " failed: " + err.Error()}})
 		return
 	}
-	writeAzure(w, http.StatusOK, AzureResponse{Outputs: map[string]any{}, Logs: []string{fmt.Sprintf("%s ran for schedule time %s", fn.Name, ev.Time.Format(time.RFC3339Nano))}})
+	writeAzure(w, http.StatusOK, azurefn.Response{Outputs: map[string]any{}, Logs: []string{fmt.Sprintf("%s ran for schedule time %s", fn.Name, ev.Time.Format(time.RFC3339Nano))}})
 }
 
 func invocationError(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	slog.WarnContext(r.Context(), "azure: rejected invocation", "status", status, "error", msg)
-	writeAzure(w, status, AzureResponse{Outputs: map[string]any{}, Logs: []string{msg}})
+	writeAzure(w, status, azurefn.Response{Outputs: map[string]any{}, Logs: []string{msg}})
 }
 
-func writeAzure(w http.ResponseWriter, status int, resp AzureResponse) {
+func writeAzure(w http.ResponseWriter, status int, resp azurefn.Response) {
 	if resp.Logs == nil {
 		resp.Logs = []string{}
 	}
@@ -108,74 +93,15 @@ func writeAzure(w http.ResponseWriter, status int, resp AzureResponse) {
 	w.Write(b)
 }
 
-// azureHTTPData is an httpTrigger binding's value in an invocation payload.
-type azureHTTPData struct {
-	URL     string                     `json:"Url"`
-	Method  string                     `json:"Method"`
-	Query   json.RawMessage            `json:"Query"`
-	Headers map[string]json.RawMessage `json:"Headers"`
-	Body    json.RawMessage            `json:"Body"`
-}
-
-// httpTriggerData finds the HTTP trigger's request in inv.Data: a value with
-// a Method and a Url.
-func httpTriggerData(inv AzureInvocation) (azureHTTPData, string, bool) {
-	for name, v := range inv.Data {
-		var d azureHTTPData
-		if unmarshalLenient(v, &d) == nil && d.Method != "" && d.URL != "" {
-			return d, name, true
-		}
-	}
-	return azureHTTPData{}, "", false
-}
-
 // serveHTTPInvocation runs fn.HTTP on the request described by d and answers
 // with it as the HTTP output binding "res" (and as ReturnValue, for a
 // "$return" output).
-func serveHTTPInvocation(w http.ResponseWriter, r *http.Request, fn Function, d azureHTTPData, binding string) {
-	u, err := url.Parse(d.URL)
+func serveHTTPInvocation(w http.ResponseWriter, r *http.Request, fn Function, d *azurefn.HTTPRequest, binding string) {
+	req, err := d.NewRequest(r.Context())
 	if err != nil {
-		invocationError(w, r, http.StatusBadRequest, "faas: bad azure payload: HTTP trigger Url does not parse")
+		invocationError(w, r, http.StatusBadRequest, "faas: bad azure payload: "+err.Error())
 		return
 	}
-	if u.RawQuery == "" {
-		var q map[string]string
-		if unmarshalLenient(d.Query, &q) == nil {
-			vals := url.Values{}
-			for k, v := range q {
-				vals.Set(k, v)
-			}
-			u.RawQuery = vals.Encode()
-		}
-	}
-	var body []byte
-	if len(d.Body) > 0 && !bytes.Equal(d.Body, []byte("null")) {
-		var s string
-		if json.Unmarshal(d.Body, &s) == nil {
-			body = []byte(s)
-		} else {
-			body = d.Body // an object the host already parsed: pass its JSON
-		}
-	}
-	req, err := http.NewRequestWithContext(r.Context(), strings.ToUpper(d.Method), u.String(), bytes.NewReader(body))
-	if err != nil {
-		invocationError(w, r, http.StatusBadRequest, "faas: bad azure payload: HTTP trigger request: "+err.Error())
-		return
-	}
-	for k, raw := range d.Headers {
-		var vs []string
-		if json.Unmarshal(raw, &vs) != nil {
-			var s string
-			if json.Unmarshal(raw, &s) != nil {
-				continue
-			}
-			vs = []string{s}
-		}
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	req.Host = u.Host
 	req.RemoteAddr = r.RemoteAddr
 	rec := &bufferWriter{header: http.Header{}}
 	recoverHTTP(fn.HTTP).ServeHTTP(rec, req)
@@ -201,9 +127,9 @@ func serveHTTPInvocation(w http.ResponseWriter, r *http.Request, fn Function, d 
 		"headers":    headers,
 		"body":       rec.body.String(),
 	}
-	writeAzure(w, http.StatusOK, AzureResponse{
+	writeAzure(w, http.StatusOK, azurefn.Response{
 		Outputs:     map[string]any{"res": out},
-		Logs:        []string{fmt.Sprintf("%s %s -> %d (binding %s)", req.Method, u.Path, rec.code, binding)},
+		Logs:        []string{fmt.Sprintf("%s %s -> %d (binding %s)", req.Method, req.URL.Path, rec.code, binding)},
 		ReturnValue: out,
 	})
 }

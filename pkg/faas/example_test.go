@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/wpsfn/wpsfn/pkg/faas"
 )
@@ -36,7 +35,7 @@ func ExampleServe() {
 		done <- faas.Serve(ctx, ln, faas.Function{
 			Name: "tick",
 			Scheduled: func(ctx context.Context, ev faas.ScheduleEvent) error {
-				fmt.Printf("tick from %s with %s\n", ev.Source, ev.Raw)
+				fmt.Printf("tick from %s with %s\n", ev.Host, ev.Raw)
 				return nil
 			},
 		})
@@ -53,16 +52,4 @@ func ExampleServe() {
 	// tick from local with {"task":"x"}
 	// 204 No Content
 	// Serve returned <nil>
-}
-
-// ParseTime reads the timestamps the Azure Functions host writes.
-func ExampleParseTime() {
-	for _, s := range []string{"2026-09-24T13:08:00.0096035+00:00", "9/24/2026 1:08:00 PM", "/Date(1790255280000)/"} {
-		t, _ := faas.ParseTime(s)
-		fmt.Println(t.Format(time.RFC3339Nano))
-	}
-	// Output:
-	// 2026-09-24T13:08:00.0096035Z
-	// 2026-09-24T13:08:00Z
-	// 2026-09-24T13:08:00Z
 }

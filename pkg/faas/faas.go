@@ -40,38 +40,13 @@ type ScheduleEvent struct {
 	// Time is when the schedule fired, as the host reports it (UTC); the
 	// current time when the host gives none.
 	Time time.Time
-	// Source names the host: "lambda", "azure", "gcp" or "local".
-	Source string
+	// Host is where the invocation came from.
+	Host Host
 	// Raw is the host's payload as received (JSON), for callers that need
-	// more than the time. It may be empty for local runs.
+	// more than the time. It may be empty for local runs. The decoded form
+	// is in the context: azurefn.FromContext, lambdafn.EventFromContext,
+	// gcpfn.EventFromContext.
 	Raw json.RawMessage
-}
-
-// Host is where Run found itself.
-type Host string
-
-// The hosts Run detects.
-const (
-	HostLambda Host = "lambda"
-	HostAzure  Host = "azure"
-	HostLocal  Host = "local"
-)
-
-// DetectHost reports the host the process runs on, from the environment
-// variables each platform sets for its child: AWS_LAMBDA_RUNTIME_API (Lambda)
-// and FUNCTIONS_CUSTOMHANDLER_PORT (Azure); otherwise HostLocal.
-func DetectHost(getenv func(string) string) Host {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	switch {
-	case getenv("AWS_LAMBDA_RUNTIME_API") != "":
-		return HostLambda
-	case getenv("FUNCTIONS_CUSTOMHANDLER_PORT") != "":
-		return HostAzure
-	default:
-		return HostLocal
-	}
 }
 
 // ErrInvalidFunction is returned (wrapped) when a Function cannot be served.
@@ -100,9 +75,14 @@ const shutdownTimeout = 8 * time.Second
 //   - Lambda: an HTTP function is served through aws-lambda-go's lambdaurl,
 //     so its function URL must use InvokeMode RESPONSE_STREAM; a scheduled
 //     one takes EventBridge rule events or a Scheduler Input (see
-//     ParseLambdaSchedule); a function with both tells them apart.
-//   - Azure custom handler: see NewAzureHandler; it listens on 127.0.0.1 at
-//     FUNCTIONS_CUSTOMHANDLER_PORT.
+//     lambdafn.ScheduleTime); a function with both tells them apart.
+//   - Azure custom handler: it listens on 127.0.0.1 at
+//     FUNCTIONS_CUSTOMHANDLER_PORT. `GET /` answers the host's readiness
+//     poll; forwarded HTTP requests (enableForwardingHttpRequest) arrive at
+//     /api/<Name> (and below) and go to fn.HTTP as they are; `POST /<Name>`
+//     carries an invocation payload (azurefn.Invocation): a timer for
+//     fn.Scheduled or, for an HTTP function deployed with extra bindings, an
+//     HTTP trigger's request, answered through the output binding "res".
 //   - Otherwise: Serve on $PORT (default 8080), all interfaces unless HOST
 //     is set.
 //
@@ -128,7 +108,7 @@ func run(fn Function, getenv func(string) string) error {
 		return err
 	}
 	host := DetectHost(getenv)
-	slog.SetDefault(newLogger(getenv("LOG_LEVEL")).With("function", fn.Name, "host", string(host)))
+	slog.SetDefault(newLogger(getenv("LOG_LEVEL")).With("function", fn.Name, "host", host.String()))
 
 	switch host {
 	case HostLambda:
@@ -145,7 +125,7 @@ func run(fn Function, getenv func(string) string) error {
 			return fmt.Errorf("azure custom handler: listen on port %s: %w", port, err)
 		}
 		slog.Info("serving azure custom handler", "addr", ln.Addr().String())
-		return serve(ctx, ln, newAzureHandler(fn), "azure")
+		return serve(ctx, ln, newAzureHandler(fn), host, slog.Default())
 	default:
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
@@ -160,7 +140,7 @@ func run(fn Function, getenv func(string) string) error {
 			return fmt.Errorf("listen on port %s: %w", port, err)
 		}
 		slog.Info("serving locally", "addr", ln.Addr().String())
-		return Serve(ctx, ln, fn)
+		return serve(ctx, ln, Handler(fn, HostLocal), host, slog.Default())
 	}
 }
 

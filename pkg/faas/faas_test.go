@@ -14,6 +14,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wpsfn/wpsfn/internal/assert"
+	"github.com/wpsfn/wpsfn/internal/syncbuf"
+	"github.com/wpsfn/wpsfn/pkg/faas/azurefn"
+	"github.com/wpsfn/wpsfn/pkg/faas/lambdafn"
 )
 
 func TestDetectHost(t *testing.T) {
@@ -33,120 +38,70 @@ func TestDetectHost(t *testing.T) {
 	}
 }
 
-func TestParseTime(t *testing.T) {
-	want := time.Date(2026, 9, 24, 13, 8, 0, 9_603_500, time.UTC)
-	for _, s := range []string{
-		"2026-09-24T13:08:00.0096035+00:00",
-		"2026-09-24T13:08:00.0096035Z",
-		"2026-09-24T15:08:00.0096035+02:00",
-		"2026-09-24T13:08:00.0096035",
-		"2026-09-24 13:08:00.0096035Z",
+func TestHostText(t *testing.T) {
+	for _, h := range []Host{HostLocal, HostLambda, HostAzure, HostGCP} {
+		t.Run(h.String(), func(t *testing.T) {
+			b, err := h.MarshalText()
+			assert.Success(t, err)
+			var back Host
+			assert.Success(t, back.UnmarshalText(b))
+			assert.Equal(t, "round trip", back, h)
+		})
+	}
+	assert.Equal(t, "zero value", Host(0), HostLocal)
+	assert.Equal(t, "unknown", Host(9).String(), "Host(9)")
+	_, err := Host(9).MarshalText()
+	assert.Error(t, err)
+	var h Host
+	assert.Error(t, h.UnmarshalText([]byte("aws")))
+	b, err := json.Marshal(ScheduleEvent{Host: HostGCP})
+	assert.Success(t, err)
+	assert.Contains(t, "JSON", string(b), `"Host":"gcp"`)
+}
+
+func TestLambdaScheduleEvent(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	raw := `{"detail-type":"Scheduled Event","source":"aws.events","time":"2026-11-27T05:00:00Z","detail":{}}`
+	ev, err := lambdaScheduleEvent([]byte(raw), now)
+	assert.Success(t, err)
+	assert.Equal(t, "time", ev.Time, time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC))
+	assert.Equal(t, "host", ev.Host, HostLambda)
+	assert.Equal(t, "raw", string(ev.Raw), raw)
+	ev, err = lambdaScheduleEvent([]byte(`{"task":"x"}`), now)
+	assert.Success(t, err)
+	assert.Equal(t, "time without one in the event", ev.Time, now)
+	_, err = lambdaScheduleEvent([]byte(`[1]`), now)
+	var pe *PayloadError
+	if !errors.As(err, &pe) {
+		t.Fatalf("err = %v, want a *PayloadError", err)
+	}
+	assert.Equal(t, "host", pe.Host, HostLambda)
+	assert.Contains(t, "error", err.Error(), "faas: bad lambda payload: scheduled event is not a JSON object")
+}
+
+func TestAzureScheduleEvent(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name, raw string
+		want      time.Time
+	}{
+		{"host time", `{"Data":{"t":{}},"Metadata":{"sys":{"UtcNow":"2026-11-27T05:00:00.5Z"}}}`, time.Date(2026, 11, 27, 5, 0, 0, 500_000_000, time.UTC)},
+		{"no time", `{"input":""}`, now},
 	} {
-		got, err := ParseTime(s)
-		if err != nil || !got.Equal(want) || got.Location() != time.UTC {
-			t.Errorf("ParseTime(%q) = %v, %v", s, got, err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			inv, err := decodeAzure([]byte(tc.raw))
+			assert.Success(t, err)
+			ev := azureScheduleEvent(inv, []byte(tc.raw), now)
+			assert.Equal(t, "time", ev.Time, tc.want)
+			assert.Equal(t, "host", ev.Host, HostAzure)
+			assert.Equal(t, "raw", string(ev.Raw), tc.raw)
+		})
 	}
-	whole := time.Date(2026, 9, 24, 13, 8, 0, 0, time.UTC)
-	for _, s := range []string{"9/24/2026 1:08:00 PM", "09/24/2026 13:08:00", "/Date(1790255280000)/", "/Date(1790255280000+0200)/", " 2026-09-24T13:08:00Z "} {
-		got, err := ParseTime(s)
-		if err != nil || !got.Equal(whole) {
-			t.Errorf("ParseTime(%q) = %v, %v", s, got, err)
-		}
+	_, err := decodeAzure([]byte(`[]`))
+	var pe *PayloadError
+	if !errors.As(err, &pe) || pe.Host != HostAzure {
+		t.Errorf("err = %v, want an azure *PayloadError", err)
 	}
-	for _, s := range []string{"", "yesterday", "/Date(abc)/", "2026-13-40T00:00:00Z"} {
-		if _, err := ParseTime(s); err == nil {
-			t.Errorf("ParseTime(%q) succeeded", s)
-		}
-	}
-}
-
-func TestParseLambdaSchedule(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ev, err := ParseLambdaSchedule([]byte(`{"detail-type":"Scheduled Event","source":"aws.events","time":"2026-11-27T05:00:00Z","detail":{}}`), now)
-	if err != nil || !ev.Time.Equal(time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)) || ev.Source != "lambda" {
-		t.Errorf("rule: %+v %v", ev, err)
-	}
-	ev, err = ParseLambdaSchedule([]byte(`{"time":"<aws.scheduler.scheduled-tim>"}`), now)
-	if err != nil || !ev.Time.Equal(now) {
-		t.Errorf("unresolved placeholder: %+v %v", ev, err)
-	}
-	for _, bad := range []string{``, `null`, `"x"`, `[1]`, `{"time":5}`, `{"version":"2.0","rawPath":"/","requestContext":{"http":{"method":"POST"}}}`} {
-		_, err := ParseLambdaSchedule([]byte(bad), now)
-		var pe *PayloadError
-		if !errors.As(err, &pe) || pe.Host != HostLambda {
-			t.Errorf("%q: err = %v", bad, err)
-		}
-	}
-}
-
-func TestParseAzureTimer(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	raw := `{"Data":{"myTimer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-11-27T04:55:00.0000000+00:00","Next":"2026-11-27T05:05:00.0000000+00:00","LastUpdated":"2026-11-27T04:55:00.0000000+00:00"},"IsPastDue":true}},"Metadata":{"sys":{"MethodName":"broadcast-schedule","UtcNow":"2026-11-27T05:00:00.5000000Z"}}}`
-	ev, timer, err := ParseAzureTimer([]byte(raw), now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !ev.Time.Equal(time.Date(2026, 11, 27, 5, 0, 0, 500_000_000, time.UTC)) || ev.Source != "azure" || string(ev.Raw) != raw {
-		t.Errorf("event %+v", ev)
-	}
-	if !timer.IsPastDue || !timer.Schedule.AdjustForDST || timer.ScheduleStatus == nil || timer.ScheduleStatus.Next != "2026-11-27T05:05:00.0000000+00:00" {
-		t.Errorf("timer %+v", timer)
-	}
-	// Whole payload as a JSON string, lower-case keys, no sys: time is now.
-	ev, _, err = ParseAzureTimer([]byte(`"{\"data\":{\"t\":{}},\"metadata\":{}}"`), now)
-	if err != nil || !ev.Time.Equal(now) {
-		t.Errorf("lenient: %+v %v", ev, err)
-	}
-	// Top-level UtcNow metadata (older hosts).
-	ev, _, _ = ParseAzureTimer([]byte(`{"Data":{},"Metadata":{"UtcNow":"11/27/2026 5:00:00 AM"}}`), now)
-	if !ev.Time.Equal(time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)) {
-		t.Errorf("UtcNow: %v", ev.Time)
-	}
-	for _, bad := range []string{``, `[]`, `{"Data":[1]}`, `{"Metadata":"not json"}`, `"{"`} {
-		if _, _, err := ParseAzureTimer([]byte(bad), now); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
-func FuzzParseAzureTimer(f *testing.F) {
-	f.Add([]byte(`{"Data":{"timer":{"IsPastDue":false}},"Metadata":{"sys":{"UtcNow":"2026-11-27T05:00:00.0096035+00:00"}}}`))
-	f.Add([]byte(`{"Data":{"timer":"{\"ScheduleStatus\":null}"},"Metadata":"{\"sys\":{\"UtcNow\":\"/Date(1)/\"}}"}`))
-	f.Add([]byte(`"{\"Data\":{}}"`))
-	f.Add([]byte(`{"Data":{"req":{"Url":"http://x/api/a","Method":"GET"}}}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ev, _, err := ParseAzureTimer(b, time.Unix(0, 0))
-		if err == nil && (ev.Source != "azure" || ev.Time.IsZero()) {
-			t.Errorf("accepted with %+v", ev)
-		}
-		if err != nil && strings.Contains(err.Error(), "\n") {
-			t.Errorf("multi-line error %q", err)
-		}
-	})
-}
-
-func FuzzParseLambdaSchedule(f *testing.F) {
-	f.Add([]byte(`{"detail-type":"Scheduled Event","source":"aws.events","time":"2026-11-27T05:00:00Z"}`))
-	f.Add([]byte(`{"time":"2026-11-27T05:00:00.123+01:00","task":"x"}`))
-	f.Add([]byte(`{"version":"2.0","rawPath":"/","requestContext":{"http":{"method":"GET"}}}`))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		ev, err := ParseLambdaSchedule(b, time.Unix(0, 0))
-		if err == nil && (ev.Source != "lambda" || !json.Valid(ev.Raw)) {
-			t.Errorf("accepted with %+v", ev)
-		}
-	})
-}
-
-func FuzzParseTime(f *testing.F) {
-	for _, s := range []string{"2026-09-24T13:08:00.0096035+00:00", "9/24/2026 1:08:00 PM", "/Date(1790255280000+0200)/", "/Date(-5)/"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if tm, err := ParseTime(s); err == nil && tm.Location() != time.UTC {
-			t.Errorf("%q: not UTC", s)
-		}
-	})
 }
 
 func TestServeLocal(t *testing.T) {
@@ -188,9 +143,13 @@ func TestServeLocal(t *testing.T) {
 		t.Errorf("GET: %d", resp.StatusCode)
 	}
 	mu.Lock()
-	if len(got) != 3 || string(got[0].Raw) != `{"task":"x"}` || string(got[1].Raw) != `"not json"` || got[0].Source != "local" || time.Since(got[0].Time) > time.Minute {
-		t.Errorf("function got %+v", got)
+	if len(got) != 3 {
+		t.Fatalf("function ran %d times, want 3: %+v", len(got), got)
 	}
+	assert.Equal(t, "raw JSON", string(got[0].Raw), `{"task":"x"}`)
+	assert.Equal(t, "raw text as a JSON string", string(got[1].Raw), `"not json"`)
+	assert.Equal(t, "host", got[0].Host, HostLocal)
+	assert.True(t, "time is now", time.Since(got[0].Time) < time.Minute)
 	mu.Unlock()
 
 	cancel()
@@ -210,7 +169,7 @@ func TestServeBoth(t *testing.T) {
 		HTTP:      http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "http "+r.URL.Path) }),
 		Scheduled: func(ctx context.Context, ev ScheduleEvent) error { ran <- ev; return nil },
 	}
-	srv := httptest.NewServer(localHandler(fn))
+	srv := httptest.NewServer(Handler(fn, HostLocal))
 	defer srv.Close()
 	resp, _ := http.Post(srv.URL+"/x", "", nil)
 	b, _ := io.ReadAll(resp.Body)
@@ -221,6 +180,23 @@ func TestServeBoth(t *testing.T) {
 	if resp.StatusCode != 204 || len(ran) != 1 {
 		t.Errorf("schedule: %d", resp.StatusCode)
 	}
+}
+
+// `wpsfn dev` serves five functions in one process: each shutdown line says
+// which one it is.
+func TestServeShutdownNamesFunction(t *testing.T) {
+	var logs syncbuf.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, nil)))
+	defer slog.SetDefault(old)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	assert.Success(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, ln, Function{Name: "negotiate", HTTP: http.NotFoundHandler()}) }()
+	cancel()
+	assert.Success(t, <-done)
+	assert.Contains(t, "log", logs.String(), `"msg":"shutting down","function":"negotiate","mode":"local"`)
 }
 
 func TestServeInvalid(t *testing.T) {
@@ -238,6 +214,9 @@ func TestAzureHandlerInProcess(t *testing.T) {
 		if ev.Time.IsZero() {
 			panic("zero time")
 		}
+		if inv, ok := azurefn.FromContext(ctx); !ok || inv.Data["t"] == nil {
+			panic("no invocation in the context")
+		}
 		ran <- ev
 		return nil
 	}}
@@ -247,7 +226,7 @@ func TestAzureHandlerInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a AzureResponse
+	var a azurefn.Response
 	json.NewDecoder(resp.Body).Decode(&a)
 	if resp.StatusCode != 200 || a.Outputs == nil || a.ReturnValue != nil {
 		t.Errorf("%d %+v", resp.StatusCode, a)
@@ -259,6 +238,47 @@ func TestAzureHandlerInProcess(t *testing.T) {
 	if resp.StatusCode != 404 {
 		t.Errorf("scheduled-only function has no /api route: %d", resp.StatusCode)
 	}
+}
+
+// An HTTP function deployed with extra bindings reads them from its
+// request's context.
+func TestAzureInvocationInContext(t *testing.T) {
+	h := newAzureHandler(Function{Name: "negotiate", HTTP: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inv, ok := azurefn.FromContext(r.Context())
+		var conn struct {
+			URL string `json:"url"`
+		}
+		if !ok || !inv.Binding("connection", &conn) {
+			http.Error(w, "no invocation", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, conn.URL)
+	})})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/negotiate", strings.NewReader(
+		`{"Data":{"req":{"Url":"http://h/api/negotiate","Method":"GET"},"connection":{"url":"wss://h/client"}},"Metadata":{}}`)))
+	var a struct {
+		Outputs struct {
+			Res struct {
+				StatusCode string `json:"statusCode"`
+				Body       string `json:"body"`
+			} `json:"res"`
+		}
+	}
+	assert.Success(t, json.Unmarshal(rec.Body.Bytes(), &a))
+	assert.Equal(t, "status", a.Outputs.Res.StatusCode, "200")
+	assert.Equal(t, "body", a.Outputs.Res.Body, "wss://h/client")
+}
+
+func TestLambdaEventInContext(t *testing.T) {
+	raw := json.RawMessage(`{"task":"sweep"}`)
+	var got json.RawMessage
+	h := lambdaScheduleHandler(Function{Name: "tick", Scheduled: func(ctx context.Context, ev ScheduleEvent) error {
+		got, _ = lambdafn.EventFromContext(ctx)
+		return nil
+	}})
+	assert.Success(t, h(t.Context(), raw))
+	assert.Equal(t, "event", string(got), string(raw))
 }
 
 func TestRecoverHTTP(t *testing.T) {
@@ -286,7 +306,7 @@ func FuzzAzureInvocation(f *testing.F) {
 		if rec.Code != 200 && rec.Code != 400 {
 			t.Errorf("status %d for %q", rec.Code, b)
 		}
-		var a AzureResponse
+		var a azurefn.Response
 		if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil || a.Outputs == nil || a.Logs == nil {
 			t.Errorf("answer %q: %v", rec.Body, err)
 		}
@@ -300,7 +320,7 @@ func TestAzureHTTPFunctionRejectsTimerPayload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a AzureResponse
+	var a azurefn.Response
 	json.NewDecoder(resp.Body).Decode(&a)
 	if resp.StatusCode != 400 || len(a.Logs) != 1 || !strings.Contains(a.Logs[0], "carries no HTTP trigger data") {
 		t.Errorf("%d %+v", resp.StatusCode, a)

@@ -1,6 +1,6 @@
 package faas_test
 
-// Host tests: the testfn binary (pkg/faas/internal/testfn), built with the
+// Host tests: the testfn binary (pkg/faas/testdata/testfn), built with the
 // Lambda release flags, run as each host runs it. Lambda: under the real
 // Runtime Interface Emulator. Azure: the Functions host itself cannot be
 // installed here (Core Tools download their runtime at install time), so the
@@ -20,11 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/pkg/faas"
-	"github.com/wpsfn/wpsfn/pkg/faas/faastest"
 )
 
-const testfnPkg = "./pkg/faas/internal/testfn"
+const testfnPkg = "./pkg/faas/testdata/testfn"
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -148,7 +148,7 @@ func TestLambdaRIESchedule(t *testing.T) {
 			t.Fatalf("answer %s", out)
 		}
 		got := recordedEvent(t, rec.WaitN(t, 1, 5*time.Second)[0])
-		if !got.Time.Equal(at) || got.Source != "lambda" || !bytes.Equal(got.Raw, ev) {
+		if !got.Time.Equal(at) || got.Host != faas.HostLambda || !bytes.Equal(got.Raw, ev) {
 			t.Errorf("function got %+v", got)
 		}
 	})
@@ -330,7 +330,7 @@ func TestAzureCustomHandlerTimer(t *testing.T) {
 		t.Fatalf("answer %d %s", code, b)
 	}
 	got := recordedEvent(t, rec.WaitN(t, 1, 5*time.Second)[0])
-	if !got.Time.Equal(at) || got.Source != "azure" || string(got.Raw) != payload {
+	if !got.Time.Equal(at) || got.Host != faas.HostAzure || string(got.Raw) != payload {
 		t.Errorf("function got %+v", got)
 	}
 

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdaurl"
+
+	"github.com/wpsfn/wpsfn/pkg/faas/lambdafn"
 )
 
 // startLambda serves fn through the Lambda runtime API; it never returns.
@@ -64,7 +66,8 @@ func lambdaURLHandler(h http.Handler) func(context.Context, *events.LambdaFuncti
 
 func lambdaScheduleHandler(fn Function) func(context.Context, json.RawMessage) error {
 	return func(ctx context.Context, raw json.RawMessage) error {
-		ev, err := ParseLambdaSchedule(raw, time.Now())
+		ctx = lambdafn.NewContext(ctx, raw)
+		ev, err := lambdaScheduleEvent(raw, time.Now())
 		if err != nil {
 			slog.WarnContext(ctx, "lambda: rejected event", "error", err.Error())
 			return err
@@ -79,8 +82,7 @@ func lambdaDispatch(fn Function) func(context.Context, json.RawMessage) (any, er
 	urlh := lambdaURLHandler(fn.HTTP)
 	sched := lambdaScheduleHandler(fn)
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(raw, &m) == nil && isFunctionURLEvent(m) {
+		if lambdafn.IsFunctionURLRequest(raw) {
 			var req events.LambdaFunctionURLRequest
 			if err := json.Unmarshal(raw, &req); err != nil {
 				return nil, &PayloadError{Host: HostLambda, Reason: "function URL request does not decode", Err: err}

@@ -28,14 +28,13 @@ func Serve(ctx context.Context, ln net.Listener, fn Function) error {
 		ln.Close()
 		return err
 	}
-	return serve(ctx, ln, localHandler(fn), "local")
+	// `wpsfn dev` serves several functions in one process: say which.
+	return serve(ctx, ln, Handler(fn, HostLocal), HostLocal, slog.Default().With("function", fn.Name))
 }
-
-func localHandler(fn Function) http.Handler { return Handler(fn, string(HostLocal)) }
 
 // scheduleHTTP runs fn.Scheduled once for each POST. It is also how Cloud
 // Scheduler's HTTP target reaches a scheduled function on Google Cloud.
-func scheduleHTTP(fn Function, source string) http.Handler {
+func scheduleHTTP(fn Function, host Host) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -47,14 +46,7 @@ func scheduleHTTP(fn Function, source string) http.Handler {
 			http.Error(w, "schedule payload: "+err.Error(), http.StatusRequestEntityTooLarge)
 			return
 		}
-		ev := ScheduleEvent{Time: time.Now().UTC(), Source: source}
-		if len(body) > 0 {
-			if json.Valid(body) {
-				ev.Raw = body
-			} else {
-				ev.Raw, _ = json.Marshal(string(body)) // keep Raw JSON
-			}
-		}
+		ev := ScheduleEvent{Time: time.Now().UTC(), Host: host, Raw: rawJSON(body)}
 		if err := runScheduled(r.Context(), fn, ev); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -72,10 +64,10 @@ func runScheduled(ctx context.Context, fn Function, ev ScheduleEvent) (err error
 			err = fmt.Errorf("%s: panic: %v", fn.Name, p)
 		}
 		if err != nil {
-			slog.ErrorContext(ctx, "scheduled run failed", "source", ev.Source, "time", ev.Time, "error", err.Error(), "duration", time.Since(start))
+			slog.ErrorContext(ctx, "scheduled run failed", "from", ev.Host, "time", ev.Time, "error", err.Error(), "duration", time.Since(start))
 			return
 		}
-		slog.InfoContext(ctx, "scheduled run", "source", ev.Source, "time", ev.Time, "duration", time.Since(start))
+		slog.InfoContext(ctx, "scheduled run", "from", ev.Host, "time", ev.Time, "duration", time.Since(start))
 	}()
 	return fn.Scheduled(ctx, ev)
 }
@@ -123,13 +115,15 @@ func (w *trackingWriter) Flush() {
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
-// serve runs h on ln until ctx ends, then shuts down gracefully.
-func serve(ctx context.Context, ln net.Listener, h http.Handler, mode string) error {
+// serve runs h on ln until ctx ends, then shuts down gracefully, logging to
+// log (which says which function).
+func serve(ctx context.Context, ln net.Listener, h http.Handler, host Host, log *slog.Logger) error {
+	mode := host.String()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	errc := make(chan error, 1)
@@ -139,7 +133,7 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, mode string) er
 		return fmt.Errorf("%s server: %w", mode, err)
 	case <-ctx.Done():
 	}
-	slog.Info("shutting down", "mode", mode)
+	log.Info("shutting down", "mode", mode)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
@@ -152,29 +146,42 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, mode string) er
 	return nil
 }
 
-// Handler returns fn's local-mode handler (see Serve) with scheduled runs
-// reported as coming from source ("local", "gcp"). Google Cloud's entry
-// (the module root package) uses it, so Cloud Scheduler's HTTP target runs
-// a scheduled function exactly as `POST /` does locally.
-func Handler(fn Function, source string) http.Handler {
-	if source == "" {
-		source = string(HostLocal)
-	}
+// Handler returns fn's local-mode handler (see Serve), with scheduled runs
+// reported as coming from host. Google Cloud's entry (the module root
+// package) uses it with HostGCP, so Cloud Scheduler's HTTP target runs a
+// scheduled function exactly as `POST /` does locally.
+func Handler(fn Function, host Host) http.Handler {
 	switch {
 	case fn.HTTP != nil && fn.Scheduled != nil:
 		mux := http.NewServeMux()
 		mux.Handle("/", recoverHTTP(fn.HTTP))
-		mux.Handle("/_schedule", scheduleHTTP(fn, source))
+		mux.Handle("/_schedule", scheduleHTTP(fn, host))
 		return mux
 	case fn.HTTP != nil:
 		return recoverHTTP(fn.HTTP)
 	case fn.Scheduled != nil:
-		return scheduleHTTP(fn, source)
+		return scheduleHTTP(fn, host)
 	default:
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, fmt.Sprintf("function %q has no trigger", fn.Name), http.StatusNotImplemented)
 		})
 	}
+}
+
+// rawJSON keeps a payload as JSON for ScheduleEvent.Raw: JSON as it is,
+// anything else as a JSON string; nothing stays empty.
+func rawJSON(body []byte) json.RawMessage {
+	if len(body) == 0 {
+		return nil
+	}
+	if json.Valid(body) {
+		return body
+	}
+	b, err := json.Marshal(string(body))
+	if err != nil { // cannot happen: a string always marshals
+		return nil
+	}
+	return b
 }
 
 // RunScheduled runs fn.Scheduled once for ev the way every host does: a

@@ -28,8 +28,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
-	"github.com/wpsfn/wpsfn/pkg/faas/faastest"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 const (
@@ -165,7 +166,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func signed(t *testing.T, ev cloudevents.Event) *http.Request {
 	t.Helper()
-	req, err := cloudevents.NewRequest(context.Background(), "https://fn.example/", ev, accessKey)
+	req, err := (&upstream.Caller{Keys: cloudevents.NewKeys(accessKey)}).NewRequest(context.Background(), "https://fn.example/", ev)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,10 @@ package fnconf
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/caarlos0/env/v11"
@@ -140,4 +143,26 @@ func CheckService(connStr, hub string) (wps.ConnectionString, error) {
 		return wps.ConnectionString{}, Invalid("WEBPUBSUB_HUB", "must start with a letter and hold at most 128 letters, digits or _`,.[]")
 	}
 	return cs, nil
+}
+
+// Renamed refuses an environment that sets a variable of an earlier version:
+// renamed maps each old name to what to set instead. environ nil means the
+// process environment.
+func Renamed(environ map[string]string, renamed map[string]string) error {
+	var msgs []string
+	for _, old := range slices.Sorted(maps.Keys(renamed)) {
+		var set bool
+		if environ == nil {
+			_, set = os.LookupEnv(old)
+		} else {
+			_, set = environ[old]
+		}
+		if set {
+			msgs = append(msgs, old+" is no longer read: set "+renamed[old])
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return &Error{Msg: strings.Join(msgs, "; ")}
 }

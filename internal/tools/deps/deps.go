@@ -8,7 +8,6 @@ package deps
 import (
 	_ "github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	_ "github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	_ "github.com/MicahParks/keyfunc/v3"
 	_ "github.com/eclipse/paho.golang/packets"
 	_ "github.com/eclipse/paho.golang/paho"
 	_ "github.com/eclipse/paho.mqtt.golang"
