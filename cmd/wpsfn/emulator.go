@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wpsfn/wpsfn/cmd/wpsfn/internal/web"
 	"github.com/wpsfn/wpsfn/internal/emulator"
 )
 
@@ -70,6 +71,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	accessKey := fs.String("access-key", "", "access key (default: the emulator's fixed development key)")
 	anonymous := fs.Bool("allow-anonymous", false, "let clients connect without a token on the hubs given with --hub")
 	verbose := fs.Bool("v", false, "log every connection and upstream call")
+	tracePublic := fs.Bool("trace-public", false, "serve the live trace (/trace) to every host, not only to this machine's loopback clients")
 	var hubs hubFlag
 	fs.Var(&hubs, "hub", "NAME=URLTEMPLATE: a hub whose connect/connected/disconnected and user events\n"+
 		"go to URLTEMPLATE ({hub} and {event} are substituted); repeatable")
@@ -91,6 +93,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Addr = *addr
+	trace := &web.Trace{Logger: cfg.Logger}
+	cfg.Trace = trace.Publish
 	emu, err := emulator.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", err)
@@ -101,17 +105,31 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "wpsfn emulator: listen on %s: %v\n", *addr, err)
 		return 1
 	}
-	return serveEmulator(ctx, emu, ln, *addr, stdout, stderr)
+	trace.Snapshot = emu.Snapshot
+	return serveEmulator(ctx, emu, trace, *tracePublic, ln, *addr, stdout, stderr)
 }
 
-// serveEmulator serves emu on ln until ctx ends, then shuts down gracefully.
-func serveEmulator(ctx context.Context, emu *emulator.Server, ln net.Listener, addr string, stdout, stderr io.Writer) int {
+// serveEmulator serves emu and its live trace on ln until ctx ends, then
+// shuts down gracefully.
+func serveEmulator(ctx context.Context, emu *emulator.Server, trace *web.Trace, tracePublic bool, ln net.Listener, addr string, stdout, stderr io.Writer) int {
 	endpoint := "http://" + displayHost(addr, ln.Addr())
 	fmt.Fprintf(stdout, "Web PubSub emulator listening on %s\n", endpoint)
 	fmt.Fprintf(stdout, "Connection string: %s\n", emu.ConnectionString(endpoint))
 	fmt.Fprintf(stdout, "Clients connect to %s/client/hubs/{hub}; press Ctrl-C to stop.\n", strings.Replace(endpoint, "http", "ws", 1))
+	where := "this machine only; --trace-public for every host"
+	if tracePublic {
+		where = "every host"
+	}
+	fmt.Fprintf(stdout, "Live trace: %s/trace (%s)\n", endpoint, where)
+	fmt.Fprintln(stdout, "Microsoft's @azure/web-pubsub needs { allowInsecureConnection: true } for this http:// endpoint.")
 
-	srv := &http.Server{Handler: emu.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	pages := web.Handler(web.Options{Trace: trace, TracePublic: tracePublic})
+	mux := http.NewServeMux()
+	for _, p := range web.TracePaths {
+		mux.Handle(p, pages)
+	}
+	mux.Handle("/", emu.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -123,6 +141,7 @@ func serveEmulator(ctx context.Context, emu *emulator.Server, ln net.Listener, a
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err1 := emu.Shutdown(sctx)
+	trace.Close()
 	err2 := srv.Shutdown(sctx)
 	if err := errors.Join(err1, err2); err != nil {
 		fmt.Fprintf(stderr, "wpsfn emulator: shutdown: %v\n", err)

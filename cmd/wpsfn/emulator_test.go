@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +61,36 @@ func TestEmulatorCommand(t *testing.T) {
 	}
 	if _, b, err := c.Read(ctx); err != nil || !strings.Contains(string(b), "over the wire") {
 		t.Fatalf("message %s: %v", b, err)
+	}
+
+	// The live trace is served too (issue 9 item 4): a page opened now gets
+	// what happened before as its history.
+	page, err := http.Get(cs.Endpoint + "/trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if page.StatusCode != 200 || !strings.Contains(string(body), "live trace") {
+		t.Fatalf("/trace: %d %.100s", page.StatusCode, body)
+	}
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, cs.Endpoint+"/trace/events", nil)
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	history := ""
+	for sc := bufio.NewScanner(stream.Body); sc.Scan(); {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok && history == "" && strings.Contains(d, `"events"`) {
+			history = d
+			break
+		}
+	}
+	stream.Body.Close()
+	if !strings.Contains(history, "over the wire") || !strings.Contains(history, `"k":"rest"`) || !strings.Contains(history, `"k":"connected"`) {
+		t.Fatalf("trace history = %.500s", history)
 	}
 
 	// Ctrl-C: the client is told, the command exits 0.

@@ -98,7 +98,8 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		msg = wps.Text(*text)
 	}
-	opts := &wps.SendOptions{Excluded: excluded, Filter: *filter, MessageTTL: *ttl}
+	// --filter is OData text the operator typed on purpose, hence RawFilter.
+	opts := &wps.SendOptions{Excluded: excluded, Filter: wps.RawFilter(*filter), MessageTTL: *ttl}
 	client, err := wpsClient()
 	if err != nil {
 		return usageErr("%v", err)

@@ -62,10 +62,14 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	auth := &bearer.Verifier{Secret: cfg.Secret, JWTSecret: cfg.JWTSecret,
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway}
+	if err := cfg.OIDC.Apply(auth, log, cfg.HTTPClient); err != nil {
+		return nil, fmt.Errorf("broadcast: %w", err)
+	}
 	return &handler{
-		client: client,
-		auth: &bearer.Verifier{Secret: cfg.Secret, JWTSecret: cfg.JWTSecret,
-			Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway},
+		client:  client,
+		auth:    auth,
 		maxBody: cfg.MaxBodyBytes,
 		targets: cfg.AllowedTargets,
 		log:     log,
@@ -81,12 +85,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id, err := h.auth.Verify(r)
 	if err != nil {
 		var be *bearer.Error
-		reason := "unauthorized"
+		reason, status := "unauthorized", http.StatusUnauthorized
 		if errors.As(err, &be) {
 			reason = be.Reason
+			if be.Forbidden {
+				status = http.StatusForbidden
+			}
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="broadcast"`)
-		reply.Refuse(h.log, "broadcast refused", w, r, http.StatusUnauthorized, reason)
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="broadcast"`)
+		}
+		reply.Refuse(h.log, "broadcast refused", w, r, status, reason)
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wpsfn/wpsfn/functions/internal/bearer"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -24,7 +25,7 @@ const (
 var DefaultAllowedTargets = []string{"all", "user", "group", "connection"}
 
 // Config configures the HTTP-triggered broadcast function. Callers must be
-// authorized by BROADCAST_SECRET, BROADCAST_JWT_SECRET or both (at least one).
+// authorized by BROADCAST_SECRET, BROADCAST_JWT_SECRET or an OIDC token (at least one).
 // Config{} with the required fields behaves exactly as an environment with
 // only their variables: zero values of JWTLeeway, MaxBodyBytes and
 // AllowedTargets mean their defaults; negative numbers are refused.
@@ -47,6 +48,13 @@ type Config struct {
 	// JWTLeeway tolerates clock skew when checking exp, nbf and iat; zero
 	// means DefaultJWTLeeway.
 	JWTLeeway time.Duration `env:"BROADCAST_JWT_LEEWAY"`
+
+	// OIDC verifies callers' tokens from an OpenID Connect issuer (an Entra
+	// app role, a service's client-credentials token...):
+	// BROADCAST_OIDC_ISSUER and BROADCAST_OIDC_AUDIENCES turn it on;
+	// BROADCAST_OIDC_ROLES_CLAIM with BROADCAST_OIDC_REQUIRE_ROLES limits it to
+	// callers holding a role.
+	OIDC bearer.OIDCConfig `envPrefix:"BROADCAST_"`
 
 	// MaxBodyBytes bounds the request body; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64 `env:"BROADCAST_MAX_BODY_BYTES"`
@@ -78,8 +86,11 @@ func (c *Config) validate() (wps.ConnectionString, error) {
 	if err != nil {
 		return cs, err
 	}
-	if c.Secret == "" && c.JWTSecret == "" {
-		return cs, fnconf.Invalid("BROADCAST_SECRET", "is required unless BROADCAST_JWT_SECRET is set (set at least one)")
+	if c.Secret == "" && c.JWTSecret == "" && !c.OIDC.Enabled() {
+		return cs, fnconf.Invalid("BROADCAST_SECRET", "is required unless BROADCAST_JWT_SECRET or BROADCAST_OIDC_ISSUER is set (set at least one)")
+	}
+	if err := c.OIDC.Check("BROADCAST_"); err != nil {
+		return cs, err
 	}
 	if c.Secret != "" && len(c.Secret) < MinSecretLen {
 		return cs, fnconf.Invalid("BROADCAST_SECRET", "must be at least 16 bytes")

@@ -53,7 +53,8 @@ type Config struct {
 	// to each connection on connected.
 	DisableGreet bool `env:"CONNECT_DISABLE_GREET"`
 	// DisableLeaveAnnouncement stops the {"type":"system","event":"left",
-	// "user":...} sent to the connection's groups on disconnected.
+	// "user":...} sent to the connection's groups on disconnected, and the
+	// joined/left notices sent on the group presence events.
 	DisableLeaveAnnouncement bool `env:"CONNECT_DISABLE_LEAVE_ANNOUNCEMENT"`
 
 	// AccessKeys are more keys accepted for ce-signature besides the

@@ -8,7 +8,9 @@
 //   - connected greets the connection through the REST API:
 //     {"type":"system","text":"welcome <user>"}.
 //   - disconnected announces {"type":"system","event":"left","user":"<user>"}
-//     to each group the connection was in.
+//     to each group the connection was in; the group presence events
+//     announce {"type":"system","event":"joined"|"left","user":"<user>"} to
+//     the group joined or left (all off with DisableLeaveAnnouncement).
 //
 // How the function knows a connection's groups: connect writes the groups
 // it grants (and those in the token's webpubsub.group claim) to the
@@ -46,10 +48,11 @@ type Greeting struct {
 	Text string `json:"text"` // "welcome <user>"
 }
 
-// Leave is announced to a departed connection's groups.
+// Leave is announced to a departed connection's groups, and to a group a
+// connection joined (Event "joined").
 type Leave struct {
 	Type  string `json:"type"`  // "system"
-	Event string `json:"event"` // "left"
+	Event string `json:"event"` // "left" or "joined"
 	User  string `json:"user"`
 }
 
@@ -179,11 +182,27 @@ func (f *function) connected(ctx context.Context, req *cloudevents.ConnectedRequ
 
 func (f *function) groupJoined(ctx context.Context, req *cloudevents.GroupEventRequest) error {
 	f.groups.set(req.ConnectionID, req.Group, true)
+	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
+		return nil
+	}
+	msg := wps.JSON(Leave{Type: "system", Event: "joined", User: req.UserID})
+	if err := f.client.SendToGroup(ctx, req.Group, msg, nil); err != nil {
+		f.log.Error("join announcement failed", "connection", req.ConnectionID, "group", req.Group, "err", err)
+		return fmt.Errorf("connect: announcing the join of %s to %s: %w", req.ConnectionID, req.Group, err)
+	}
 	return nil
 }
 
 func (f *function) groupLeft(ctx context.Context, req *cloudevents.GroupEventRequest) error {
 	f.groups.set(req.ConnectionID, req.Group, false)
+	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
+		return nil
+	}
+	msg := wps.JSON(Leave{Type: "system", Event: "left", User: req.UserID})
+	if err := f.client.SendToGroup(ctx, req.Group, msg, nil); err != nil {
+		f.log.Error("leave announcement failed", "connection", req.ConnectionID, "group", req.Group, "err", err)
+		return fmt.Errorf("connect: announcing the leave of %s from %s: %w", req.ConnectionID, req.Group, err)
+	}
 	return nil
 }
 

@@ -191,6 +191,18 @@ func TestDisconnectedAnnounces(t *testing.T) {
 			t.Fatalf("group event: %d %q", a.Status, a.Body)
 		}
 	}
+	// Each join and leave was announced to its group.
+	joined := `{"type":"system","event":"joined","user":"alice"}`
+	left := `{"type":"system","event":"left","user":"alice"}`
+	if got, want := f.rec.Requests(), []wpsrec.Request{
+		{Method: "POST", Path: "/api/hubs/chat/groups/random/:send", RawQuery: "api-version=2024-12-01", ContentType: "application/json", Body: joined},
+		{Method: "POST", Path: "/api/hubs/chat/groups/dev/:send", RawQuery: "api-version=2024-12-01", ContentType: "application/json", Body: joined},
+		{Method: "POST", Path: "/api/hubs/chat/groups/news/:send", RawQuery: "api-version=2024-12-01", ContentType: "application/json", Body: left},
+		{Method: "POST", Path: "/api/hubs/chat/groups/dev/:send", RawQuery: "api-version=2024-12-01", ContentType: "application/json", Body: left},
+	}; !slices.Equal(got, want) {
+		t.Fatalf("join announcements %+v\nwant %+v", got, want)
+	}
+	f.rec.Reset()
 	a := f.send(t, &cloudevents.DisconnectedRequest{ConnectionContext: cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "c1", UserID: "alice", RawState: state}, Reason: "closed"})
 	if a.Status/100 != 2 {
 		t.Fatalf("%d %q", a.Status, a.Body)

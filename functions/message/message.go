@@ -94,9 +94,11 @@ func New(cfg Config) (http.Handler, error) {
 		f.now = time.Now
 	}
 	h := &cloudevents.Handler{
-		Hub:          cfg.Hub,
-		Keys:         cloudevents.NewKeys(append([]string{cs.AccessKey}, cfg.AccessKeys...)...),
-		MaxBodyBytes: int64(cfg.MaxBytes) + 1024, // the handler's own bound; ours is checked precisely below
+		Hub:  cfg.Hub,
+		Keys: cloudevents.NewKeys(append([]string{cs.AccessKey}, cfg.AccessKeys...)...),
+		// The handler's own bound is the service's 1 MB message limit, so an
+		// oversized message is refused below, naming MaxBytes, not this bound.
+		MaxBodyBytes: max(int64(cfg.MaxBytes), 1<<20) + 1024,
 		Logger:       log,
 		UserEvent:    f.userEvent,
 	}

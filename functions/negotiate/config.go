@@ -1,12 +1,15 @@
 package negotiate
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/wpsfn/wpsfn/functions/internal/bearer"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -40,6 +43,16 @@ type Config struct {
 	// JWTLeeway tolerates clock skew when checking exp, nbf and iat; zero
 	// means DefaultJWTLeeway.
 	JWTLeeway time.Duration `env:"NEGOTIATE_JWT_LEEWAY"`
+	// OIDC verifies users' tokens from an OpenID Connect issuer (Entra ID,
+	// Auth0, Cognito, Firebase, Google...): NEGOTIATE_OIDC_ISSUER and
+	// NEGOTIATE_OIDC_AUDIENCES turn it on. HS256 tokens still go to JWTSecret.
+	OIDC bearer.OIDCConfig `envPrefix:"NEGOTIATE_"`
+	// RoleMap maps values of the token's roles claim (NEGOTIATE_OIDC_ROLES_CLAIM)
+	// to Web PubSub roles added to the client token: "admin=webpubsub.sendToGroup,…".
+	RoleMap []string `env:"NEGOTIATE_ROLE_MAP"`
+	// GroupMap maps values of the roles claim to groups joined on connect: "team-a=room-a,…".
+	GroupMap []string `env:"NEGOTIATE_GROUP_MAP"`
+
 	// AllowQueryUser trusts a ?userId= query parameter when no bearer token is
 	// sent. For local development only: anyone can claim any user.
 	AllowQueryUser bool `env:"NEGOTIATE_ALLOW_QUERY_USER"`
@@ -81,8 +94,22 @@ func (c *Config) validate() (wps.ConnectionString, error) {
 	if err != nil {
 		return cs, err
 	}
-	if c.JWTSecret == "" && !c.AllowQueryUser {
-		return cs, fnconf.Invalid("NEGOTIATE_JWT_SECRET", "is required unless NEGOTIATE_ALLOW_QUERY_USER=true (local development)")
+	if c.JWTSecret == "" && !c.AllowQueryUser && !c.OIDC.Enabled() {
+		return cs, fnconf.Invalid("NEGOTIATE_JWT_SECRET", "is required unless NEGOTIATE_OIDC_ISSUER is set or NEGOTIATE_ALLOW_QUERY_USER=true (local development)")
+	}
+	if err := c.OIDC.Check("NEGOTIATE_"); err != nil {
+		return cs, err
+	}
+	for _, m := range []struct {
+		key  string
+		list []string
+	}{{"NEGOTIATE_ROLE_MAP", c.RoleMap}, {"NEGOTIATE_GROUP_MAP", c.GroupMap}} {
+		if len(m.list) > 0 && c.OIDC.RolesClaim == "" {
+			return cs, fnconf.Invalid(m.key, "needs NEGOTIATE_OIDC_ROLES_CLAIM")
+		}
+		if _, err := parseMap(m.list); err != nil {
+			return cs, fnconf.Invalid(m.key, err.Error())
+		}
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < MinSecretLen {
 		return cs, fnconf.Invalid("NEGOTIATE_JWT_SECRET", "must be at least 16 bytes")
@@ -127,4 +154,17 @@ func (c *Config) setDefaults() {
 	if c.TokenLifetime == 0 {
 		c.TokenLifetime = DefaultTokenLifetime
 	}
+}
+
+// parseMap reads "claimValue=target" pairs into claimValue → targets.
+func parseMap(pairs []string) (map[string][]string, error) {
+	m := map[string][]string{}
+	for _, p := range pairs {
+		k, v, ok := strings.Cut(p, "=")
+		if !ok || k == "" || v == "" {
+			return nil, errors.New("has an entry that is not value=target")
+		}
+		m[k] = append(m[k], v)
+	}
+	return m, nil
 }

@@ -15,6 +15,7 @@ package negotiate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -42,7 +43,9 @@ type accessor interface {
 type handler struct {
 	cfg    Config
 	client accessor
-	auth   *bearer.Verifier // nil when no JWT secret is configured
+	auth   *bearer.Verifier    // nil when neither a JWT secret nor OIDC is configured
+	roles  map[string][]string // roles claim value → Web PubSub roles
+	groups map[string][]string // roles claim value → groups
 	log    *slog.Logger
 }
 
@@ -58,10 +61,15 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	h := &handler{cfg: cfg, client: client, log: log}
-	if cfg.JWTSecret != "" {
+	if cfg.JWTSecret != "" || cfg.OIDC.Enabled() {
 		h.auth = &bearer.Verifier{JWTSecret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
 			Leeway: cfg.JWTLeeway, RequireSubject: true, Now: cfg.Now}
+		if err := cfg.OIDC.Apply(h.auth, log, cfg.HTTPClient); err != nil {
+			return nil, fmt.Errorf("negotiate: %w", err)
+		}
 	}
+	h.roles, _ = parseMap(cfg.RoleMap) // validated above
+	h.groups, _ = parseMap(cfg.GroupMap)
 	if cfg.AllowQueryUser {
 		log.Warn("NEGOTIATE_ALLOW_QUERY_USER is on: any caller may claim any user id; use it for local development only")
 	}
@@ -91,7 +99,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(h.log, "negotiate refused", w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use GET")
 		return
 	}
-	user, how, status, reason := h.user(r)
+	user, how, claimed, status, reason := h.user(r)
 	if status != 0 {
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="negotiate"`)
@@ -101,8 +109,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ca, err := h.client.ClientAccessURL(r.Context(), &wps.ClientAccessOptions{
 		UserID: user,
-		Roles:  h.cfg.Roles,
-		Groups: h.cfg.Groups,
+		Roles:  mapped(h.cfg.Roles, h.roles, claimed),
+		Groups: mapped(h.cfg.Groups, h.groups, claimed),
 		Expiry: h.cfg.TokenLifetime,
 	})
 	if err != nil {
@@ -118,37 +126,41 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reply.JSON(w, http.StatusOK, Response{URL: ca.URL, BaseURL: ca.BaseURL, Token: ca.Token})
 }
 
-// user finds who the caller is: the bearer JWT's sub, or (development only)
-// the userId query parameter. status is non-zero on failure.
-func (h *handler) user(r *http.Request) (user, how string, status int, reason string) {
+// user finds who the caller is: the bearer JWT's user (sub, or the OIDC
+// user claim) and the values of its roles claim, or (development only) the
+// userId query parameter. status is non-zero on failure.
+func (h *handler) user(r *http.Request) (user, how string, roles []string, status int, reason string) {
 	if r.Header.Get("Authorization") != "" || !h.cfg.AllowQueryUser {
 		if h.auth == nil {
-			return "", "", http.StatusUnauthorized, "bearer tokens are not accepted here; use ?userId="
+			return "", "", nil, http.StatusUnauthorized, "bearer tokens are not accepted here; use ?userId="
 		}
 		id, err := h.auth.Verify(r)
 		if err != nil {
 			var be *bearer.Error
-			if errors.As(err, &be) {
-				return "", "", http.StatusUnauthorized, be.Reason
+			switch {
+			case errors.As(err, &be) && be.Forbidden:
+				return "", "", nil, http.StatusForbidden, be.Reason
+			case errors.As(err, &be):
+				return "", "", nil, http.StatusUnauthorized, be.Reason
 			}
-			return "", "", http.StatusUnauthorized, "unauthorized"
+			return "", "", nil, http.StatusUnauthorized, "unauthorized"
 		}
 		if err := validUser(id.Subject); err != nil {
-			return "", "", http.StatusUnauthorized, "token sub " + err.Error()
+			return "", "", nil, http.StatusUnauthorized, "token user id " + err.Error()
 		}
-		return id.Subject, "jwt", 0, ""
+		return id.Subject, id.Method, id.Roles, 0, ""
 	}
 	q := r.URL.Query()["userId"]
 	switch {
 	case len(q) == 0:
-		return "", "", http.StatusBadRequest, "userId query parameter is required"
+		return "", "", nil, http.StatusBadRequest, "userId query parameter is required"
 	case len(q) > 1:
-		return "", "", http.StatusBadRequest, "userId query parameter is given more than once"
+		return "", "", nil, http.StatusBadRequest, "userId query parameter is given more than once"
 	}
 	if err := validUser(q[0]); err != nil {
-		return "", "", http.StatusBadRequest, "userId " + err.Error()
+		return "", "", nil, http.StatusBadRequest, "userId " + err.Error()
 	}
-	return q[0], "query", 0, ""
+	return q[0], "query", nil, 0, ""
 }
 
 // cors sets the CORS answer headers for an allowed origin and reports
@@ -174,3 +186,19 @@ func (h *handler) cors(w http.ResponseWriter, origin string) bool {
 
 // validUser checks a user id.
 func validUser(u string) error { return ident.Check(u, 256) }
+
+// mapped returns base plus the targets m maps claimed values to, once each.
+func mapped(base []string, m map[string][]string, claimed []string) []string {
+	if len(m) == 0 || len(claimed) == 0 {
+		return base
+	}
+	out := slices.Clone(base)
+	for _, c := range claimed {
+		for _, t := range m[c] {
+			if !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}

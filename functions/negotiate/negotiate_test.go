@@ -132,7 +132,7 @@ func TestNegotiateRefuses(t *testing.T) {
 		{"wrong aud", "/", appToken(t, jwt.SigningMethodHS256, []byte(appSecret), func(c jwt.MapClaims) { c["aud"] = "broadcast" }), 401, "token audience not accepted"},
 		{"wrong iss", "/", appToken(t, jwt.SigningMethodHS256, []byte(appSecret), func(c jwt.MapClaims) { c["iss"] = "evil" }), 401, "token issuer not accepted"},
 		{"no sub", "/", appToken(t, jwt.SigningMethodHS256, []byte(appSecret), func(c jwt.MapClaims) { delete(c, "sub") }), 401, "token has no sub claim"},
-		{"control sub", "/", appToken(t, jwt.SigningMethodHS256, []byte(appSecret), func(c jwt.MapClaims) { c["sub"] = "a\nb" }), 401, "token sub holds a control character"},
+		{"control sub", "/", appToken(t, jwt.SigningMethodHS256, []byte(appSecret), func(c jwt.MapClaims) { c["sub"] = "a\nb" }), 401, "token user id holds a control character"},
 	}
 	for _, c := range cases {
 		hdr := map[string]string{}

@@ -104,6 +104,7 @@ func (c *conn) socketGone(sk *socket, resumable bool, r closeReason) {
 		})
 		c.omu.Unlock()
 		sk.cancel()
+		sk.ws.CloseNow() // the session waits; the socket and its descriptor go now
 		c.s.log.Info("emulator: socket dropped, waiting for recovery", "hub", c.h.name, "connectionId", c.id)
 		return
 	}

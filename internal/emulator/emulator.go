@@ -153,6 +153,8 @@ type Server struct {
 	// carried (Server.WriteStats).
 	writes, frames atomic.Int64
 	handler        http.Handler // routes
+	// frameText caches the trace texts of the last traced frame.
+	frameText frameTextCache
 }
 
 // New returns a Server for cfg. It fails on an invalid hub name or event

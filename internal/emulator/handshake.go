@@ -35,7 +35,7 @@ func offeredSubprotocols(r *http.Request) []string {
 // and a trace entry.
 func (s *Server) reject(w http.ResponseWriter, h string, status int, msg string) {
 	s.log.Info("emulator: client connection refused", "hub", h, "status", status, "reason", msg)
-	s.trace(TraceEvent{Kind: TraceDisconnected, Hub: h, Status: status, Summary: "refused: " + msg})
+	s.trace(TraceEvent{Kind: TraceRefused, Hub: h, Status: status, Summary: "refused: " + msg})
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
@@ -273,6 +273,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, hubName, id, tok
 	}
 	if !ok {
 		s.log.Info("emulator: recovery refused: session not found", "hub", hubName)
+		s.trace(TraceEvent{Kind: TraceReconnectRefused, Hub: hubName, ConnectionID: clip(id, 128), Summary: "reconnect refused: session not found or expired (close 1008)"})
 		ws.Close(websocket.StatusPolicyViolation, "The connection cannot be recovered: session not found or expired.")
 		return
 	}
@@ -281,6 +282,7 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request, hubName, id, tok
 	s.conns.Add(1)
 	defer s.conns.Done()
 	if !c.attach(sk, connectedFrame(c.id, c.userID, c.reconnectToken)) {
+		s.trace(TraceEvent{Kind: TraceReconnectRefused, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Summary: "reconnect refused: the connection has ended (close 1008)"})
 		ws.Close(websocket.StatusPolicyViolation, "The connection cannot be recovered: it has ended.")
 		return
 	}

@@ -106,7 +106,7 @@ func TestJSONProtocolGroups(t *testing.T) {
 	}
 	var in, out int
 	for _, ev := range e.traceKinds(TraceFrameIn) {
-		if ev.ConnectionID == alice.id && strings.Contains(ev.Summary, `"type":"joinGroup"`) {
+		if ev.ConnectionID == alice.id && strings.Contains(ev.Detail, `"type":"joinGroup"`) {
 			in++
 		}
 	}

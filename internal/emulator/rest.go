@@ -113,14 +113,10 @@ func (s *Server) restHandler() http.Handler {
 			return
 		}
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		rec := recordREST(w, r)
+		sw := &statusWriter{ResponseWriter: rec}
 		mux.ServeHTTP(sw, r)
-		st := sw.status
-		if st == 0 {
-			st = http.StatusOK
-		}
-		s.trace(TraceEvent{Kind: TraceREST, Hub: sw.hub, Status: st, Latency: time.Since(start),
-			Summary: r.Method + " " + r.URL.EscapedPath() + " → " + strconv.Itoa(st)})
+		s.traceREST(rec, sw.hub, start)
 	})
 }
 
@@ -239,7 +235,12 @@ func (rc *restCall) send(sel *selector, withExcluded bool) {
 		rc.bad("The body is not valid JSON but the Content-Type says application/json.")
 		return
 	}
-	d := &delivery{p: p, from: "server", group: sel.group} // group: the MQTT topic
+	d := &delivery{p: p, from: "server"}
+	if sel.group != "" {
+		// As the service frames it (and Microsoft's client SDK expects: a
+		// group-message): from the group, with no fromUserId.
+		d.from, d.group = "group", sel.group
+	}
 	if ttl > 0 {
 		// Counted from acceptance: a message still queued for a slow
 		// client, or waiting for a reliable client to resume, when this

@@ -124,6 +124,16 @@ func wantMsg(t *testing.T, cl *client, dataType, data string) {
 	}
 }
 
+// wantGroupMsg reads a REST group send: from the group, no fromUserId.
+func wantGroupMsg(t *testing.T, cl *client, group, dataType, data string) {
+	t.Helper()
+	m := cl.read()
+	_, from := m["fromUserId"]
+	if m["type"] != "message" || m["from"] != "group" || m["group"] != group || from || m["dataType"] != dataType || fmt.Sprint(m["data"]) != data {
+		t.Fatalf("client %s got %v, want group %s %s %q", cl.id, m, group, dataType, data)
+	}
+}
+
 func groupsOf(e *testEnv, id string) []string {
 	for _, h := range e.s.Snapshot().Hubs {
 		for _, c := range h.Connections {
@@ -182,8 +192,8 @@ func TestRESTWithJSSDK(t *testing.T) {
 		t.Fatalf("groupExists(empty) = %s", r)
 	}
 	js.group("room one", "sendToAll", "to the room", text)
-	wantMsg(t, a1, "text", "to the room")
-	wantMsg(t, b, "text", "to the room")
+	wantGroupMsg(t, a1, "room one", "text", "to the room")
+	wantGroupMsg(t, b, "room one", "text", "to the room")
 	var list struct {
 		Members []struct{ ConnectionID, UserID string }
 		Pages   int
@@ -339,7 +349,7 @@ func TestRESTWithJSSDKEntra(t *testing.T) {
 	}
 	wantAck(t, gcl.read(), 1, "")
 	entra.group("g9", "sendToAll", "via entra", map[string]any{"contentType": "text/plain"})
-	wantMsg(t, gcl, "text", "via entra")
+	wantGroupMsg(t, gcl, "g9", "text", "via entra")
 	gc.CloseNow()
 	if n := len(e.traceKinds(TraceREST)); n != 2 {
 		t.Fatalf("%d REST calls traced, want 2 (:generateToken and the send)", n)

@@ -161,7 +161,7 @@ func (u *upstream) validate(ctx context.Context, h *hub, eh *EventHandler) error
 	} else if err != nil {
 		status = 0
 	}
-	u.s.trace(TraceEvent{Kind: TraceUpstream, Hub: h.name, Summary: "validate " + redactTemplate(vu) + " → " + resultText(status, err), Status: status, Latency: time.Since(start)})
+	u.s.trace(TraceEvent{Time: start, Kind: TraceUpstream, Hub: h.name, Summary: "validate " + redactTemplate(vu) + " → " + resultText(status, err), Status: status, Latency: time.Since(start)})
 	if err != nil {
 		u.s.log.Warn("emulator: event handler failed abuse-protection validation", "hub", h.name, "url", redactTemplate(vu), "err", err)
 		err = fmt.Errorf("event handler validation failed: %w", err)
@@ -187,13 +187,8 @@ func (u *upstream) call(ctx context.Context, h *hub, eh *EventHandler, event str
 	target := expand(eh.URLTemplate, h.name, event)
 	start := time.Now()
 	ans, err := u.caller.Send(ctx, target, ev)
-	status := 0
-	if ans != nil {
-		status = ans.Status
-	}
 	if u.s.tracing() {
-		u.s.trace(TraceEvent{Kind: TraceUpstream, Hub: h.name, ConnectionID: cc.ConnectionID, UserID: cc.UserID,
-			Summary: event + " → " + resultText(status, err), Status: status, Latency: time.Since(start)})
+		u.s.traceUpstream(h, cc, event, target, ev, ans, err, start)
 	}
 	if err != nil {
 		u.s.log.Warn("emulator: upstream call failed", "hub", h.name, "event", event, "connectionId", cc.ConnectionID, "err", err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // Answer is a handler's HTTP answer to one event, as the service side reads it
@@ -37,11 +39,7 @@ func (a *Answer) Err() error {
 			return e
 		}
 	}
-	msg := string(a.Body)
-	if len(msg) > 512 {
-		msg = msg[:512]
-	}
-	e.Message = strings.TrimSpace(oneLine(msg))
+	e.Message = strings.TrimSpace(oneLine(shorten.Prefix(string(a.Body), 512)))
 	return e
 }
 

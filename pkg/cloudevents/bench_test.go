@@ -166,17 +166,3 @@ func BenchmarkVerifyMiss(b *testing.B) {
 		i++
 	}
 }
-
-// BenchmarkNewRequest: the service side building one signed user event, as
-// the emulator does for every client message.
-func BenchmarkNewRequest(b *testing.B) {
-	ue := &UserEventRequest{ConnectionContext: ConnectionContext{Hub: "chat", ConnectionID: "c-0123456789", UserID: "alice", RawState: "e30="},
-		Data: []byte("hello, world"), DataType: DataText}
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := newRequest(ctx, "http://127.0.0.1:8080/api/message", ue, testKey, otherKey); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

@@ -13,12 +13,16 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // DefaultMaxBodyBytes is the body limit when Handler.MaxBodyBytes is zero:
 // 1 MiB, the service's frame limit.
 const DefaultMaxBodyBytes = 1 << 20
+
+// maxReasonBytes bounds an authenticator's reason in an answer.
+const maxReasonBytes = 512
 
 // DefaultTimeout bounds a callback when Handler.Timeout is zero.
 const DefaultTimeout = 30 * time.Second
@@ -201,19 +205,7 @@ func writeText(w http.ResponseWriter, status int, msg string) {
 }
 
 // clip keeps attacker-controlled strings short in logs and answers.
-func clip(s string) string { return clipTo(s, 128) }
-
-// clipTo cuts s to at most n bytes (not inside a UTF-8 character), marking
-// the cut, and keeps it on one line.
-func clipTo(s string, n int) string {
-	if len(s) > n {
-		for n > 0 && !utf8.RuneStart(s[n]) {
-			n--
-		}
-		s = s[:n] + "…"
-	}
-	return oneLine(s)
-}
+func clip(s string) string { return oneLine(shorten.String(s, 128)) }
 
 func (h *Handler) serveEvent(w http.ResponseWriter, r *http.Request, c *config) {
 	hd := r.Header
@@ -237,7 +229,7 @@ func (h *Handler) serveEvent(w http.ResponseWriter, r *http.Request, c *config) 
 		if errors.As(err, &e) {
 			status, reason = e.Status, e.Message
 		}
-		h.refuse(w, r, status, clipTo(reason, 512))
+		h.refuse(w, r, status, oneLine(shorten.String(reason, maxReasonBytes)))
 		return
 	}
 	if h.Hub != "" && !strings.EqualFold(hub, h.Hub) {

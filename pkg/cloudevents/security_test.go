@@ -1,7 +1,6 @@
 package cloudevents
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -14,25 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wpsfn/wpsfn/internal/syncbuf"
 )
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // signedHeaders are the headers of a valid user event from conn1 on hub chat.
 func signedHeaders(typ string) map[string]string {
@@ -57,7 +40,7 @@ type secCase struct {
 }
 
 func TestSecurity(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	rec := &recorder{}
 	h := &Handler{
 		Hub:          "chat",

@@ -32,9 +32,21 @@ func newAzureHandler(fn Function) http.Handler {
 		mux.Handle("/api/"+fn.Name, h)
 		mux.Handle("/api/"+fn.Name+"/", h)
 	}
-	mux.HandleFunc("POST /"+fn.Name, func(w http.ResponseWriter, r *http.Request) {
-		serveInvocation(w, r, fn)
-	})
+	if fn.Messages != nil {
+		// One app may hold several message functions of one binary
+		// (relay-queue, relay-servicebus...): every POST /<Name>[-suffix].
+		mux.HandleFunc("POST /{function}", func(w http.ResponseWriter, r *http.Request) {
+			if name := r.PathValue("function"); name != fn.Name && !strings.HasPrefix(name, fn.Name+"-") {
+				invocationError(w, r, http.StatusNotFound, fmt.Sprintf("no function %s here (this handler serves %s and %s-*)", name, fn.Name, fn.Name))
+				return
+			}
+			serveAzureMessage(w, r, fn)
+		})
+	} else {
+		mux.HandleFunc("POST /"+fn.Name, func(w http.ResponseWriter, r *http.Request) {
+			serveInvocation(w, r, fn)
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		slog.WarnContext(r.Context(), "azure: no route", "method", r.Method, "path", r.URL.Path)
 		http.Error(w, fmt.Sprintf("no function at %s %s (this handler serves %s: /api/%s and POST /%s)",

@@ -33,6 +33,10 @@ type Function struct {
 	HTTP http.Handler
 	// Scheduled is set for timer/schedule-triggered functions.
 	Scheduled func(ctx context.Context, ev ScheduleEvent) error
+	// Messages is set for queue, topic and event bus triggers (see Message);
+	// such a function has neither HTTP nor Scheduled. Its error makes the
+	// host redeliver the message unless it is a PermanentError.
+	Messages func(ctx context.Context, m Message) error
 }
 
 // ScheduleEvent describes one scheduled invocation.
@@ -59,8 +63,11 @@ func (fn Function) validate() error {
 	if strings.ContainsAny(fn.Name, "/ ?#%") {
 		return fmt.Errorf("%w: name %q must be a single path segment", ErrInvalidFunction, fn.Name)
 	}
-	if fn.HTTP == nil && fn.Scheduled == nil {
-		return fmt.Errorf("%w: %s has neither HTTP nor Scheduled set", ErrInvalidFunction, fn.Name)
+	if fn.Messages != nil && (fn.HTTP != nil || fn.Scheduled != nil) {
+		return fmt.Errorf("%w: %s has Messages and another trigger set; a message function stands alone", ErrInvalidFunction, fn.Name)
+	}
+	if fn.HTTP == nil && fn.Scheduled == nil && fn.Messages == nil {
+		return fmt.Errorf("%w: %s has neither HTTP, Scheduled nor Messages set", ErrInvalidFunction, fn.Name)
 	}
 	return nil
 }

@@ -27,6 +27,8 @@ func startLambda(fn Function) {
 		slog.Info("SIGTERM received; shutting down")
 	})}
 	switch {
+	case fn.Messages != nil:
+		lambda.StartWithOptions(lambdaMessagesHandler(fn), opts...)
 	case fn.HTTP != nil && fn.Scheduled != nil:
 		lambda.StartWithOptions(lambdaDispatch(fn), opts...)
 	case fn.HTTP != nil:

@@ -152,6 +152,8 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, host Host, log 
 // scheduled function exactly as `POST /` does locally.
 func Handler(fn Function, host Host) http.Handler {
 	switch {
+	case fn.Messages != nil:
+		return messagesHTTP(fn)
 	case fn.HTTP != nil && fn.Scheduled != nil:
 		mux := http.NewServeMux()
 		mux.Handle("/", recoverHTTP(fn.HTTP))

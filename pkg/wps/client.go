@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 )
 
 // DefaultAPIVersion is the REST api-version a Client speaks unless
@@ -19,29 +22,43 @@ import (
 const DefaultAPIVersion = "2024-12-01"
 
 // ClientOptions configures a Client. The zero value (or a nil pointer) is
-// ready to use.
+// ready to use: each zero field means the default its comment names.
 type ClientOptions struct {
 	// HTTPClient sends the requests. Nil means a shared client whose transport
-	// keeps enough idle connections for concurrent use.
+	// keeps enough idle connections for concurrent use and never follows
+	// redirects (an answer that redirects is a *ResponseError).
 	HTTPClient *http.Client
-	// APIVersion is the api-version query parameter (default DefaultAPIVersion).
+	// APIVersion is the api-version query parameter. Empty means
+	// DefaultAPIVersion.
 	APIVersion string
 	// ReverseProxyEndpoint, when set (e.g. an Azure API Management gateway,
 	// "https://apim.example.net"), is where requests are sent instead of the
 	// service endpoint: its scheme, host and path prefix replace the
-	// endpoint's. Tokens are still issued for the service's own URL.
+	// endpoint's. Tokens are still issued for the service's own URL. Empty
+	// means requests go to the endpoint.
 	ReverseProxyEndpoint string
 	// ClientEndpoint, when set, is the base URL ClientAccessURL hands to
 	// WebSocket clients instead of the service endpoint (the token's audience
-	// stays the service's). NewClientFromConnectionString takes it from the
-	// connection string's ClientEndpoint unless set here.
+	// stays the service's). Empty means the endpoint;
+	// NewClientFromConnectionString takes it from the connection string's
+	// ClientEndpoint unless set here.
 	ClientEndpoint string
-	// Retry bounds the retries of failed calls.
+	// Retry bounds the retries of failed calls; its zero value means the
+	// defaults (see RetryOptions).
 	Retry RetryOptions
 	// UserAgent, when set, is put before the library's own User-Agent.
 	UserAgent string
-	// Logger receives a debug line for each retry. Nil means no logging.
+	// Logger receives a debug line for each retry and a warning when a token
+	// refresh fails while the previous token is still valid. Nil means
+	// slog.Default(), looked up at each use.
 	Logger *slog.Logger
+	// InsecureAllowCredentialWithHTTP lets NewClient send Microsoft Entra ID
+	// tokens to an http:// endpoint (or reverse proxy) that is not a loopback
+	// address. False, the default, refuses such an endpoint at construction:
+	// an Entra token is a bearer secret for the whole resource. Loopback
+	// endpoints (an emulator on 127.0.0.1, ::1 or localhost) are always
+	// allowed. Key-signed tokens are bound to one URL and unaffected.
+	InsecureAllowCredentialWithHTTP bool
 }
 
 // Client calls the data-plane REST API of one hub of a Web PubSub resource.
@@ -58,16 +75,58 @@ type Client struct {
 	scheme, host, prefix string
 
 	key *KeyCredential
-	tc  TokenCredential
+	tc  azcore.TokenCredential
 
 	hc        *http.Client
 	retry     RetryOptions
 	userAgent []string
-	log       *slog.Logger
+	log       *slog.Logger // nil: slog.Default() at use
 	now       func() time.Time
 
 	tokens tokenCache
 	aad    aadCache
+}
+
+// NewClient returns a Client for hub at endpoint (e.g.
+// "https://x.webpubsub.azure.com") that authenticates with Microsoft Entra
+// ID: cred is any azcore.TokenCredential, such as one from azidentity
+// (NewManagedIdentityCredential, NewDefaultAzureCredential, ...). The Client
+// asks cred for Scope and reuses the token until shortly before it expires
+// (or its RefreshOn), so cred is not called per request. Client access
+// tokens are then minted by the service (:generateToken). opts may be nil.
+func NewClient(endpoint, hub string, cred azcore.TokenCredential, opts *ClientOptions) (*Client, error) {
+	if cred == nil {
+		return nil, errors.New("wps: NewClient: credential is nil")
+	}
+	c, err := newClient(endpoint, hub, opts)
+	if err != nil {
+		return nil, err
+	}
+	if opts == nil || !opts.InsecureAllowCredentialWithHTTP {
+		if c.scheme == "http" && !isLoopback(c.host) {
+			return nil, fmt.Errorf("wps: NewClient: refusing to send Entra ID tokens over plain http to %s (use https, or set ClientOptions.InsecureAllowCredentialWithHTTP)", c.host)
+		}
+	}
+	c.tc = cred
+	return c, nil
+}
+
+// NewClientWithKey returns a Client for hub at endpoint that signs each call
+// with key, an access key of the resource (see NewKeyCredential; Update on
+// it rotates the key while the Client is in use). opts may be nil.
+func NewClientWithKey(endpoint, hub string, key *KeyCredential, opts *ClientOptions) (*Client, error) {
+	if key == nil {
+		return nil, errors.New("wps: NewClientWithKey: key is nil")
+	}
+	if key.Key() == "" {
+		return nil, errEmptyKey
+	}
+	c, err := newClient(endpoint, hub, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.key = key
+	return c, nil
 }
 
 // NewClientFromConnectionString returns a Client for hub using the endpoint
@@ -92,22 +151,25 @@ func (cs ConnectionString) NewClient(hub string, opts *ClientOptions) (*Client, 
 		o.ClientEndpoint = cs.ClientEndpoint
 		opts = &o
 	}
-	return NewClient(cs.Endpoint, NewKeyCredential(cs.AccessKey), hub, opts)
+	return NewClientWithKey(cs.Endpoint, hub, NewKeyCredential(cs.AccessKey), opts)
 }
 
-// NewClient returns a Client for hub at endpoint (e.g.
-// "https://x.webpubsub.azure.com") authenticated by cred, a *KeyCredential or
-// a TokenCredential. opts may be nil.
-func NewClient(endpoint string, cred Credential, hub string, opts *ClientOptions) (*Client, error) {
+// newClient checks what both kinds of Client share and builds one without
+// a credential.
+func newClient(endpoint, hub string, opts *ClientOptions) (*Client, error) {
 	if opts == nil {
 		opts = &ClientOptions{}
 	}
 	if !ValidHub(hub) {
-		return nil, fmt.Errorf("wps: hub name %q is not valid: it must start with a letter and have at most 128 letters, digits or _", hub)
+		return nil, fmt.Errorf("wps: hub name %q is not valid: it must start with a letter and have at most 128 letters, digits or _", truncate(hub, 140))
 	}
 	ep, err := normalizeEndpoint(endpoint, "")
 	if err != nil {
 		return nil, fmt.Errorf("wps: endpoint: %w", err)
+	}
+	retry, err := opts.Retry.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	c := &Client{
 		endpoint:       ep,
@@ -115,34 +177,15 @@ func NewClient(endpoint string, cred Credential, hub string, opts *ClientOptions
 		hub:            hub,
 		apiVersion:     opts.APIVersion,
 		hc:             opts.HTTPClient,
-		retry:          opts.Retry.withDefaults(),
+		retry:          retry,
 		log:            opts.Logger,
 		now:            time.Now,
-	}
-	switch cr := cred.(type) {
-	case *KeyCredential:
-		if cr.Key() == "" {
-			return nil, errEmptyKey
-		}
-		c.key = cr
-	case TokenCredential:
-		if cr == nil {
-			return nil, errors.New("wps: credential is nil")
-		}
-		c.tc = cr
-	case nil:
-		return nil, errors.New("wps: credential is nil")
-	default:
-		return nil, fmt.Errorf("wps: credential of type %T is neither a *KeyCredential nor a TokenCredential", cred)
 	}
 	if c.apiVersion == "" {
 		c.apiVersion = DefaultAPIVersion
 	}
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
-	}
-	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
 	}
 	if opts.ClientEndpoint != "" {
 		if c.clientEndpoint, err = normalizeEndpoint(opts.ClientEndpoint, ""); err != nil {
@@ -166,6 +209,28 @@ func NewClient(endpoint string, cred Credential, hub string, opts *ClientOptions
 	}
 	c.userAgent = []string{ua}
 	return c, nil
+}
+
+// isLoopback reports whether host (host[:port]) names this machine.
+func isLoopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// logger returns the Logger of the options, or slog.Default() now.
+func (c *Client) logger() *slog.Logger {
+	if c.log != nil {
+		return c.log
+	}
+	return slog.Default()
 }
 
 // Hub returns the hub the Client is for.
@@ -316,22 +381,34 @@ func (c *Client) do(ctx context.Context, cl *call) (*http.Response, error) {
 		if code < 300 || (code == http.StatusNotFound && cl.allow404) {
 			return resp, nil
 		}
+		if code == http.StatusUnauthorized && c.tc != nil {
+			c.aad.invalidate(auth) // refused: the next call asks the credential again
+		}
 		if !retryableStatus(code) || attempt >= c.retry.MaxRetries {
-			rerr := newResponseError(resp, auth[0][len("Bearer "):], c.key.Key())
-			resp.Body.Close()
-			return nil, fmt.Errorf("wps: %s: %w", cl.op, rerr)
+			return nil, c.responseError(cl, aud, resp, auth)
 		}
 		d, asked := retryAfter(resp, c.now())
 		if !asked {
 			d = c.retry.backoff(attempt + 1)
 		}
 		d = min(d, c.retry.MaxDelay)
-		rerr := fmt.Errorf("wps: %s: %w", cl.op, newResponseError(resp, auth[0][len("Bearer "):], c.key.Key()))
-		resp.Body.Close()
+		rerr := c.responseError(cl, aud, resp, auth)
 		if werr := c.wait(ctx, cl, attempt+1, d, code, rerr); werr != nil {
 			return nil, werr
 		}
 	}
+}
+
+// responseError turns a failed answer to cl into a *ResponseError and closes
+// its body.
+func (c *Client) responseError(cl *call, aud string, resp *http.Response, auth []string) *ResponseError {
+	return newResponseError(cl.op, cl.method, c.sentURL(aud), resp, auth[0][len("Bearer "):], c.key.Key())
+}
+
+// sentURL returns the URL a call for aud is sent to: aud itself, or its path
+// and query under the reverse proxy.
+func (c *Client) sentURL(aud string) string {
+	return c.scheme + "://" + c.host + c.prefix + aud[len(c.endpoint):]
 }
 
 // wait sleeps d before retry number n, unless ctx ends first or would end
@@ -340,7 +417,7 @@ func (c *Client) wait(ctx context.Context, cl *call, n int, d time.Duration, sta
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
 		return last
 	}
-	c.log.DebugContext(ctx, "wps: retrying", "op", cl.op, "retry", n, "status", status, "delay", d, "err", last)
+	c.logger().DebugContext(ctx, "wps: retrying", "op", cl.op, "retry", n, "status", status, "delay", d, "err", last)
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/wpsfn/wpsfn/internal/httprec"
@@ -23,13 +25,13 @@ type fakeTokenCredential struct {
 	err    error
 }
 
-func (f *fakeTokenCredential) GetToken(ctx context.Context, scopes []string) (AccessToken, error) {
+func (f *fakeTokenCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	n := f.calls.Add(1)
-	f.scopes = scopes
+	f.scopes = o.Scopes
 	if f.err != nil {
-		return AccessToken{}, f.err
+		return azcore.AccessToken{}, f.err
 	}
-	return AccessToken{Token: fmt.Sprintf("entra-token-%d", n), ExpiresOn: time.Now().Add(f.ttl)}, nil
+	return azcore.AccessToken{Token: fmt.Sprintf("entra-token-%d", n), ExpiresOn: time.Now().Add(f.ttl)}, nil
 }
 
 func TestTokenCredential(t *testing.T) {
@@ -43,7 +45,7 @@ func TestTokenCredential(t *testing.T) {
 		w.WriteHeader(httprec.RESTStatus(r.Method, r.URL.Path))
 	}
 	cred := &fakeTokenCredential{ttl: time.Hour}
-	c, err := NewClient(rec.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
+	c, err := NewClient(rec.URL, "chat", cred, &ClientOptions{Retry: fastRetry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,16 +81,16 @@ func TestTokenCredential(t *testing.T) {
 		t.Errorf("ClientAccess %+v", ca)
 	}
 
-	// An expired token is replaced; a failing credential fails the call with its reason.
-	cred2 := &fakeTokenCredential{ttl: time.Minute} // within the refresh margin: fetched every call
-	c2, _ := NewClient(rec.URL, cred2, "chat", &ClientOptions{Retry: fastRetry})
+	// A token without an expiry is not reused; a failing credential fails the call with its reason.
+	cred2 := &fakeTokenCredential{}
+	c2, _ := NewClient(rec.URL, "chat", cred2, &ClientOptions{Retry: fastRetry})
 	_ = c2.SendToAll(ctx, Text("x"), nil)
 	_ = c2.SendToAll(ctx, Text("x"), nil)
 	if cred2.calls.Load() != 2 {
-		t.Errorf("GetToken called %d times for a token about to expire, want 2", cred2.calls.Load())
+		t.Errorf("GetToken called %d times for a token that has expired, want 2", cred2.calls.Load())
 	}
 	failing := &fakeTokenCredential{err: errors.New("no identity")}
-	c3, _ := NewClient(rec.URL, failing, "chat", nil)
+	c3, _ := NewClient(rec.URL, "chat", failing, nil)
 	if err := c3.SendToAll(ctx, Text("x"), nil); err == nil || !strings.Contains(err.Error(), "no identity") {
 		t.Errorf("error %v", err)
 	}
@@ -97,7 +99,7 @@ func TestTokenCredential(t *testing.T) {
 func TestKeyRotation(t *testing.T) {
 	rec := newRecorder(t)
 	cred := NewKeyCredential("old-key")
-	c, err := NewClient(rec.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
+	c, err := NewClientWithKey(rec.URL, "chat", cred, &ClientOptions{Retry: fastRetry})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +239,7 @@ func TestListConnectionsInGroup(t *testing.T) {
 func TestConcurrentUseWithRotation(t *testing.T) {
 	rec := newRecorder(t)
 	cred := NewKeyCredential("key-a")
-	c, err := NewClient(rec.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
+	c, err := NewClientWithKey(rec.URL, "chat", cred, &ClientOptions{Retry: fastRetry})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,9 +119,12 @@ func (c *ClientClaims) GetAudience() (jwt.ClaimStrings, error) {
 	return jwt.ClaimStrings{c.Audience}, nil
 }
 
-// ClientAccessURL returns a URL a client connects with. With a key it signs
-// the token locally (HS256); with a TokenCredential it asks the service
-// (:generateToken). opts may be nil.
+// ClientAccessURL returns a URL a client connects with. A Client with a key
+// signs the token locally (HS256); one with an azcore.TokenCredential asks
+// the service for it (the GenerateClientToken operation, POST
+// /api/hubs/{hub}/:generateToken with the query parameters userId, role,
+// minutesToExpire, group and clientType, as Microsoft's SDKs send them).
+// Both return the same ClientAccess. opts may be nil.
 func (c *Client) ClientAccessURL(ctx context.Context, opts *ClientAccessOptions) (ClientAccess, error) {
 	const op = "ClientAccessURL"
 	var o ClientAccessOptions
@@ -187,7 +190,7 @@ func wsURL(u string) string {
 
 // generateToken asks the service for a client token.
 func (c *Client) generateToken(ctx context.Context, o *ClientAccessOptions) (string, error) {
-	const op = "ClientAccessURL"
+	const op = "GenerateClientToken"
 	var q queryBuilder
 	if o.UserID != "" {
 		q.add("userId", o.UserID)

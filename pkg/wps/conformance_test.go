@@ -79,7 +79,7 @@ var wireCalls = map[string]func(ctx context.Context, c *Client) error{
 	},
 	"sendToUser": func(ctx context.Context, c *Client) error { return c.SendToUser(ctx, "alice", Text("hey"), nil) },
 	"sendToUser filter": func(ctx context.Context, c *Client) error {
-		return c.SendToUser(ctx, "alice", JSON(json.RawMessage(`{"x":1}`)), &SendOptions{Filter: InGroup("g1")})
+		return c.SendToUser(ctx, "alice", JSON(json.RawMessage(`{"x":1}`)), &SendOptions{Filter: FilterInGroup("g1")})
 	},
 	"sendToConnection": func(ctx context.Context, c *Client) error {
 		return c.SendToConnection(ctx, "conn/1", JSON(struct {
@@ -89,7 +89,9 @@ var wireCalls = map[string]func(ctx context.Context, c *Client) error{
 	"connectionExists": func(ctx context.Context, c *Client) error {
 		return wantTrue(c.ConnectionExists(ctx, "conn1"))
 	},
-	"closeConnection": func(ctx context.Context, c *Client) error { return c.CloseConnection(ctx, "conn1", "bye now") },
+	"closeConnection": func(ctx context.Context, c *Client) error {
+		return c.CloseConnection(ctx, "conn1", &CloseConnectionOptions{Reason: "bye now"})
+	},
 	"closeAllConnections": func(ctx context.Context, c *Client) error {
 		return c.CloseAllConnections(ctx, &CloseOptions{Excluded: []string{"c1"}, Reason: "r"})
 	},

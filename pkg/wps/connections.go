@@ -2,11 +2,18 @@ package wps
 
 import "context"
 
-// CloseOptions are the optional parts of the Close calls.
+// CloseOptions are the optional parts of CloseAllConnections,
+// CloseUserConnections and CloseGroupConnections.
 type CloseOptions struct {
 	// Excluded lists connection ids to keep open.
 	Excluded []string
-	// Reason is sent to the closed clients.
+	// Reason is sent to the closed clients; empty sends none.
+	Reason string
+}
+
+// CloseConnectionOptions are the optional parts of CloseConnection.
+type CloseConnectionOptions struct {
+	// Reason is sent to the client; empty sends none.
 	Reason string
 }
 
@@ -24,15 +31,15 @@ func closeQuery(o *CloseOptions) string {
 	return q.String()
 }
 
-// CloseConnection closes one connection; reason (may be empty) is sent to the client.
-func (c *Client) CloseConnection(ctx context.Context, connectionID, reason string) error {
+// CloseConnection closes one connection. opts may be nil.
+func (c *Client) CloseConnection(ctx context.Context, connectionID string, opts *CloseConnectionOptions) error {
 	const op = "CloseConnection"
 	if err := checkID(op, "connection id", connectionID); err != nil {
 		return err
 	}
 	var q queryBuilder
-	if reason != "" {
-		q.add("reason", reason)
+	if opts != nil && opts.Reason != "" {
+		q.add("reason", opts.Reason)
 	}
 	return c.exec(ctx, &call{op: op, method: "DELETE", path: "/connections/" + escapePath(connectionID), query: q.String()})
 }

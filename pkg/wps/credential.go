@@ -1,45 +1,17 @@
 package wps
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"hash"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
-// Scope is the OAuth 2.0 scope a TokenCredential is asked for when a Client
-// authenticates with Microsoft Entra ID.
+// Scope is the OAuth 2.0 scope a Client asks its azcore.TokenCredential for
+// when it authenticates with Microsoft Entra ID.
 const Scope = "https://webpubsub.azure.com/.default"
-
-// Credential authenticates a Client's calls to the service. It is either a
-// *KeyCredential (an access key from the connection string, which signs a
-// short-lived JWT per call) or any TokenCredential (a Microsoft Entra ID
-// identity). NewClient rejects anything else.
-//
-// Credential is deliberately an empty interface so that a TokenCredential from
-// another module (for example an adapter around azidentity) satisfies it
-// without this module depending on the Azure SDK.
-type Credential any
-
-// TokenCredential obtains OAuth 2.0 bearer tokens, for example from Microsoft
-// Entra ID. It has the shape of the Azure SDK's credential, so an adapter of a
-// few lines plugs azidentity in. The Client asks for Scope and caches the
-// token until shortly before it expires.
-type TokenCredential interface {
-	GetToken(ctx context.Context, scopes []string) (AccessToken, error)
-}
-
-// AccessToken is a bearer token and the time it stops being valid.
-type AccessToken struct {
-	Token string
-	// ExpiresOn is when Token expires. A zero ExpiresOn makes the Client ask
-	// for a new token on every call.
-	ExpiresOn time.Time
-}
 
 // KeyCredential is an access key of a Web PubSub resource. It is safe for
 // concurrent use, and Update rotates the key while calls are in flight: calls

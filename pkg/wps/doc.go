@@ -18,18 +18,27 @@
 //	}
 //	err = client.SendToGroup(ctx, "room 1", wps.JSON(map[string]string{"text": "hello"}), nil)
 //
-// Messages are built with JSON, Text or Binary. Calls that take an OData
-// filter are best given one built with the filter helpers (FilterUserIs,
-// InGroup, And, Or, Not), which quote values so that an id cannot change the
-// filter's meaning.
+// Messages are built with JSON, Text or Binary. Calls that select
+// connections take a Filter, built with the constructors (FilterUserIs,
+// FilterInGroup, And, Or, Not, ...), which quote values so that an id cannot
+// change the filter's meaning; RawFilter takes hand-written OData text.
 //
 // # Authentication
 //
-// With an access key (NewKeyCredential, or a connection string) each call
-// carries a JWT signed with the key for that call's URL; Update on the
-// KeyCredential rotates the key. With a TokenCredential (for example an
-// adapter around the Azure SDK's azidentity) calls carry a Microsoft Entra ID
-// token for Scope, and client access tokens are issued by the service.
+// NewClient takes any azcore.TokenCredential, such as azidentity's
+// ManagedIdentityCredential or DefaultAzureCredential: calls carry a
+// Microsoft Entra ID token for Scope, reused until shortly before it
+// expires, and client access tokens are minted by the service
+// (:generateToken). NewClientWithKey (or a connection string, through
+// NewClientFromConnectionString) signs each call with a JWT for that call's
+// URL; Update on the KeyCredential rotates the key.
+//
+// # Options
+//
+// Every optional parameter is in an options struct; a nil pointer or a zero
+// field means the documented default, a nil Logger means slog.Default(), and
+// a negative duration is refused by the constructor (RetryOptions.MaxRetries
+// < 0, which turns retries off, is the one documented exception).
 //
 // # Errors and retries
 //

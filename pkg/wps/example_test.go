@@ -7,9 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -19,14 +24,26 @@ import (
 // the connection string from configuration instead, e.g.
 // os.Getenv("WEBPUBSUB_CONNECTION_STRING").
 func exampleService() string {
+	return "Endpoint=" + exampleEndpoint() + ";AccessKey=example-key-not-a-secret;Version=1.0;"
+}
+
+// exampleEndpoint starts the stand-in and returns its endpoint. A bearer
+// token that is not a key-signed JWT is printed with the request.
+func exampleEndpoint() string {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		line := r.Method + " " + r.RequestURI
 		if ct := r.Header.Get("Content-Type"); ct != "" {
 			line += " " + ct + " " + string(body)
 		}
+		if auth := r.Header.Get("Authorization"); !strings.HasPrefix(auth, "Bearer eyJ") {
+			line += " (" + auth + ")"
+		}
 		fmt.Println("service got:", line)
 		switch {
+		case strings.HasSuffix(r.URL.Path, "/:generateToken"):
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"token":"service-issued-token"}`)
 		case r.URL.Path == "/api/hubs/chat/groups/lobby/connections":
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprint(w, `{"value":[{"connectionId":"c1","userId":"alice"},{"connectionId":"c2"}]}`)
@@ -42,7 +59,7 @@ func exampleService() string {
 			w.WriteHeader(http.StatusOK)
 		}
 	}))
-	return "Endpoint=" + srv.URL + ";AccessKey=example-key-not-a-secret;Version=1.0;"
+	return srv.URL
 }
 
 func Example() {
@@ -122,7 +139,7 @@ func ExampleClient_ListConnectionsInGroup() {
 func ExampleClient_AddConnectionsToGroups() {
 	client, _ := wps.NewClientFromConnectionString(exampleService(), "chat", nil)
 	err := client.AddConnectionsToGroups(context.Background(), []string{"vip"},
-		wps.And(wps.FilterUserIn("alice", "bob"), wps.Not(wps.InGroup("banned"))))
+		wps.And(wps.FilterUserIn("alice", "bob"), wps.Not(wps.FilterInGroup("banned"))))
 	fmt.Println("error:", err)
 	// Output:
 	// service got: POST /api/hubs/chat/:addToGroups?api-version=2024-12-01 application/json {"groups":["vip"],"filter":"(userId in ('alice','bob')) and (not ('banned' in groups))"}
@@ -143,13 +160,14 @@ func ExampleResponseError() {
 	err := client.GrantPermission(context.Background(), "gone", wps.PermissionSendToGroup, &wps.PermissionOptions{TargetName: "lobby"})
 	var re *wps.ResponseError
 	if errors.As(err, &re) {
-		fmt.Println(re.StatusCode, re.Code)
+		u, _ := url.Parse(re.URL)
+		fmt.Println(re.Operation, re.Method, u.RequestURI())
+		fmt.Println(re.StatusCode, re.Code, re.Message)
 	}
-	fmt.Println(err)
 	// Output:
 	// service got: PUT /api/hubs/chat/permissions/sendToGroup/connections/gone?api-version=2024-12-01&targetName=lobby
-	// 404 Info.Connection.NotExisted
-	// wps: GrantPermission: 404 Not Found: Info.Connection.NotExisted: Connection gone is not found.
+	// GrantPermission PUT /api/hubs/chat/permissions/sendToGroup/connections/gone?api-version=2024-12-01&targetName=lobby
+	// 404 Info.Connection.NotExisted Connection gone is not found.
 }
 
 func ExampleParseConnectionString() {
@@ -184,25 +202,103 @@ func ExampleConnectionString_NewClient() {
 func ExampleFilterUserIs() {
 	// Values are quoted, so an id cannot inject filter syntax.
 	fmt.Println(wps.FilterUserIs("o'brien"))
-	fmt.Println(wps.Or(wps.FilterUserIs("alice"), wps.InGroup("admins")))
+	fmt.Println(wps.Or(wps.FilterUserIs("alice"), wps.FilterInGroup("admins")))
 	// Output:
 	// userId eq 'o''brien'
 	// (userId eq 'alice') or ('admins' in groups)
 }
 
-// entraCredential stands in for an adapter around azidentity's credentials.
-type entraCredential struct{}
+// Not of the zero Filter (which means "no filter", every connection) would
+// select no connection, which is almost always a bug; dropping it would
+// select every connection. So it carries an error, and a call given it
+// fails without sending anything.
+func ExampleNot() {
+	fmt.Println(wps.Not(wps.FilterInGroup("banned")))
 
-func (entraCredential) GetToken(ctx context.Context, scopes []string) (wps.AccessToken, error) {
-	// e.g. tok, err := azCred.GetToken(ctx, policy.TokenRequestOptions{Scopes: scopes})
-	return wps.AccessToken{Token: "entra-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
+	var blocked wps.Filter // e.g. built from an empty list of blocked users
+	f := wps.Not(blocked)
+	fmt.Println(f.Err())
+	client, _ := wps.NewClientFromConnectionString(exampleService(), "chat", nil)
+	err := client.SendToAll(context.Background(), wps.Text("hi"), &wps.SendOptions{Filter: f})
+	fmt.Println(err)
+	// Output:
+	// not ('banned' in groups)
+	// filter: Not of an empty filter (it would match no connection; an empty filter matches every one)
+	// wps: SendToAll: filter: Not of an empty filter (it would match no connection; an empty filter matches every one)
 }
 
+// RawFilter is the escape hatch for expressions the constructors do not
+// build; quote every value in it with Quote.
+func ExampleRawFilter() {
+	prefix := "guest-'1"
+	f := wps.And(wps.RawFilter("startswith(userId, "+wps.Quote(prefix)+")"), wps.FilterInGroup("lobby"))
+	fmt.Println(f)
+	// Output:
+	// (startswith(userId, 'guest-''1')) and ('lobby' in groups)
+}
+
+// staticCredential is an azcore.TokenCredential handing out one token, for
+// the example; real code passes an azidentity credential (see
+// Example_managedIdentity).
+type staticCredential struct{ token string }
+
+func (c staticCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	fmt.Println("credential asked for", opts.Scopes)
+	return azcore.AccessToken{Token: c.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// With a token credential, every call carries a Microsoft Entra ID token
+// (fetched once and reused until shortly before it expires), and client
+// access tokens are minted by the service.
 func ExampleNewClient() {
-	client, err := wps.NewClient("https://example.webpubsub.azure.com", entraCredential{}, "chat", &wps.ClientOptions{
+	endpoint := exampleEndpoint() // e.g. "https://example.webpubsub.azure.com"
+	client, err := wps.NewClient(endpoint, "chat", staticCredential{"entra-token"}, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	fmt.Println("error:", client.SendToUser(ctx, "alice", wps.Text("hi"), nil))
+	access, err := client.ClientAccessURL(ctx, &wps.ClientAccessOptions{UserID: "alice", Groups: []string{"lobby"}})
+	fmt.Println(access.Token, err)
+	// Output:
+	// credential asked for [https://webpubsub.azure.com/.default]
+	// service got: POST /api/hubs/chat/users/alice/:send?api-version=2024-12-01 text/plain hi (Bearer entra-token)
+	// error: <nil>
+	// service got: POST /api/hubs/chat/:generateToken?api-version=2024-12-01&userId=alice&minutesToExpire=60&group=lobby (Bearer entra-token)
+	// service-issued-token <nil>
+}
+
+// On Azure Functions (or any Azure host with a managed identity), azidentity's
+// ManagedIdentityCredential plugs in directly. This example is compiled but
+// not run: it needs a managed-identity endpoint.
+func Example_managedIdentity() {
+	cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{
+		// For a user-assigned identity; leave out for the system-assigned one.
+		ID: azidentity.ClientID(os.Getenv("AZURE_CLIENT_ID")),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client, err := wps.NewClient(os.Getenv("WEBPUBSUB_ENDPOINT"), "chat", cred, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = client.SendToAll(context.Background(), wps.Text("hello"), nil)
+}
+
+// With an access key, each call carries a short-lived JWT signed with the key
+// for that call's URL; Update on the KeyCredential rotates the key while the
+// client is in use.
+func ExampleNewClientWithKey() {
+	key := wps.NewKeyCredential("<access key>") // e.g. from a secret store
+	client, err := wps.NewClientWithKey("https://example.webpubsub.azure.com", "chat", key, &wps.ClientOptions{
 		Retry: wps.RetryOptions{MaxRetries: 5, Delay: 200 * time.Millisecond},
 	})
 	fmt.Println(client.Endpoint(), client.Hub(), err)
+	key.Update("<the other access key>") // rotation: later calls sign with it
 	// Output:
 	// https://example.webpubsub.azure.com chat <nil>
 }

@@ -29,7 +29,7 @@ func newTestClient(t *testing.T, endpoint string, opts *ClientOptions) *Client {
 	if opts.Retry == (RetryOptions{}) {
 		opts.Retry = fastRetry
 	}
-	c, err := NewClient(endpoint, NewKeyCredential(testKey), "chat", opts)
+	c, err := NewClientWithKey(endpoint, "chat", NewKeyCredential(testKey), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,8 +112,21 @@ func TestNeverRetriesOtherStatuses(t *testing.T) {
 			if re.StatusCode != code || re.Code != "Test.Code" || re.RequestID != "req-42" || !strings.HasPrefix(re.Message, "bad call with Bearer [redacted] and key [redacted]") {
 				t.Errorf("ResponseError %+v", re)
 			}
-			if !strings.HasPrefix(err.Error(), "wps: SendToAll: "+fmt.Sprint(code)) {
-				t.Errorf("error text %q", err)
+			wantURL := rec.URL + "/api/hubs/chat/:send?api-version=2024-12-01"
+			if re.Operation != "SendToAll" || re.Method != "POST" || re.URL != wantURL {
+				t.Errorf("ResponseError operation %q, method %q, URL %q; want SendToAll POST %s", re.Operation, re.Method, re.URL, wantURL)
+			}
+			if want := fmt.Sprintf("wps: SendToAll: POST %s: %d %s: Test.Code: bad call with", wantURL, code, http.StatusText(code)); !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("error text %q, want it to start %q", err, want)
+			}
+			if re.Response == nil || re.Response.StatusCode != code || re.Response.Header.Get("x-ms-request-id") != "req-42" {
+				t.Fatalf("ResponseError.Response %+v", re.Response)
+			}
+			if n, _ := re.Response.Body.Read(make([]byte, 1)); n != 0 {
+				t.Error("ResponseError.Response.Body is not empty")
+			}
+			if req := re.Response.Request; req == nil || req.Header.Get("Authorization") != "" || req.URL.String() != wantURL {
+				t.Errorf("ResponseError.Response.Request %+v keeps credentials or the wrong URL", req)
 			}
 			assertNoSecrets(t, err, got[0].Authorization)
 		})
@@ -336,7 +349,7 @@ func TestNothingSentTwiceAfterSuccess(t *testing.T) {
 	for _, f := range []func() error{
 		func() error { return c.SendToConnection(ctx, "c", Text("once"), nil) },
 		func() error { return c.AddConnectionToGroup(ctx, "g", "c") },
-		func() error { return c.CloseConnection(ctx, "c", "") },
+		func() error { return c.CloseConnection(ctx, "c", nil) },
 		func() error { _, err := c.GroupExists(ctx, "g"); return err },
 	} {
 		if err := f(); err != nil {
@@ -391,12 +404,12 @@ func TestInvalidInputRejectedBeforeSending(t *testing.T) {
 		"blank group":         c.SendToGroup(ctx, "   ", Text("x"), nil),
 		"long group":          c.AddUserToGroup(ctx, strings.Repeat("g", 1025), "u"),
 		"excluded on user":    c.SendToUser(ctx, "u", Text("x"), &SendOptions{Excluded: []string{"c"}}),
-		"filter on conn":      c.SendToConnection(ctx, "c", Text("x"), &SendOptions{Filter: "userId eq 'a'"}),
+		"filter on conn":      c.SendToConnection(ctx, "c", Text("x"), &SendOptions{Filter: FilterUserIs("a")}),
 		"ttl too long":        c.SendToAll(ctx, Text("x"), &SendOptions{MessageTTL: 301 * time.Second}),
 		"bad json":            c.SendToAll(ctx, JSON(func() {}), nil),
 		"unknown permission":  c.GrantPermission(ctx, "c", Permission("admin"), nil),
-		"no groups":           c.AddConnectionsToGroups(ctx, nil, ""),
-		"empty group in list": c.RemoveConnectionsFromGroups(ctx, []string{"g", ""}, ""),
+		"no groups":           c.AddConnectionsToGroups(ctx, nil, Filter{}),
+		"empty group in list": c.RemoveConnectionsFromGroups(ctx, []string{"g", ""}, Filter{}),
 		"negative expiry":     second(c.ClientAccessURL(ctx, &ClientAccessOptions{Expiry: -time.Minute})),
 		"bad token group":     second(c.ClientAccessURL(ctx, &ClientAccessOptions{Groups: []string{" "}})),
 		"empty role":          second(c.ClientAccessURL(ctx, &ClientAccessOptions{Roles: []string{""}})),
@@ -414,13 +427,16 @@ func TestInvalidInputRejectedBeforeSending(t *testing.T) {
 	if n := len(rec.requests()); n != 0 {
 		t.Errorf("%d requests sent for invalid input", n)
 	}
-	if _, err := NewClient(rec.URL, NewKeyCredential(testKey), "1hub", nil); err == nil {
+	if _, err := NewClientWithKey(rec.URL, "1hub", NewKeyCredential(testKey), nil); err == nil {
 		t.Error("hub starting with a digit accepted")
 	}
-	if _, err := NewClient(rec.URL, "a string", "chat", nil); err == nil {
-		t.Error("a string accepted as a credential")
+	if _, err := NewClient(rec.URL, "chat", nil, nil); err == nil {
+		t.Error("nil token credential accepted")
 	}
-	if _, err := NewClient(rec.URL, NewKeyCredential(""), "chat", nil); err == nil {
+	if _, err := NewClientWithKey(rec.URL, "chat", nil, nil); err == nil {
+		t.Error("nil key accepted")
+	}
+	if _, err := NewClientWithKey(rec.URL, "chat", NewKeyCredential(""), nil); err == nil {
 		t.Error("empty key accepted")
 	}
 }
@@ -452,7 +468,10 @@ func TestRetryAfterParsing(t *testing.T) {
 			t.Errorf("%s: %s = %v, %v; want %v, %v", tc.header, tc.value, got, ok, tc.want, tc.ok)
 		}
 	}
-	o := RetryOptions{Delay: 100 * time.Millisecond, MaxDelay: time.Second}.withDefaults()
+	o, err := RetryOptions{Delay: 100 * time.Millisecond, MaxDelay: time.Second}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for n := 1; n <= 10; n++ {
 		d := o.backoff(n)
 		base := min(100*time.Millisecond<<(n-1), time.Second)
@@ -467,7 +486,7 @@ func TestRedirectsNotFollowed(t *testing.T) {
 	rec.answer = func(w http.ResponseWriter, r *http.Request, n int) {
 		http.Redirect(w, r, "http://elsewhere.example/steal", http.StatusTemporaryRedirect)
 	}
-	c, err := NewClient(rec.URL, NewKeyCredential(testKey), "chat", &ClientOptions{Retry: fastRetry})
+	c, err := NewClientWithKey(rec.URL, "chat", NewKeyCredential(testKey), &ClientOptions{Retry: fastRetry})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,19 +89,22 @@ func (c *Client) RemoveConnectionFromAllGroups(ctx context.Context, connectionID
 	return c.exec(ctx, &call{op: op, method: "DELETE", path: "/connections/" + escapePath(connectionID) + "/groups"})
 }
 
-// AddConnectionsToGroups adds every connection that matches filter (an OData
-// filter; empty means every connection) to each of groups.
-func (c *Client) AddConnectionsToGroups(ctx context.Context, groups []string, filter string) error {
+// AddConnectionsToGroups adds every connection that matches filter to each
+// of groups. The zero Filter matches every connection of the hub.
+func (c *Client) AddConnectionsToGroups(ctx context.Context, groups []string, filter Filter) error {
 	return c.groupsCall(ctx, "AddConnectionsToGroups", "/:addToGroups", groups, filter)
 }
 
 // RemoveConnectionsFromGroups removes every connection that matches filter
-// (empty means every connection) from each of groups.
-func (c *Client) RemoveConnectionsFromGroups(ctx context.Context, groups []string, filter string) error {
+// from each of groups. The zero Filter matches every connection of the hub.
+func (c *Client) RemoveConnectionsFromGroups(ctx context.Context, groups []string, filter Filter) error {
 	return c.groupsCall(ctx, "RemoveConnectionsFromGroups", "/:removeFromGroups", groups, filter)
 }
 
-func (c *Client) groupsCall(ctx context.Context, op, path string, groups []string, filter string) error {
+func (c *Client) groupsCall(ctx context.Context, op, path string, groups []string, filter Filter) error {
+	if err := filter.Err(); err != nil {
+		return fmt.Errorf("wps: %s: %w", op, err)
+	}
 	if len(groups) == 0 {
 		return fmt.Errorf("wps: %s: no groups given", op)
 	}
@@ -113,7 +116,7 @@ func (c *Client) groupsCall(ctx context.Context, op, path string, groups []strin
 	body := struct {
 		Groups []string `json:"groups"`
 		Filter string   `json:"filter,omitempty"`
-	}{groups, filter}
+	}{groups, filter.expr}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false) // as JSON.stringify writes it
@@ -132,9 +135,11 @@ type GroupMember struct {
 // ListOptions are the optional parts of ListConnectionsInGroup.
 type ListOptions struct {
 	// MaxPageSize is how many members the service returns per page (1 to
-	// 200); zero leaves it to the service.
+	// 200); zero leaves it to the service. Out of range, the iteration
+	// yields an error.
 	MaxPageSize int
-	// Top is the most members returned in all; zero means all.
+	// Top is the most members returned in all; zero means all. Negative, the
+	// iteration yields an error.
 	Top int
 }
 

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 // A secret the answer echoes across the point where the message is cut must
@@ -33,9 +36,9 @@ func TestResponseErrorRedactsBeforeTruncating(t *testing.T) {
 // blockingCredential blocks GetToken until release is closed.
 type blockingCredential struct{ release chan struct{} }
 
-func (b *blockingCredential) GetToken(ctx context.Context, _ []string) (AccessToken, error) {
+func (b *blockingCredential) GetToken(ctx context.Context, _ policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	<-b.release
-	return AccessToken{Token: "entra-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
+	return azcore.AccessToken{Token: "entra-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // A caller whose context ends while another caller's token fetch hangs must
@@ -45,7 +48,7 @@ func TestTokenCredentialWaitHonoursContext(t *testing.T) {
 	defer srv.Close()
 	cred := &blockingCredential{release: make(chan struct{})}
 	defer close(cred.release)
-	c, err := NewClient(srv.URL, cred, "chat", &ClientOptions{Retry: fastRetry})
+	c, err := NewClient(srv.URL, "chat", cred, &ClientOptions{Retry: fastRetry})
 	if err != nil {
 		t.Fatal(err)
 	}

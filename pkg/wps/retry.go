@@ -1,6 +1,7 @@
 package wps
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -14,33 +15,50 @@ import (
 // nor the context's deadline. The zero value means the defaults.
 type RetryOptions struct {
 	// MaxRetries is how many times a call is retried after its first attempt.
-	// 0 means the default, 3; a negative value disables retries.
+	// 0 means the default, 3; a negative value disables retries (as in
+	// azcore's policy.RetryOptions).
 	MaxRetries int
-	// Delay is the base wait before the first retry (default 800 ms); it
-	// doubles on each further retry.
+	// Delay is the base wait before the first retry; it doubles on each
+	// further retry. 0 means 800 ms; negative is refused by the constructor.
 	Delay time.Duration
-	// MaxDelay caps any single wait, including one asked for by Retry-After
-	// (default 60 s).
+	// MaxDelay caps any single wait, including one asked for by Retry-After.
+	// 0 means 60 s; negative is refused by the constructor. A MaxDelay below
+	// Delay is raised to Delay.
 	MaxDelay time.Duration
 }
 
-func (o RetryOptions) withDefaults() RetryOptions {
+// Defaults of RetryOptions, in one place.
+const (
+	defaultMaxRetries = 3
+	defaultRetryDelay = 800 * time.Millisecond
+	defaultMaxDelay   = 60 * time.Second
+)
+
+// withDefaults resolves o's zero and negative fields, or says which field is
+// out of range.
+func (o RetryOptions) withDefaults() (RetryOptions, error) {
+	if o.Delay < 0 {
+		return o, fmt.Errorf("wps: RetryOptions.Delay %v is negative", o.Delay)
+	}
+	if o.MaxDelay < 0 {
+		return o, fmt.Errorf("wps: RetryOptions.MaxDelay %v is negative", o.MaxDelay)
+	}
 	switch {
 	case o.MaxRetries == 0:
-		o.MaxRetries = 3
+		o.MaxRetries = defaultMaxRetries
 	case o.MaxRetries < 0:
 		o.MaxRetries = 0
 	}
-	if o.Delay <= 0 {
-		o.Delay = 800 * time.Millisecond
+	if o.Delay == 0 {
+		o.Delay = defaultRetryDelay
 	}
-	if o.MaxDelay <= 0 {
-		o.MaxDelay = 60 * time.Second
+	if o.MaxDelay == 0 {
+		o.MaxDelay = defaultMaxDelay
 	}
 	if o.MaxDelay < o.Delay {
 		o.MaxDelay = o.Delay
 	}
-	return o
+	return o, nil
 }
 
 // retryableStatus reports whether an answer with status code may succeed when

@@ -17,12 +17,13 @@ type SendOptions struct {
 	// Excluded lists connection ids that must not get the message
 	// (SendToAll and SendToGroup only).
 	Excluded []string
-	// Filter is an OData filter selecting the receiving connections, such as
-	// FilterUserIs("alice") (SendToAll, SendToUser and SendToGroup only).
-	Filter string
+	// Filter selects the receiving connections among those addressed, such
+	// as FilterUserIs("alice") (SendToAll, SendToUser and SendToGroup only).
+	// The zero Filter means no filter.
+	Filter Filter
 	// MessageTTL drops the message for a connection that has not taken it up
-	// in time. Zero means it never expires; at most MaxMessageTTL; sent in
-	// whole seconds, rounded up.
+	// in time. Zero means it never expires; at most MaxMessageTTL (a longer
+	// or negative one makes the call fail); sent in whole seconds, rounded up.
 	MessageTTL time.Duration
 }
 
@@ -101,11 +102,14 @@ func sendQuery(op string, o *SendOptions, excluded, filter bool) (string, error)
 			q.add("excluded", id)
 		}
 	}
-	if o.Filter != "" {
+	if !o.Filter.IsZero() {
 		if !filter {
 			return "", fmt.Errorf("wps: %s: SendOptions.Filter is not supported by this operation", op)
 		}
-		q.add("filter", o.Filter)
+		if err := o.Filter.Err(); err != nil {
+			return "", fmt.Errorf("wps: %s: %w", op, err)
+		}
+		q.add("filter", o.Filter.expr)
 	}
 	if o.MessageTTL != 0 {
 		if o.MessageTTL < 0 || o.MessageTTL > MaxMessageTTL {

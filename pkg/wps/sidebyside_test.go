@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wpsfn/wpsfn/internal/httprec"
 	"github.com/wpsfn/wpsfn/internal/nodetest"
@@ -135,7 +137,7 @@ func runGoCase(ctx context.Context, key, tok, proxied *Client, c sbsCase) (*Clie
 			msg = Binary(b)
 		}
 	}
-	so := &SendOptions{Excluded: o.Excluded, Filter: o.Filter, MessageTTL: time.Duration(o.TTL) * time.Second}
+	so := &SendOptions{Excluded: o.Excluded, Filter: RawFilter(o.Filter), MessageTTL: time.Duration(o.TTL) * time.Second}
 	co := &CloseOptions{Excluded: o.Excluded, Reason: o.Reason}
 	po := &PermissionOptions{TargetName: o.TargetName}
 	var err error
@@ -149,7 +151,7 @@ func runGoCase(ctx context.Context, key, tok, proxied *Client, c sbsCase) (*Clie
 	case "sendToGroup":
 		err = cl.SendToGroup(ctx, c.Group, msg, so)
 	case "closeConnection":
-		err = cl.CloseConnection(ctx, c.ID, o.Reason)
+		err = cl.CloseConnection(ctx, c.ID, &CloseConnectionOptions{Reason: o.Reason})
 	case "closeAllConnections":
 		err = cl.CloseAllConnections(ctx, co)
 	case "closeUserConnections":
@@ -175,9 +177,9 @@ func runGoCase(ctx context.Context, key, tok, proxied *Client, c sbsCase) (*Clie
 	case "removeConnectionFromAllGroups":
 		err = cl.RemoveConnectionFromAllGroups(ctx, c.ID)
 	case "addConnectionsToGroups":
-		err = cl.AddConnectionsToGroups(ctx, c.Groups, o.Filter)
+		err = cl.AddConnectionsToGroups(ctx, c.Groups, RawFilter(o.Filter))
 	case "removeConnectionsFromGroups":
-		err = cl.RemoveConnectionsFromGroups(ctx, c.Groups, o.Filter)
+		err = cl.RemoveConnectionsFromGroups(ctx, c.Groups, RawFilter(o.Filter))
 	case "grantPermission":
 		err = cl.GrantPermission(ctx, c.ID, Permission(o.Perm), po)
 	case "revokePermission":
@@ -199,11 +201,11 @@ func runGoCase(ctx context.Context, key, tok, proxied *Client, c sbsCase) (*Clie
 		ca, err := cl.ClientAccessURL(ctx, &ClientAccessOptions{UserID: o.UserID, Roles: o.Roles, Groups: o.Groups, Expiry: expiry, Protocol: proto})
 		return &ca, "", err
 	case "odataUserIs":
-		return nil, FilterUserIs(c.ID), nil
+		return nil, FilterUserIs(c.ID).String(), nil
 	case "odataUserIsNot":
-		return nil, FilterUserIsNot(c.ID), nil
+		return nil, FilterUserIsNot(c.ID).String(), nil
 	case "odataInGroup":
-		return nil, InGroup(c.Group), nil
+		return nil, FilterInGroup(c.Group).String(), nil
 	default:
 		return nil, "", fmt.Errorf("unknown op %q", c.Op)
 	}
@@ -212,8 +214,8 @@ func runGoCase(ctx context.Context, key, tok, proxied *Client, c sbsCase) (*Clie
 
 type staticToken string
 
-func (s staticToken) GetToken(context.Context, []string) (AccessToken, error) {
-	return AccessToken{Token: string(s), ExpiresOn: time.Now().Add(time.Hour)}, nil
+func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(s), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // TestSideBySideWithJavaScriptSDK runs the same tricky calls through the real
@@ -285,7 +287,7 @@ func TestSideBySideWithJavaScriptSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokClient, err := NewClient(endpoint, staticToken("entra-token"), "chat", &ClientOptions{HTTPClient: srv.Client(), Retry: RetryOptions{MaxRetries: -1}})
+	tokClient, err := NewClient(endpoint, "chat", staticToken("entra-token"), &ClientOptions{HTTPClient: srv.Client(), Retry: RetryOptions{MaxRetries: -1}})
 	if err != nil {
 		t.Fatal(err)
 	}

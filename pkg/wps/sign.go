@@ -3,10 +3,14 @@ package wps
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 // restTokenLifetime is how long a REST call's token is valid, as in
@@ -36,16 +40,26 @@ type tokenCache struct {
 	m  map[string]cachedToken
 }
 
-// aadCache holds the last token from a TokenCredential.
+// aadCache holds the last token from the azcore.TokenCredential.
 type aadCache struct {
-	mu   sync.Mutex
-	auth []string
-	exp  time.Time
+	mu      sync.Mutex
+	auth    []string  // {"Bearer <token>"}, shared by requests (never modified)
+	refresh time.Time // from then on a call asks the credential again
+	expires time.Time // from then on the token is not used at all
 	// fetch admits one GetToken at a time; a channel rather than mu so that
 	// callers waiting behind a slow fetch still honour their contexts.
 	fetch chan struct{}
 	once  sync.Once
 }
+
+// tokenRefreshMargin is how long before its expiry an Entra token is
+// replaced, as azcore's bearer-token policy does; expirySkew is how long
+// before expiry a token is no longer sent even when a refresh failed, to
+// allow for clock skew and the call's own duration.
+const (
+	tokenRefreshMargin = 5 * time.Minute
+	expirySkew         = 30 * time.Second
+)
 
 // authorization returns the Authorization header value for a call to aud.
 func (c *Client) authorization(ctx context.Context, aud string) ([]string, error) {
@@ -70,9 +84,15 @@ func (c *Client) authorization(ctx context.Context, aud string) ([]string, error
 	return auth, nil
 }
 
+// entraAuthorization returns the Authorization header value carrying a token
+// from the credential, asking it only when the cached token is due for
+// refresh. azcore's BearerTokenPolicy does the same inside an azcore
+// pipeline, but that pipeline would replace this package's wire-exact
+// request building (and refuses the emulator's http endpoint), so the cache
+// is kept here.
 func (c *Client) entraAuthorization(ctx context.Context) ([]string, error) {
 	a := &c.aad
-	if auth := a.cached(c.now()); auth != nil {
+	if auth, fresh := a.cached(c.now()); fresh {
 		return auth, nil
 	}
 	a.once.Do(func() { a.fetch = make(chan struct{}, 1) })
@@ -82,33 +102,67 @@ func (c *Client) entraAuthorization(ctx context.Context) ([]string, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { <-a.fetch }()
-	if auth := a.cached(c.now()); auth != nil { // fetched while we waited
-		return auth, nil
+	now := c.now()
+	old, fresh := a.cached(now)
+	if fresh { // fetched while we waited
+		return old, nil
 	}
-	tok, err := c.tc.GetToken(ctx, []string{Scope})
+	tok, err := c.tc.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{Scope}})
+	if err == nil && tok.Token == "" {
+		err = errors.New("the credential returned an empty token")
+	}
 	if err != nil {
+		if old != nil { // still valid: keep working through a brief outage
+			c.logger().WarnContext(ctx, "wps: refreshing the Entra ID token failed; using the current one until it expires", "err", err)
+			return old, nil
+		}
 		return nil, fmt.Errorf("getting a token from the credential: %w", err)
-	}
-	if tok.Token == "" {
-		return nil, fmt.Errorf("the credential returned an empty token")
 	}
 	auth := []string{"Bearer " + tok.Token}
 	a.mu.Lock()
-	a.auth = auth
-	// Refresh two minutes early so a token never expires mid-call.
-	a.exp = tok.ExpiresOn.Add(-2 * time.Minute)
+	a.auth, a.refresh, a.expires = auth, refreshTime(tok, now), tok.ExpiresOn.Add(-expirySkew)
 	a.mu.Unlock()
 	return auth, nil
 }
 
-// cached returns the cached Authorization value if it is still fresh at now.
-func (a *aadCache) cached(now time.Time) []string {
+// refreshTime is when tok, fetched at now, should be replaced: at its
+// RefreshOn if the credential suggests one, else tokenRefreshMargin before
+// it expires, but never before half its remaining life has passed, so a
+// short-lived token is not fetched for every call. A token without an
+// expiry is not reused.
+func refreshTime(tok azcore.AccessToken, now time.Time) time.Time {
+	if tok.ExpiresOn.IsZero() {
+		return now
+	}
+	t := tok.ExpiresOn.Add(-tokenRefreshMargin)
+	if !tok.RefreshOn.IsZero() && tok.RefreshOn.Before(t) {
+		t = tok.RefreshOn
+	}
+	if half := now.Add(tok.ExpiresOn.Sub(now) / 2); t.Before(half) {
+		t = half
+	}
+	return t
+}
+
+// cached returns the cached Authorization value while it may still be sent
+// at now, and whether it is not yet due for refresh.
+func (a *aadCache) cached(now time.Time) (auth []string, fresh bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.auth != nil && now.Before(a.exp) {
-		return a.auth
+	if a.auth == nil || !now.Before(a.expires) {
+		return nil, false
 	}
-	return nil
+	return a.auth, now.Before(a.refresh)
+}
+
+// invalidate drops auth from the cache (the service refused it), so that the
+// next call asks the credential again.
+func (a *aadCache) invalidate(auth []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.auth) == 1 && len(auth) == 1 && a.auth[0] == auth[0] {
+		a.auth = nil
+	}
 }
 
 // signREST returns the HS256 JWT for a REST call to aud issued at iat (Unix

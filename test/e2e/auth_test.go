@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/wpsfn/wpsfn/internal/emulator"
@@ -102,7 +104,7 @@ func TestClientAccessURL(t *testing.T) {
 	}
 }
 
-// entraStandIn is a wps.TokenCredential for the emulator: it signs, with the
+// entraStandIn is an azcore.TokenCredential for the emulator: it signs, with the
 // access key, a token for the Entra audience, which the emulator accepts in
 // place of a Microsoft Entra ID token.
 type entraStandIn struct {
@@ -110,16 +112,16 @@ type entraStandIn struct {
 	calls atomic.Int32
 }
 
-func (c *entraStandIn) GetToken(_ context.Context, scopes []string) (wps.AccessToken, error) {
+func (c *entraStandIn) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	c.calls.Add(1)
-	if !slices.Equal(scopes, []string{wps.Scope}) {
-		return wps.AccessToken{}, errors.New("unexpected scopes " + strings.Join(scopes, ","))
+	if !slices.Equal(o.Scopes, []string{wps.Scope}) {
+		return azcore.AccessToken{}, errors.New("unexpected scopes " + strings.Join(o.Scopes, ","))
 	}
 	exp := time.Now().Add(time.Hour)
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 		"aud": emulator.EntraAudience, "iat": time.Now().Unix(), "exp": exp.Unix(),
 	}).SignedString([]byte(c.key))
-	return wps.AccessToken{Token: tok, ExpiresOn: exp}, err
+	return azcore.AccessToken{Token: tok, ExpiresOn: exp}, err
 }
 
 func TestTokenCredential(t *testing.T) {
@@ -127,7 +129,7 @@ func TestTokenCredential(t *testing.T) {
 	e := newEnv(t)
 	ctx := e.ctx()
 	cred := &entraStandIn{key: emulator.DefaultAccessKey}
-	c, err := wps.NewClient(e.base, cred, e.hub, &wps.ClientOptions{Retry: wps.RetryOptions{MaxRetries: -1}})
+	c, err := wps.NewClient(e.base, e.hub, cred, &wps.ClientOptions{Retry: wps.RetryOptions{MaxRetries: -1}})
 	e.must("NewClient", err)
 
 	// :generateToken mints the client token.
@@ -168,7 +170,7 @@ func TestTokenCredential(t *testing.T) {
 	}
 
 	// A bearer token signed with another key is refused.
-	bad, err := wps.NewClient(e.base, &entraStandIn{key: "wrong"}, e.hub, &wps.ClientOptions{Retry: wps.RetryOptions{MaxRetries: -1}})
+	bad, err := wps.NewClient(e.base, e.hub, &entraStandIn{key: "wrong"}, &wps.ClientOptions{Retry: wps.RetryOptions{MaxRetries: -1}})
 	e.must("NewClient", err)
 	err = bad.SendToAll(ctx, wps.Text("no"), nil)
 	var re *wps.ResponseError
@@ -229,7 +231,7 @@ func TestErrors(t *testing.T) {
 		"SendToAll":            bad.SendToAll(ctx, wps.Text("must not arrive"), nil),
 		"SendToConnection":     bad.SendToConnection(ctx, c.id, wps.Text("must not arrive"), nil),
 		"AddConnectionToGroup": bad.AddConnectionToGroup(ctx, "g", c.id),
-		"CloseConnection":      bad.CloseConnection(ctx, c.id, "no"),
+		"CloseConnection":      bad.CloseConnection(ctx, c.id, &wps.CloseConnectionOptions{Reason: "no"}),
 		"ConnectionExists": func() error {
 			_, err := bad.ConnectionExists(ctx, c.id)
 			return err

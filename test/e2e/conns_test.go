@@ -34,7 +34,7 @@ func TestExists(t *testing.T) {
 	ok, err = e.wps.GroupExists(ctx, "empty")
 	check("GroupExists(empty)", ok, err, false)
 
-	e.must("CloseConnection", e.wps.CloseConnection(ctx, a.id, "bye"))
+	e.must("CloseConnection", e.wps.CloseConnection(ctx, a.id, &wps.CloseConnectionOptions{Reason: "bye"}))
 	a.expectClosed("bye")
 	ok, err = e.wps.ConnectionExists(ctx, a.id)
 	check("ConnectionExists(a) after close", ok, err, false)
@@ -52,10 +52,10 @@ func TestClose(t *testing.T) {
 	t.Run("CloseConnection", func(t *testing.T) {
 		a := e.connect("a", wps.ClientAccessOptions{UserID: "alice"})
 		b := e.connect("b", wps.ClientAccessOptions{UserID: "alice"})
-		e.must("CloseConnection", e.wps.CloseConnection(ctx, a.id, "going away: test ✓"))
+		e.must("CloseConnection", e.wps.CloseConnection(ctx, a.id, &wps.CloseConnectionOptions{Reason: "going away: test ✓"}))
 		a.expectClosed("going away: test ✓")
 		b.expectNone() // the user's other connection stays
-		e.must("CloseConnection", e.wps.CloseConnection(ctx, b.id, ""))
+		e.must("CloseConnection", e.wps.CloseConnection(ctx, b.id, nil))
 		b.expectClosed("")
 	})
 
@@ -64,7 +64,7 @@ func TestClose(t *testing.T) {
 		// disconnected message still has all of it and the socket closes.
 		a := e.connect("a", wps.ClientAccessOptions{UserID: "long"})
 		reason := strings.Repeat("ä reason that goes on; ", 20)
-		e.must("CloseConnection", e.wps.CloseConnection(ctx, a.id, reason))
+		e.must("CloseConnection", e.wps.CloseConnection(ctx, a.id, &wps.CloseConnectionOptions{Reason: reason}))
 		a.expectClosed(reason)
 	})
 
@@ -78,9 +78,9 @@ func TestClose(t *testing.T) {
 		u3.expectClosed("user")
 		u2.expectNone()
 		other.expectNone()
-		e.must("CloseConnection", e.wps.CloseConnection(ctx, u2.id, ""))
+		e.must("CloseConnection", e.wps.CloseConnection(ctx, u2.id, nil))
 		u2.expectClosed("")
-		e.must("CloseConnection", e.wps.CloseConnection(ctx, other.id, ""))
+		e.must("CloseConnection", e.wps.CloseConnection(ctx, other.id, nil))
 		other.expectClosed("")
 	})
 
@@ -98,7 +98,7 @@ func TestClose(t *testing.T) {
 		e.must("CloseGroupConnections", e.wps.CloseGroupConnections(ctx, "room", nil))
 		g2.expectClosed("")
 		out.expectNone()
-		e.must("CloseConnection", e.wps.CloseConnection(ctx, out.id, ""))
+		e.must("CloseConnection", e.wps.CloseConnection(ctx, out.id, nil))
 		out.expectClosed("")
 	})
 
@@ -125,7 +125,7 @@ func TestClose(t *testing.T) {
 		a := e.connect("a", wps.ClientAccessOptions{UserID: "case"})
 		e.must("SendToUser", e.client("E2E").SendToUser(ctx, "case", wps.Text("upper"), nil))
 		a.expect(`{"type":"message","from":"server","dataType":"text","data":"upper"}`)
-		e.must("CloseConnection", e.wps.CloseConnection(ctx, a.id, ""))
+		e.must("CloseConnection", e.wps.CloseConnection(ctx, a.id, nil))
 		a.expectClosed("")
 	})
 

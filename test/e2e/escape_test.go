@@ -43,7 +43,7 @@ func TestAwkwardIDs(t *testing.T) {
 			e.must("CloseUserConnections", e.wps.CloseUserConnections(ctx, id, &wps.CloseOptions{Reason: "bye " + id}))
 			c.expectClosed("bye " + id)
 			other.expectNone()
-			e.must("CloseConnection", e.wps.CloseConnection(ctx, other.id, ""))
+			e.must("CloseConnection", e.wps.CloseConnection(ctx, other.id, nil))
 			other.expectClosed("")
 		})
 	}
@@ -60,19 +60,20 @@ func TestSendOptions(t *testing.T) {
 	e.must("SendToUser(ttl)", e.wps.SendToUser(ctx, "u", wps.Text("2"), ttl))
 	e.must("SendToConnection(ttl)", e.wps.SendToConnection(ctx, c.id, wps.Text("3"), ttl))
 	e.must("SendToGroup(ttl)", e.wps.SendToGroup(ctx, "g", wps.Text("4"), &wps.SendOptions{MessageTTL: wps.MaxMessageTTL}))
-	for _, d := range []string{"1", "2", "3", "4"} {
+	for _, d := range []string{"1", "2", "3"} {
 		c.expect(`{"type":"message","from":"server","dataType":"text","data":"` + d + `"}`)
 	}
+	c.expect(`{"type":"message","from":"group","group":"g","dataType":"text","data":"4"}`)
 	for name, err := range map[string]error{
 		"SendToAll(ttl too long)":         e.wps.SendToAll(ctx, wps.Text("x"), &wps.SendOptions{MessageTTL: wps.MaxMessageTTL + time.Second}),
 		"SendToUser(Excluded)":            e.wps.SendToUser(ctx, "u", wps.Text("x"), &wps.SendOptions{Excluded: []string{"a"}}),
 		"SendToConnection(Filter)":        e.wps.SendToConnection(ctx, c.id, wps.Text("x"), &wps.SendOptions{Filter: wps.FilterUserIs("u")}),
 		"SendToConnection(Excluded)":      e.wps.SendToConnection(ctx, c.id, wps.Text("x"), &wps.SendOptions{Excluded: []string{"a"}}),
 		"SendToAll(unencodable JSON)":     e.wps.SendToAll(ctx, wps.JSON(func() {}), nil),
-		"SendToAll(invalid filter)":       e.wps.SendToAll(ctx, wps.Text("x"), &wps.SendOptions{Filter: "userId eq"}),
+		"SendToAll(invalid filter)":       e.wps.SendToAll(ctx, wps.Text("x"), &wps.SendOptions{Filter: wps.RawFilter("userId eq")}),
 		"SendToGroup(whitespace group)":   e.wps.SendToGroup(ctx, "   ", wps.Text("x"), nil),
-		"AddConnectionsToGroups(bad)":     e.wps.AddConnectionsToGroups(ctx, []string{"g2"}, "userId eq 'u"),
-		"RemoveConnectionsFromGroups(no)": e.wps.RemoveConnectionsFromGroups(ctx, []string{"g"}, "(("),
+		"AddConnectionsToGroups(bad)":     e.wps.AddConnectionsToGroups(ctx, []string{"g2"}, wps.RawFilter("userId eq 'u")),
+		"RemoveConnectionsFromGroups(no)": e.wps.RemoveConnectionsFromGroups(ctx, []string{"g"}, wps.RawFilter("((")),
 	} {
 		if err == nil {
 			t.Errorf("%s succeeded, want an error", name)

@@ -50,7 +50,7 @@ func (e *env) expectMembers(group string, all []*tclient, want ...*tclient) {
 	in := map[*tclient]bool{}
 	for _, c := range want {
 		in[c] = true
-		c.expect(`{"type":"message","from":"server","dataType":"text","data":` + js(text) + `}`)
+		c.expect(`{"type":"message","from":"group","group":` + js(group) + `,"dataType":"text","data":` + js(text) + `}`)
 	}
 	for _, c := range all {
 		if !in[c] {
@@ -107,13 +107,13 @@ func TestGroups(t *testing.T) {
 	e.must("AddConnectionsToGroups", e.wps.AddConnectionsToGroups(ctx, []string{"f1", "f2"}, wps.Or(wps.FilterUserIs("o'brien"), wps.FilterConnectionIs(b.id))))
 	e.expectMembers("f1", all, b, o)
 	e.expectMembers("f2", all, b, o)
-	e.must("AddConnectionsToGroups (in group, not user)", e.wps.AddConnectionsToGroups(ctx, []string{"f3"}, wps.And(wps.InGroup("f1"), wps.Not(wps.FilterUserIs("bob")))))
+	e.must("AddConnectionsToGroups (in group, not user)", e.wps.AddConnectionsToGroups(ctx, []string{"f3"}, wps.And(wps.FilterInGroup("f1"), wps.Not(wps.FilterUserIs("bob")))))
 	e.expectMembers("f3", all, o)
 	e.must("RemoveConnectionsFromGroups", e.wps.RemoveConnectionsFromGroups(ctx, []string{"f1", "f3"}, wps.FilterUserIs("o'brien")))
 	e.expectMembers("f1", all, b)
 	e.expectMembers("f2", all, b, o)
 	e.expectMembers("f3", all)
-	e.must("AddConnectionsToGroups (no filter: everyone)", e.wps.AddConnectionsToGroups(ctx, []string{"every"}, ""))
+	e.must("AddConnectionsToGroups (no filter: everyone)", e.wps.AddConnectionsToGroups(ctx, []string{"every"}, wps.Filter{}))
 	e.expectMembers("every", all, all...)
 	e.must("AddConnectionsToGroups (user is not)", e.wps.AddConnectionsToGroups(ctx, []string{"nb"}, wps.FilterUserIsNot("bob")))
 	e.expectMembers("nb", all, a1, a2, o, anon) // anonymous connections included
@@ -121,14 +121,14 @@ func TestGroups(t *testing.T) {
 	e.expectMembers("nb", all, anon)
 	e.must("RemoveConnectionsFromGroups (connection in)", e.wps.RemoveConnectionsFromGroups(ctx, []string{"nb"}, wps.FilterConnectionIn(anon.id, b.id)))
 	e.expectMembers("nb", all)
-	e.must("RemoveConnectionsFromGroups (no filter)", e.wps.RemoveConnectionsFromGroups(ctx, []string{"every", "f2"}, ""))
+	e.must("RemoveConnectionsFromGroups (no filter)", e.wps.RemoveConnectionsFromGroups(ctx, []string{"every", "f2"}, wps.Filter{}))
 	e.expectMembers("every", all)
 	e.expectMembers("f2", all)
 
 	// A closed connection leaves its groups.
 	e.must("AddConnectionToGroup", e.wps.AddConnectionToGroup(ctx, "g6", b.id))
 	e.must("AddConnectionToGroup", e.wps.AddConnectionToGroup(ctx, "g6", o.id))
-	e.must("CloseConnection", e.wps.CloseConnection(ctx, b.id, ""))
+	e.must("CloseConnection", e.wps.CloseConnection(ctx, b.id, nil))
 	b.expectClosed("")
 	e.expectMembers("g6", []*tclient{a1, a2, o, anon}, o)
 }

@@ -24,7 +24,7 @@ func TestKeyRotation(t *testing.T) {
 	ctx := e.ctx()
 	c := e.connect("c", wps.ClientAccessOptions{UserID: "u"})
 	key := wps.NewKeyCredential(primary)
-	cl, err := wps.NewClient(e.base, key, e.hub, &wps.ClientOptions{Retry: wps.RetryOptions{MaxRetries: -1}})
+	cl, err := wps.NewClientWithKey(e.base, e.hub, key, &wps.ClientOptions{Retry: wps.RetryOptions{MaxRetries: -1}})
 	e.must("NewClient", err)
 	e.must("SendToUser(primary)", cl.SendToUser(ctx, "u", wps.Text("p"), nil))
 	c.expect(`{"type":"message","from":"server","dataType":"text","data":"p"}`)
@@ -137,7 +137,7 @@ func TestInvalidFilter(t *testing.T) {
 	e := newEnv(t)
 	c := e.connect("c", wps.ClientAccessOptions{UserID: "u"})
 	for _, f := range []string{"userId eq", "userId eq 'u", "((", "userId eq 'a' and", "foo eq 'u'"} {
-		err := e.wps.SendToAll(e.ctx(), wps.Text("x"), &wps.SendOptions{Filter: f})
+		err := e.wps.SendToAll(e.ctx(), wps.Text("x"), &wps.SendOptions{Filter: wps.RawFilter(f)})
 		var re *wps.ResponseError
 		if !errors.As(err, &re) || re.StatusCode != http.StatusBadRequest {
 			t.Errorf("SendToAll(filter %q): %v, want a 400 *wps.ResponseError", f, err)

@@ -56,7 +56,7 @@ func TestReverseProxy(t *testing.T) {
 	}
 	u := e.dialURL("via-proxy", ca.URL)
 	e.must("SendToGroup via gateway", c.SendToGroup(ctx, "p g", wps.Text("through the gateway"), nil))
-	u.expect(`{"type":"message","from":"server","dataType":"text","data":"through the gateway"}`)
+	u.expect(`{"type":"message","from":"group","group":"p g","dataType":"text","data":"through the gateway"}`)
 	ok, err := c.ConnectionExists(ctx, u.id)
 	if err != nil || !ok {
 		t.Errorf("ConnectionExists via gateway = %v, %v", ok, err)
@@ -104,7 +104,7 @@ func TestConcurrent(t *testing.T) {
 		for range nSends {
 			m := c.next()
 			d, _ := m["data"].(string)
-			if m["from"] != "server" || seen[d] {
+			if m["from"] != "group" || m["group"] != "crowd" || seen[d] {
 				t.Errorf("%s: unexpected or repeated frame %s", c.name, js(m))
 			}
 			seen[d] = true

@@ -31,13 +31,11 @@ func serverFrame(p payload) string {
 	return `{"type":"message","from":"server","dataType":"` + p.dataType + `","data":` + p.data + `}`
 }
 
-// groupFrame is what a REST SendToGroup delivers: the service marks every
-// REST send, group sends included, as a server message (the reference's §8b:
-// "Server message (REST send or user-event response)"); "from":"group" with
-// the group's name is for messages clients publish.
+// groupFrame is what a REST SendToGroup delivers: a group message naming
+// the group, with no fromUserId (the reference's §8b, as Microsoft's client
+// SDK and emulator expect it).
 func groupFrame(group string, p payload) string {
-	_ = group
-	return serverFrame(p)
+	return `{"type":"message","from":"group","group":` + js(group) + `,"dataType":"` + p.dataType + `","data":` + p.data + `}`
 }
 
 func TestSend(t *testing.T) {
@@ -91,14 +89,14 @@ func TestSend(t *testing.T) {
 			})
 			t.Run("SendToAll/FilterOrAndNot", func(t *testing.T) {
 				// alice's connections, plus room members that are not o'brien.
-				f := wps.Or(wps.FilterUserIs("alice"), wps.And(wps.InGroup("room"), wps.Not(wps.FilterUserIs(odd))))
+				f := wps.Or(wps.FilterUserIs("alice"), wps.And(wps.FilterInGroup("room"), wps.Not(wps.FilterUserIs(odd))))
 				check(t, serverFrame(p), []*tclient{alice, alice2, bob}, func() error {
 					return e.wps.SendToAll(ctx, p.msg, &wps.SendOptions{Filter: f})
 				})
 			})
 			t.Run("SendToAll/FilterAndExcluded", func(t *testing.T) {
 				check(t, serverFrame(p), []*tclient{bob, obrien}, func() error {
-					return e.wps.SendToAll(ctx, p.msg, &wps.SendOptions{Filter: wps.InGroup("room"), Excluded: []string{alice.id}})
+					return e.wps.SendToAll(ctx, p.msg, &wps.SendOptions{Filter: wps.FilterInGroup("room"), Excluded: []string{alice.id}})
 				})
 			})
 			t.Run("SendToUser", func(t *testing.T) {
@@ -109,7 +107,7 @@ func TestSend(t *testing.T) {
 			})
 			t.Run("SendToUser/Filter", func(t *testing.T) {
 				check(t, serverFrame(p), []*tclient{alice}, func() error {
-					return e.wps.SendToUser(ctx, "alice", p.msg, &wps.SendOptions{Filter: wps.InGroup("room")})
+					return e.wps.SendToUser(ctx, "alice", p.msg, &wps.SendOptions{Filter: wps.FilterInGroup("room")})
 				})
 			})
 			t.Run("SendToConnection", func(t *testing.T) {
@@ -126,7 +124,7 @@ func TestSend(t *testing.T) {
 				})
 			})
 			t.Run("SendToGroup/Filter", func(t *testing.T) {
-				f := wps.And(wps.Not(wps.FilterUserIs("bob")), wps.Not(wps.InGroup("vip")))
+				f := wps.And(wps.Not(wps.FilterUserIs("bob")), wps.Not(wps.FilterInGroup("vip")))
 				check(t, groupFrame("room", p), []*tclient{alice}, func() error {
 					return e.wps.SendToGroup(ctx, "room", p.msg, &wps.SendOptions{Filter: f})
 				})
@@ -155,7 +153,7 @@ func TestSendGroupNameEscaping(t *testing.T) {
 	for _, g := range groups {
 		e.must("SendToGroup", e.wps.SendToGroup(e.ctx(), g, p.msg, nil))
 		c.expect(groupFrame(g, p))
-		e.must("SendToAll(InGroup)", e.wps.SendToAll(e.ctx(), p.msg, &wps.SendOptions{Filter: wps.InGroup(g)}))
+		e.must("SendToAll(InGroup)", e.wps.SendToAll(e.ctx(), p.msg, &wps.SendOptions{Filter: wps.FilterInGroup(g)}))
 		c.expect(serverFrame(p))
 	}
 	other.expectNone()

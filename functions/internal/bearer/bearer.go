@@ -1,20 +1,29 @@
-// Package bearer checks an "Authorization: Bearer ..." header against a
-// shared secret (compared in constant time) or an HS256 JWT (golang-jwt),
-// for the broadcast and negotiate functions.
+// Package bearer checks an "Authorization: Bearer ..." header for the
+// broadcast and negotiate functions: a shared secret (compared in constant
+// time), an HS256 JWT of the application (golang-jwt), or a user or
+// service token of any OpenID Connect issuer (pkg/oidc), which then also
+// names the user and the caller's roles.
 package bearer
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/wpsfn/wpsfn/pkg/oidc"
 )
 
-// Verifier checks bearer credentials. Set Secret, JWTSecret or both.
+// Verifier checks bearer credentials. Set Secret, JWTSecret, OIDC or any
+// combination: a token whose header says HS256 goes to JWTSecret, any
+// other JWT to OIDC.
 type Verifier struct {
 	// Secret, when set, is accepted as the bearer value itself.
 	Secret string
@@ -28,21 +37,41 @@ type Verifier struct {
 	RequireSubject bool
 	// Now replaces time.Now (tests).
 	Now func() time.Time
+
+	// OIDC, when set, verifies asymmetric JWTs of an OpenID Connect issuer.
+	OIDC *oidc.Verifier
+	// UserClaim names the claim that is the user id of an OIDC token;
+	// empty means sub.
+	UserClaim string
+	// RolesClaim names the claim holding the caller's roles, groups or
+	// scopes (an array, or a space-separated string like scp), for either
+	// kind of JWT; empty means none.
+	RolesClaim string
+	// RequireRoles, when set, refuses (403) a JWT whose RolesClaim holds
+	// none of them.
+	RequireRoles []string
 }
 
 // Identity is who a request proved to be.
 type Identity struct {
-	// Method is "secret" or "jwt".
+	// Method is "secret", "jwt" (HS256) or "oidc".
 	Method string
-	// Subject is the JWT's sub claim (empty for the shared secret).
+	// Subject is the user id: the JWT's sub, or an OIDC token's UserClaim
+	// (empty for the shared secret).
 	Subject string
-	// Claims are the JWT's claims (nil for the shared secret).
-	Claims jwt.MapClaims
+	// Roles are the values of RolesClaim.
+	Roles []string
+	// Claims are the JWT's claims (nil for the shared secret); read only.
+	Claims map[string]any
 }
 
 // Error is an authentication failure. Reason is safe to show to the caller:
-// it never contains the credential.
-type Error struct{ Reason string }
+// it never contains the credential. Forbidden marks a caller that proved who
+// it is but lacks a required role (403, not 401).
+type Error struct {
+	Reason    string
+	Forbidden bool
+}
 
 func (e *Error) Error() string { return "unauthorized: " + e.Reason }
 
@@ -71,20 +100,37 @@ func (v *Verifier) Verify(r *http.Request) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	return v.VerifyToken(tok)
+	return v.VerifyToken(r.Context(), tok)
 }
 
 // VerifyToken checks one bearer value.
-func (v *Verifier) VerifyToken(tok string) (*Identity, error) {
+func (v *Verifier) VerifyToken(ctx context.Context, tok string) (*Identity, error) {
+	id, err := v.verifyToken(ctx, tok)
+	if err != nil || id.Method == "secret" {
+		return id, err
+	}
+	if v.RolesClaim != "" {
+		id.Roles = claimList(id.Claims[v.RolesClaim])
+	}
+	if len(v.RequireRoles) > 0 && !slices.ContainsFunc(id.Roles, func(r string) bool { return slices.Contains(v.RequireRoles, r) }) {
+		return nil, &Error{Reason: "token's " + v.RolesClaim + " claim holds none of the required roles", Forbidden: true}
+	}
+	return id, nil
+}
+
+func (v *Verifier) verifyToken(ctx context.Context, tok string) (*Identity, error) {
 	if v.Secret != "" {
 		// Hashing first makes the comparison independent of the lengths.
 		a, b := sha256.Sum256([]byte(tok)), sha256.Sum256([]byte(v.Secret))
 		if subtle.ConstantTimeCompare(a[:], b[:]) == 1 {
 			return &Identity{Method: "secret"}, nil
 		}
-		if v.JWTSecret == "" || strings.Count(tok, ".") != 2 {
+		if (v.JWTSecret == "" && v.OIDC == nil) || strings.Count(tok, ".") != 2 {
 			return nil, fail("invalid bearer secret")
 		}
+	}
+	if v.OIDC != nil && (v.JWTSecret == "" || headerAlg(tok) != "HS256") {
+		return v.verifyOIDC(ctx, tok)
 	}
 	if v.JWTSecret == "" {
 		return nil, fail("no credential is configured")
@@ -116,6 +162,59 @@ func (v *Verifier) VerifyToken(tok string) (*Identity, error) {
 		return nil, fail("token has no sub claim")
 	}
 	return &Identity{Method: "jwt", Subject: sub, Claims: claims}, nil
+}
+
+func (v *Verifier) verifyOIDC(ctx context.Context, tok string) (*Identity, error) {
+	t, err := v.OIDC.Verify(ctx, tok)
+	if err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) {
+			return nil, fail(oe.Reason)
+		}
+		return nil, fail("invalid token")
+	}
+	claim := v.UserClaim
+	if claim == "" {
+		claim = "sub"
+	}
+	user := t.String(claim)
+	if user == "" {
+		return nil, fail("token has no " + claim + " claim")
+	}
+	return &Identity{Method: "oidc", Subject: user, Claims: t.Claims}, nil
+}
+
+// headerAlg returns the alg of a JWT's header without verifying anything.
+func headerAlg(tok string) string {
+	h, _, _ := strings.Cut(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(h)
+	if err != nil {
+		return ""
+	}
+	var hd struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(b, &hd) != nil {
+		return ""
+	}
+	return hd.Alg
+}
+
+// claimList reads a claim that is an array of strings or a space-separated string.
+func claimList(v any) []string {
+	switch v := v.(type) {
+	case string:
+		return strings.Fields(v)
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // jwtReason maps golang-jwt's errors to a short reason.

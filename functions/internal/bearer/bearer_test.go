@@ -1,6 +1,7 @@
 package bearer
 
 import (
+	"context"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -90,7 +91,7 @@ func TestVerify(t *testing.T) {
 
 func TestVerifyJWTOnlyRejectsSecretLookalike(t *testing.T) {
 	v := &Verifier{JWTSecret: jwtKey}
-	if _, err := v.VerifyToken(jwtKey); err == nil {
+	if _, err := v.VerifyToken(context.Background(), jwtKey); err == nil {
 		t.Fatal("the JWT key itself must not work as a bearer secret")
 	}
 }

@@ -197,7 +197,8 @@ func (p Parsed) SendOptions() *wps.SendOptions {
 	if p.TTL == 0 && p.Filter == "" && len(p.Excluded) == 0 {
 		return nil
 	}
-	return &wps.SendOptions{Excluded: p.Excluded, Filter: p.Filter, MessageTTL: time.Duration(p.TTL) * time.Second}
+	// The envelope's filter is OData text its producer wrote (checked above), hence RawFilter.
+	return &wps.SendOptions{Excluded: p.Excluded, Filter: wps.RawFilter(p.Filter), MessageTTL: time.Duration(p.TTL) * time.Second}
 }
 
 // Sender is the part of *wps.Client that Send uses.

@@ -1,0 +1,187 @@
+package hosts
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wpsfn/wpsfn/internal/faastest"
+	"github.com/wpsfn/wpsfn/internal/httprec"
+)
+
+//go:embed testdata
+var testdata embed.FS
+
+// relayService is the REST stand-in for the relay: a send to group "busy"
+// answers 503 while busy is set, to group "forbidden" 403, anything else
+// as the service does.
+type relayService struct {
+	*httprec.Server
+	busy atomic.Bool
+}
+
+func newRelayService(t *testing.T) *relayService {
+	s := &relayService{}
+	s.busy.Store(true)
+	s.Server = httprec.New(t, httprec.Options{Answer: func(w http.ResponseWriter, r *http.Request, n int) {
+		switch {
+		case strings.Contains(r.URL.Path, "/groups/busy/") && s.busy.Load():
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case strings.Contains(r.URL.Path, "/groups/forbidden/"):
+			w.WriteHeader(http.StatusForbidden)
+		default:
+			httprec.RESTAnswer(w, r, n)
+		}
+	}})
+	return s
+}
+
+// bodies are the sent message bodies, in the order they arrived.
+func (s *relayService) bodies() []string {
+	var out []string
+	for _, r := range s.Requests() {
+		out = append(out, string(r.Body))
+	}
+	return out
+}
+
+func relayEnv(s *relayService) []string {
+	return []string{
+		"WEBPUBSUB_CONNECTION_STRING=Endpoint=" + s.URL + ";AccessKey=" + accessKey + ";Version=1.0;",
+		"WEBPUBSUB_HUB=" + hub,
+		"RELAY_SEND_RETRIES=-1",
+	}
+}
+
+// fifoRecord is an SQS FIFO record carrying an envelope to group to with text.
+func fifoRecord(id, group, to, text string, receive int) events.SQSMessage {
+	body := fmt.Sprintf(`{"to":"group","id":%q,"text":%q}`, to, text)
+	if to == "" {
+		body = `{"to":"group","text":"no id: a bad envelope"}`
+	}
+	return events.SQSMessage{MessageId: id, ReceiptHandle: "rh-" + id, Body: body, EventSource: "aws:sqs",
+		EventSourceARN: "arn:aws:sqs:eu-west-1:123456789012:relay.fifo", AWSRegion: "eu-west-1",
+		Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(receive), "MessageGroupId": group,
+			"MessageDeduplicationId": "d-" + id, "SentTimestamp": "1764622800000"}}
+}
+
+func invokeSQS(t *testing.T, l *faastest.LambdaEmulator, ev events.SQSEvent) []string {
+	t.Helper()
+	out := l.Invoke(t, ev)
+	if e, ok := faastest.AsLambdaError(out); ok {
+		t.Fatalf("function error %+v", e)
+	}
+	var resp struct {
+		BatchItemFailures *[]struct {
+			ItemIdentifier string `json:"itemIdentifier"`
+		} `json:"batchItemFailures"`
+	}
+	if err := json.Unmarshal(out, &resp); err != nil || resp.BatchItemFailures == nil {
+		t.Fatalf("answer %s is not an SQSEventResponse: %v", out, err)
+	}
+	var ids []string
+	for _, f := range *resp.BatchItemFailures {
+		ids = append(ids, f.ItemIdentifier)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestRelayLambdaSQS runs cmd/relay under the RIE with a FIFO batch of ten:
+// one bad envelope, one refused by the service (403), one transient failure
+// (503) in group A, whose later message must wait with it.
+func TestRelayLambdaSQS(t *testing.T) {
+	t.Parallel()
+	s := newRelayService(t)
+	l := faastest.StartRIE(t, faastest.MustBuild(t, "./cmd/relay"), relayEnv(s)...)
+	batch := events.SQSEvent{Records: []events.SQSMessage{
+		fifoRecord("m0", "A", "a", "a1", 1),
+		fifoRecord("m1", "A", "busy", "a2", 1),
+		fifoRecord("m2", "A", "a", "a3", 1),
+		fifoRecord("m3", "B", "", "", 1),
+		fifoRecord("m4", "B", "b", "b1", 1),
+		fifoRecord("m5", "C", "forbidden", "c1", 1),
+		fifoRecord("m6", "C", "c", "c2", 1),
+		fifoRecord("m7", "D", "d", "d1", 1),
+		fifoRecord("m8", "D", "d", "d2", 1),
+		fifoRecord("m9", "D", "d", "d3", 1),
+	}}
+	if got := invokeSQS(t, l, batch); !slices.Equal(got, []string{"m1", "m2"}) {
+		t.Fatalf("batchItemFailures %v, want [m1 m2]: the transient failure and the rest of its group", got)
+	}
+	sent := s.bodies()
+	want := []string{"a1", "a2", "b1", "c1", "c2", "d1", "d2", "d3"} // a2 refused with 503, c1 with 403
+	if got := slices.Sorted(slices.Values(sent)); !slices.Equal(got, want) {
+		t.Fatalf("sent %q, want %q", sent, want)
+	}
+	before := func(a, b string) bool { return slices.Index(sent, a) < slices.Index(sent, b) }
+	if !before("a1", "a2") || !before("c1", "c2") || !before("d1", "d2") || !before("d2", "d3") {
+		t.Fatalf("order within a group not kept: %q", sent)
+	}
+	// Lambda redelivers m1 and m2 in order (and, say, m0 again); the
+	// service has recovered. m0 is a duplicate: acknowledged, not sent.
+	s.busy.Store(false)
+	s.Reset()
+	redelivery := events.SQSEvent{Records: []events.SQSMessage{
+		fifoRecord("m0", "A", "a", "a1", 2), fifoRecord("m1", "A", "busy", "a2", 2), fifoRecord("m2", "A", "a", "a3", 2),
+	}}
+	if got := invokeSQS(t, l, redelivery); got != nil {
+		t.Fatalf("batchItemFailures %v on redelivery, want none", got)
+	}
+	if got := s.bodies(); !slices.Equal(got, []string{"a2", "a3"}) {
+		t.Fatalf("redelivery sent %q, want [a2 a3]", got)
+	}
+	if p := s.Requests()[0].Path; p != "/api/hubs/chat/groups/busy/:send" {
+		t.Fatalf("path %s", p)
+	}
+}
+
+// TestRelayLambdaSNSEventBridge: the same binary takes SNS and EventBridge
+// events (asynchronous invocations: a transient failure is the function's
+// error, so Lambda retries the event).
+func TestRelayLambdaSNSEventBridge(t *testing.T) {
+	t.Parallel()
+	s := newRelayService(t)
+	l := faastest.StartRIE(t, faastest.MustBuild(t, "./cmd/relay"), relayEnv(s)...)
+	read := func(name string) string {
+		b, err := testdata.ReadFile("testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	cases := []struct {
+		name, event, path, body, errorMessage string
+	}{
+		{"SNS", read("sns.json"), "/api/hubs/chat/groups/orders/:send", "order 42 shipped", ""},
+		{"EventBridge", read("eventbridge.json"), "/api/hubs/chat/groups/orders/:send", `{"order":42}`, ""},
+		{"SNS transient", strings.NewReplacer(`\"orders\"`, `\"busy\"`, "95df01b4", "aaaaaaaa").Replace(read("sns.json")),
+			"/api/hubs/chat/groups/busy/:send", "order 42 shipped", "503"},
+		{"EventBridge bad envelope", strings.NewReplacer(`"to":"group"`, `"to":"nobody"`, "eb-1", "eb-2").Replace(read("eventbridge.json")), "", "", ""},
+	}
+	for _, c := range cases {
+		s.Reset()
+		out := l.Invoke(t, c.event)
+		e, isErr := faastest.AsLambdaError(out)
+		if c.errorMessage == "" && isErr || c.errorMessage != "" && (!isErr || !strings.Contains(e.Message, c.errorMessage)) {
+			t.Errorf("%s: answer %s, want error %q", c.name, out, c.errorMessage)
+		}
+		got := s.Requests()
+		if c.path == "" {
+			if len(got) != 0 {
+				t.Errorf("%s: sent %+v", c.name, got)
+			}
+			continue
+		}
+		if len(got) != 1 || got[0].Path != c.path || string(got[0].Body) != c.body {
+			t.Errorf("%s: sent %+v, want %s %s", c.name, got, c.path, c.body)
+		}
+	}
+}
