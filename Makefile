@@ -157,12 +157,15 @@ package-azure: $(MKZIP)
 	done
 	@ls -l $(DIST)/azure/*.zip
 
-# Prints the gcloud commands (one deploy per function from the same source);
-# `make deploy-gcp GCP_RUN=1` runs them. Secrets come from Secret Manager.
+# Prints the gcloud commands (one deploy per function from the same source),
+# each argument that a shell would change quoted so the lines paste as they
+# are; `make deploy-gcp GCP_RUN=1` runs them. Secrets come from Secret Manager.
 GCP_HTTP_FUNCTIONS := connect:Connect message:Message broadcast:Broadcast negotiate:Negotiate
 GCP_SECRET_CONN    := WEBPUBSUB_CONNECTION_STRING=wpsfn-webpubsub-connection-string:latest
 deploy-gcp:
-	@set -e; run() { echo "$$*"; if [ -n "$(GCP_RUN)" ]; then "$$@"; fi; }; \
+	@set -e; run() { line=""; for a in "$$@"; do \
+	    case $$a in *[!A-Za-z0-9_./:=,@%+-]*) a="'$$(printf '%s' "$$a" | sed "s/'/'\\\\''/g")'";; esac; \
+	    line="$$line $$a"; done; echo "$${line# }"; if [ -n "$(GCP_RUN)" ]; then "$$@"; fi; }; \
 	for pair in $(GCP_HTTP_FUNCTIONS); do fn=$${pair%%:*}; entry=$${pair#*:}; \
 	  secrets="$(GCP_SECRET_CONN)"; \
 	  case $$fn in \

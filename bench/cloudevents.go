@@ -44,12 +44,6 @@ const (
 	ceBareName    = "bare net/http echo (ceiling)"
 )
 
-func ceMedian[T float64 | time.Duration](xs []T) T {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 type ceTarget struct {
 	name string
 	url  string
@@ -83,7 +77,7 @@ func benchCloudEvents(ctx context.Context) error {
 		return err
 	}
 	var targets []ceTarget
-	oursURL, stopOurs, err := ceServe(ours)
+	oursURL, stopOurs, err := serveLoopback(ours)
 	if err != nil {
 		return err
 	}
@@ -97,7 +91,7 @@ func benchCloudEvents(ctx context.Context) error {
 		defer stopExpress()
 		targets = append(targets, ceTarget{"@azure/web-pubsub-express 1.1.0", expressURL + "/eventhandler/"})
 	}
-	bareURL, stopBare, err := ceServe(http.HandlerFunc(ceBareEcho))
+	bareURL, stopBare, err := serveLoopback(http.HandlerFunc(ceBareEcho))
 	if err != nil {
 		return err
 	}
@@ -169,7 +163,7 @@ func benchCloudEvents(ctx context.Context) error {
 		// other processes on the machine only ever slow a round down.
 		results := make([]ceResult, len(targets))
 		for i, t := range targets {
-			results[i] = ceResult{rate: ceMedian(rates[i]), p99: ceMedian(p99s[i])}
+			results[i] = ceResult{rate: median(rates[i]), p99: median(p99s[i])}
 			fmt.Printf("  %-34s %9.0f req/s (best round %6.0f)   p99 %7.2f ms\n",
 				t.name, results[i].rate, slices.Max(rates[i]), float64(results[i].p99)/1e6)
 		}
@@ -183,17 +177,6 @@ func benchCloudEvents(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// ceServe serves h on a fresh loopback port.
-func ceServe(h http.Handler) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), func() { srv.Close() }, nil
 }
 
 // ceBareEcho is the ceiling: it reads the body and echoes it with the same

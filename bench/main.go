@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 )
 
 // part is one benchmark; each registers itself from its own file's init.
@@ -30,6 +32,10 @@ func main() {
 	defer stop()
 	sort.Slice(parts, func(i, j int) bool { return parts[i].name < parts[j].name })
 	want := os.Args[1:]
+	if bad := unknownParts(want); len(bad) > 0 {
+		fmt.Fprintf(os.Stderr, "bench: unknown part %s\n%s", strings.Join(bad, ", "), usage())
+		os.Exit(2)
+	}
 	failed := false
 	for _, p := range parts {
 		if len(want) > 0 && !slices.Contains(want, p.name) {
@@ -45,4 +51,24 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+// unknownParts returns the names in want that no part has; "-h" and
+// "--help" are unknown too, so they print the usage.
+func unknownParts(want []string) []string {
+	var bad []string
+	for _, w := range want {
+		if !slices.ContainsFunc(parts, func(p part) bool { return p.name == w }) {
+			bad = append(bad, strconv.Quote(w))
+		}
+	}
+	return bad
+}
+
+func usage() string {
+	names := make([]string, len(parts))
+	for i, p := range parts {
+		names[i] = p.name
+	}
+	return "usage: go run ./bench [part...]\nparts: " + strings.Join(names, ", ") + " (none: all of them)\n"
 }

@@ -462,5 +462,6 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 		fmt.Fprintf(w, "    broadcast-schedule  %s/   POST to run it once (--heartbeat 10s runs it on a timer)\n", st.Functions["broadcast-schedule"])
 	}
 	fmt.Fprintf(w, "\n  Try:  curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"to\":\"all\",\"text\":\"hello\"}' %s/api/broadcast\n", st.BroadcastSecret, st.Functions["broadcast"])
+	fmt.Fprintf(w, "  SDKs: Microsoft's @azure/web-pubsub needs { allowInsecureConnection: true } for this http:// endpoint.\n")
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
 }

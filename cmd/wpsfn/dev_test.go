@@ -26,6 +26,7 @@ import (
 	"github.com/wpsfn/wpsfn/cmd/wpsfn/internal/web"
 	"github.com/wpsfn/wpsfn/internal/emulator"
 	"github.com/wpsfn/wpsfn/internal/nodetest"
+	"github.com/wpsfn/wpsfn/internal/syncbuf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
@@ -716,7 +717,7 @@ func TestDevCommandBanner(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pr, pw := io.Pipe()
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"dev", "--addr", "127.0.0.1:0", "--port-base", "0", "--heartbeat", "1s", "--log-level", "error"}, pw, stderr)
@@ -769,16 +770,3 @@ func TestDevCommandBanner(t *testing.T) {
 		t.Fatal("no exit within 20s of the interrupt")
 	}
 }
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }

@@ -76,7 +76,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.Var(&hubs, "hub", "NAME=URLTEMPLATE: a hub whose connect/connected/disconnected and user events\n"+
 		"go to URLTEMPLATE ({hub} and {event} are substituted); repeatable")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wpsfn emulator [--addr host:port] [--config file.json] [--hub NAME=URLTEMPLATE]... [--access-key KEY]")
+		fmt.Fprintln(stderr, "usage: wpsfn emulator [--addr host:port] [--config file.json] [--hub NAME=URLTEMPLATE]... [--access-key KEY] [--trace-public] [-v]")
+		fmt.Fprintln(stderr, "\nRuns the Web PubSub emulator; its live trace is at /trace (this machine only unless --trace-public).")
 		fs.PrintDefaults()
 	}
 	if code := parseFlags(fs, args, stderr); code >= 0 {

@@ -13,7 +13,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
+	"strings"
 	"syscall"
 )
 
@@ -34,12 +36,24 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) == 0:
 		usage(stderr)
-		if len(args) == 0 {
+		return 2
+	case args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || (args[0] == "help" && len(args) == 1):
+		usage(stdout)
+		return 0
+	case args[0] == "--version" || args[0] == "-version" || args[0] == "version":
+		fmt.Fprintln(stdout, "wpsfn", version())
+		return 0
+	case args[0] == "help":
+		// wpsfn help CMD: that command's usage, on stdout.
+		cmd, ok := commands[args[1]]
+		if !ok {
+			fmt.Fprintf(stderr, "wpsfn: unknown command %q (run 'wpsfn help')\n", args[1])
 			return 2
 		}
-		return 0
+		return cmd.run(ctx, []string{"-h"}, stdout, stdout)
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
@@ -47,6 +61,34 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return cmd.run(ctx, args[1:], stdout, stderr)
+}
+
+// version is the module version the binary was built from (a tag, or a
+// pseudo-version with `go install ...@version`), else the VCS revision.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown version)"
+	}
+	v := bi.Main.Version
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+dirty"
+			}
+		}
+	}
+	if (v == "" || v == "(devel)") && rev != "" {
+		return "devel " + rev[:min(12, len(rev))] + modified + " " + bi.GoVersion
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v + " " + bi.GoVersion
 }
 
 func usage(w io.Writer) {
@@ -60,22 +102,34 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'wpsfn <command> -h' for a command's flags.")
+	fmt.Fprintln(w, "\nRun 'wpsfn help <command>' for a command's flags; 'wpsfn --version' prints the version.")
 }
 
 // parseFlags parses a subcommand's flags, which take no positional
 // arguments. It returns -1 to go on, or the exit code to return at once:
-// 0 after -h, 2 for a bad flag or an unexpected argument (flag has already
-// printed its own message for a bad flag).
+// 0 after -h (the usage printed), 2 for a bad flag or an unexpected
+// argument, said in one line with a hint instead of the whole usage.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) int {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	out, usage := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = usage
+	hint := fmt.Sprintf("run 'wpsfn help %s'", strings.TrimPrefix(fs.Name(), "wpsfn "))
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.Usage()
+		return 0
+	case err != nil:
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			msg = "unknown flag --" + strings.TrimPrefix(name, "-")
 		}
+		fmt.Fprintf(stderr, "%s: %s (%s)\n", fs.Name(), msg, hint)
 		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "%s: unexpected argument %q (flags only; %s)\n", fs.Name(), fs.Arg(0), hint)
 		return 2
 	}
 	return -1

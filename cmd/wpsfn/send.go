@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/wpsfn/wpsfn/functions/relay"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
@@ -33,8 +36,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var excluded wpsListFlag
 	fs.Var(&excluded, "exclude", "connection id not to send to, repeatable (all, group)")
 	ttl := fs.Duration("ttl", 0, "drop the message if not taken up in time (up to 5m; all targets)")
+	asEnvelope := fs.Bool("envelope", false, "print the relay's JSON envelope for this target and message instead of sending it")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wpsfn send --to all|user:ID|group:NAME|connection:ID (--text S | --json S | --binary-file PATH) [--filter F] [--exclude ID]... [--ttl D]")
+		fmt.Fprintln(stderr, "usage: wpsfn send --to all|user:ID|group:NAME|connection:ID (--text S | --json S | --binary-file PATH) [--filter F] [--exclude ID]... [--ttl D] [--envelope]")
 		fmt.Fprintln(stderr, "\nSends one message to the hub. Reads WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB.")
 		fs.PrintDefaults()
 	}
@@ -98,6 +102,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	default:
 		msg = wps.Text(*text)
 	}
+	if *asEnvelope {
+		return printEnvelope(stdout, stderr, kind, id, msg, *filter, excluded, *ttl)
+	}
 	// --filter is OData text the operator typed on purpose, hence RawFilter.
 	opts := &wps.SendOptions{Excluded: excluded, Filter: wps.RawFilter(*filter), MessageTTL: *ttl}
 	client, err := wpsClient()
@@ -117,10 +124,37 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = client.SendToConnection(ctx, id, msg, opts)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "wpsfn send: %v\n", err)
+		fmt.Fprintf(stderr, "wpsfn send: %s\n", callError(err))
 		return 1
 	}
 	fmt.Fprintf(stdout, "sent %d bytes (%s) to %s\n", len(msg.Bytes()), msg.ContentType(), *to)
+	return 0
+}
+
+// printEnvelope writes the envelope a producer puts on the relay's queue
+// (or POSTs to broadcast) for this target and message, checked as the relay
+// checks it.
+func printEnvelope(stdout, stderr io.Writer, kind, id string, msg wps.Message, filter string, excluded []string, ttl time.Duration) int {
+	e := relay.Envelope{To: kind, ID: id, Filter: filter, Excluded: excluded, TTL: int((ttl + time.Second - 1) / time.Second)}
+	switch msg.ContentType() {
+	case "application/json":
+		e.JSON = json.RawMessage(msg.Bytes())
+	case "application/octet-stream":
+		b64 := base64.StdEncoding.EncodeToString(msg.Bytes())
+		e.Binary = &b64
+	default:
+		text := string(msg.Bytes())
+		e.Text = &text
+	}
+	b, err := json.Marshal(e)
+	if err == nil {
+		err = relay.CheckEnvelope(b)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "wpsfn send: --envelope: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stdout, "%s\n", b)
 	return 0
 }
 

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/wpsfn/wpsfn/functions/relay"
 )
 
 func TestSendCommand(t *testing.T) {
@@ -87,4 +89,35 @@ func TestSendCommand(t *testing.T) {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	assertOneLine(t, errOut, cliTestKey)
+}
+
+// TestSendEnvelope: --envelope prints the relay's JSON (no connection
+// string needed, nothing sent), which the relay accepts as it is.
+func TestSendEnvelope(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "payload.bin")
+	if err := os.WriteFile(bin, []byte{0, 1, 2, 255}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		args []string
+		out  string
+	}{
+		{"json to a group with options", []string{"--to", "group:orders", "--json", `{"order": 42}`, "--ttl", "1500ms", "--exclude", "c1", "--filter", "userId ne 'bob'"},
+			`{"to":"group","id":"orders","json":{"order":42},"ttl":2,"filter":"userId ne 'bob'","excluded":["c1"]}`},
+		{"text to all", []string{"--to", "all", "--text", `say "hi"`}, `{"to":"all","text":"say \"hi\""}`},
+		{"empty text", []string{"--to", "user:alice", "--text", ""}, `{"to":"user","id":"alice","text":""}`},
+		{"binary to a connection", []string{"--to", "connection:c/1", "--binary-file", bin}, `{"to":"connection","id":"c/1","binary":"AAEC/w=="}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, nil, append([]string{"send", "--envelope"}, c.args...)...)
+			if code != 0 || errOut != "" || out != c.out+"\n" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want %s", code, out, errOut, c.out)
+			}
+			if err := relay.CheckEnvelope([]byte(out)); err != nil {
+				t.Fatalf("the relay refuses it: %v", err)
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -66,7 +67,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		UserID: *user, Roles: roles, Groups: groups, Expiry: *expiry, Protocol: proto,
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "wpsfn token: %v\n", err)
+		fmt.Fprintf(stderr, "wpsfn token: %s\n", callError(err))
 		return 1
 	}
 	if *asJSON {
@@ -114,6 +115,9 @@ func wpsClient() (*wps.Client, error) {
 	}
 	// Checked here, not left to NewClientFromConnectionString, so each error
 	// names its variable.
+	if strings.ContainsAny(cfg.ConnectionString, "<>") {
+		return nil, errors.New("WEBPUBSUB_CONNECTION_STRING still holds a placeholder such as <name> or <key>: use your resource's connection string (Azure portal, Keys) or the one `wpsfn dev` prints")
+	}
 	cs, err := wps.ParseConnectionString(cfg.ConnectionString)
 	if err != nil {
 		return nil, fmt.Errorf("WEBPUBSUB_CONNECTION_STRING: %w", err)
@@ -121,7 +125,23 @@ func wpsClient() (*wps.Client, error) {
 	if !wps.ValidHub(cfg.Hub) {
 		return nil, fmt.Errorf("WEBPUBSUB_HUB %q is not a valid hub name (a letter, then up to 127 letters, digits or _)", cfg.Hub)
 	}
-	return cs.NewClient(cfg.Hub, &wps.ClientOptions{UserAgent: "wpsfn-cli"})
+	// One quick retry: a command at a prompt should fail within a second
+	// when nothing listens, not retry silently for several.
+	return cs.NewClient(cfg.Hub, &wps.ClientOptions{UserAgent: "wpsfn-cli", Retry: wps.RetryOptions{MaxRetries: 1, Delay: 200 * time.Millisecond}})
+}
+
+// callError is the one line a failed call prints: an endpoint that cannot
+// be reached is said so, with what to check.
+func callError(err error) string {
+	var ne *net.OpError
+	if errors.As(err, &ne) && ne.Op == "dial" {
+		return fmt.Sprintf("cannot reach the service at %s: %v (is the emulator running, e.g. `wpsfn dev`, and WEBPUBSUB_CONNECTION_STRING right?)", ne.Addr, ne.Err)
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Sprintf("cannot reach the service: host %s not found (check the Endpoint in WEBPUBSUB_CONNECTION_STRING)", dnsErr.Name)
+	}
+	return err.Error()
 }
 
 // wpsListFlag collects a repeatable string flag.

@@ -137,7 +137,7 @@ func TestTokenAndSendBadConfiguration(t *testing.T) {
 		{"no key", []string{"WEBPUBSUB_CONNECTION_STRING=Endpoint=http://127.0.0.1:1;Version=1.0;", "WEBPUBSUB_HUB=chat"}, nil, "WEBPUBSUB_CONNECTION_STRING: wps: connection string: AccessKey is missing"},
 		{"bad endpoint", []string{"WEBPUBSUB_CONNECTION_STRING=Endpoint=localhost;AccessKey=" + cliTestKey, "WEBPUBSUB_HUB=chat"}, nil, "WEBPUBSUB_CONNECTION_STRING: wps: connection string: Endpoint"},
 		{"bad hub", []string{"WEBPUBSUB_CONNECTION_STRING=" + good, "WEBPUBSUB_HUB=my hub"}, nil, `WEBPUBSUB_HUB "my hub" is not a valid hub name`},
-		{"bad flag", []string{"WEBPUBSUB_CONNECTION_STRING=" + good, "WEBPUBSUB_HUB=chat"}, []string{"--nope"}, "flag provided but not defined"},
+		{"bad flag", []string{"WEBPUBSUB_CONNECTION_STRING=" + good, "WEBPUBSUB_HUB=chat"}, []string{"--nope"}, "unknown flag --nope"},
 	}
 	for _, tc := range cases {
 		for _, cmd := range [][]string{{"token"}, {"send", "--to", "all", "--text", "x"}} {

@@ -58,7 +58,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	log := fnconf.Logger(cfg.Logger)
-	client, err := fnconf.NewClient("broadcast", cs, cfg.Hub, cfg.HTTPClient, log)
+	client, err := fnconf.NewClient("broadcast", cs, &cfg.Identity, cfg.Hub, cfg.HTTPClient, log)
 	if err != nil {
 		return nil, err
 	}

@@ -20,7 +20,7 @@ func NewSchedule(cfg ScheduleConfig) (func(ctx context.Context, now time.Time) e
 		return nil, err
 	}
 	log := fnconf.Logger(cfg.Logger)
-	client, err := fnconf.NewClient("broadcast-schedule", cc.cs, cfg.Hub, cfg.HTTPClient, log)
+	client, err := fnconf.NewClient("broadcast-schedule", cc.cs, &cfg.Identity, cfg.Hub, cfg.HTTPClient, log)
 	if err != nil {
 		return nil, err
 	}

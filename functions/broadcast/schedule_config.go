@@ -28,8 +28,11 @@ const (
 // variables: zero values of Target, Message and ContentType mean their
 // defaults.
 type ScheduleConfig struct {
-	// ConnectionString of the Web PubSub resource. Required.
-	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
+	// ConnectionString of the Web PubSub resource. Required unless WEBPUBSUB_ENDPOINT is set.
+	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING"`
+	// Identity reaches the resource without a key: WEBPUBSUB_ENDPOINT and an
+	// Entra credential (WEBPUBSUB_CREDENTIAL, AZURE_*), instead of ConnectionString.
+	fnconf.Identity
 	// Hub the messages go to. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 
@@ -96,7 +99,7 @@ type compiledSchedule struct {
 // the target and the template.
 func (c *ScheduleConfig) compile() (compiledSchedule, error) {
 	c.setDefaults()
-	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
+	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub, &c.Identity)
 	if err != nil {
 		return compiledSchedule{}, err
 	}

@@ -28,8 +28,11 @@ var DefaultSubprotocols = []string{"json.reliable.webpubsub.azure.v1", "json.web
 // variables: zero fields mean the documented defaults, false booleans are
 // the default behaviour, negative numbers are refused.
 type Config struct {
-	// ConnectionString of the Web PubSub resource. Required.
-	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
+	// ConnectionString of the Web PubSub resource. Required unless WEBPUBSUB_ENDPOINT is set.
+	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING"`
+	// Identity reaches the resource without a key: WEBPUBSUB_ENDPOINT and an
+	// Entra credential (WEBPUBSUB_CREDENTIAL, AZURE_*), instead of ConnectionString.
+	fnconf.Identity
 	// Hub whose upstream events this function serves. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 
@@ -60,6 +63,10 @@ type Config struct {
 	// AccessKeys are more keys accepted for ce-signature besides the
 	// connection string's own (e.g. the secondary key while rotating).
 	AccessKeys []string `env:"WEBPUBSUB_ACCESS_KEYS"`
+	// Events chooses how upstream requests are authenticated
+	// (WEBPUBSUB_EVENTS_AUTH: ce-signature, the Entra token of the
+	// resource's managed identity, either, or none).
+	fnconf.EventAuth
 
 	// Logger receives one line per event; nil means slog.Default().
 	Logger *slog.Logger `env:"-"`
@@ -123,8 +130,11 @@ func validRole(r string) bool {
 // connection string.
 func (c *Config) validate() (wps.ConnectionString, error) {
 	c.setDefaults()
-	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
+	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub, &c.Identity)
 	if err != nil {
+		return cs, err
+	}
+	if err := c.EventAuth.Check(append([]string{cs.AccessKey}, c.AccessKeys...), c.Identity.TenantID); err != nil {
 		return cs, err
 	}
 	for _, g := range c.AllowedGroups {

@@ -77,20 +77,24 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	log := fnconf.Logger(cfg.Logger)
-	client, err := fnconf.NewClient("connect", cs, cfg.Hub, cfg.HTTPClient, log)
+	client, err := fnconf.NewClient("connect", cs, &cfg.Identity, cfg.Hub, cfg.HTTPClient, log)
 	if err != nil {
 		return nil, err
 	}
 	f := &function{cfg: cfg, client: client, log: log, groups: newTracker(maxTracked)}
+	auth, err := cfg.EventAuth.Authenticator(append([]string{cs.AccessKey}, cfg.AccessKeys...), cfg.Identity.TenantID, log, cfg.HTTPClient)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", "connect", err)
+	}
 	h := &cloudevents.Handler{
-		Hub:          cfg.Hub,
-		Keys:         cloudevents.NewKeys(append([]string{cs.AccessKey}, cfg.AccessKeys...)...),
-		Logger:       log,
-		Connect:      f.connect,
-		Connected:    f.connected,
-		Disconnected: f.disconnected,
-		GroupJoined:  f.groupJoined,
-		GroupLeft:    f.groupLeft,
+		Hub:           cfg.Hub,
+		Authenticator: auth,
+		Logger:        log,
+		Connect:       f.connect,
+		Connected:     f.connected,
+		Disconnected:  f.disconnected,
+		GroupJoined:   f.groupJoined,
+		GroupLeft:     f.groupLeft,
 	}
 	if err := h.Validate(); err != nil {
 		return nil, err
@@ -182,26 +186,23 @@ func (f *function) connected(ctx context.Context, req *cloudevents.ConnectedRequ
 
 func (f *function) groupJoined(ctx context.Context, req *cloudevents.GroupEventRequest) error {
 	f.groups.set(req.ConnectionID, req.Group, true)
-	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
-		return nil
-	}
-	msg := wps.JSON(Leave{Type: "system", Event: "joined", User: req.UserID})
-	if err := f.client.SendToGroup(ctx, req.Group, msg, nil); err != nil {
-		f.log.Error("join announcement failed", "connection", req.ConnectionID, "group", req.Group, "err", err)
-		return fmt.Errorf("connect: announcing the join of %s to %s: %w", req.ConnectionID, req.Group, err)
-	}
-	return nil
+	return f.announce(ctx, req, "joined")
 }
 
 func (f *function) groupLeft(ctx context.Context, req *cloudevents.GroupEventRequest) error {
 	f.groups.set(req.ConnectionID, req.Group, false)
+	return f.announce(ctx, req, "left")
+}
+
+// announce tells the group a user joined or left it, as Slack-like rooms do.
+func (f *function) announce(ctx context.Context, req *cloudevents.GroupEventRequest, event string) error {
 	if f.cfg.DisableLeaveAnnouncement || req.UserID == "" {
 		return nil
 	}
-	msg := wps.JSON(Leave{Type: "system", Event: "left", User: req.UserID})
+	msg := wps.JSON(Leave{Type: "system", Event: event, User: req.UserID})
 	if err := f.client.SendToGroup(ctx, req.Group, msg, nil); err != nil {
-		f.log.Error("leave announcement failed", "connection", req.ConnectionID, "group", req.Group, "err", err)
-		return fmt.Errorf("connect: announcing the leave of %s from %s: %w", req.ConnectionID, req.Group, err)
+		f.log.Error("presence announcement failed", "event", event, "connection", req.ConnectionID, "group", req.Group, "err", err)
+		return fmt.Errorf("connect: announcing that %s %s %s: %w", req.ConnectionID, event, req.Group, err)
 	}
 	return nil
 }

@@ -85,7 +85,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	log := fnconf.Logger(cfg.Logger)
-	client, err := fnconf.NewClient("message", cs, cfg.Hub, cfg.HTTPClient, log)
+	client, err := fnconf.NewClient("message", cs, &cfg.Identity, cfg.Hub, cfg.HTTPClient, log)
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +93,13 @@ func New(cfg Config) (http.Handler, error) {
 	if f.now == nil {
 		f.now = time.Now
 	}
+	auth, err := cfg.EventAuth.Authenticator(append([]string{cs.AccessKey}, cfg.AccessKeys...), cfg.Identity.TenantID, log, cfg.HTTPClient)
+	if err != nil {
+		return nil, fmt.Errorf("message: %w", err)
+	}
 	h := &cloudevents.Handler{
-		Hub:  cfg.Hub,
-		Keys: cloudevents.NewKeys(append([]string{cs.AccessKey}, cfg.AccessKeys...)...),
+		Hub:           cfg.Hub,
+		Authenticator: auth,
 		// The handler's own bound is the service's 1 MB message limit, so an
 		// oversized message is refused below, naming MaxBytes, not this bound.
 		MaxBodyBytes: max(int64(cfg.MaxBytes), 1<<20) + 1024,

@@ -138,6 +138,9 @@ func TestMessageRejects(t *testing.T) {
 		{"event name", other, `event "typing" is not accepted (accepted: message)`},
 		{"anonymous", chat("", `{"room":"lobby","text":"x"}`), "anonymous connections may not send messages"},
 		{"too big", chat("alice", `{"room":"lobby","text":"`+strings.Repeat("x", 300)+`"}`), "message is 326 bytes; the limit is 200"},
+		// Far over the limit (past MaxBytes+1 KiB): still the function's own
+		// words and its own limit, not the body bound of the handler below.
+		{"far too big", chat("alice", `{"room":"lobby","text":"`+strings.Repeat("x", 6000)+`"}`), "message is 6026 bytes; the limit is 200"},
 		{"binary", binary, `data must be JSON {"room","text"}, not binary`},
 		{"utf8", chat("alice", "{\"room\":\"lobby\",\"text\":\"\xff\"}"), "data is not valid UTF-8"},
 		{"not json", chat("alice", `room=lobby`), `data is not a JSON object {"room","text"}`},

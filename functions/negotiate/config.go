@@ -28,8 +28,11 @@ const (
 // values of JWTLeeway and TokenLifetime mean their defaults; negative
 // durations are refused.
 type Config struct {
-	// ConnectionString of the Web PubSub resource. Required.
-	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
+	// ConnectionString of the Web PubSub resource. Required unless WEBPUBSUB_ENDPOINT is set.
+	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING"`
+	// Identity reaches the resource without a key: WEBPUBSUB_ENDPOINT and an
+	// Entra credential (WEBPUBSUB_CREDENTIAL, AZURE_*), instead of ConnectionString.
+	fnconf.Identity
 	// Hub clients connect to. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 
@@ -90,7 +93,7 @@ func LoadConfigFrom(environ map[string]string) (Config, error) {
 // connection string.
 func (c *Config) validate() (wps.ConnectionString, error) {
 	c.setDefaults()
-	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
+	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub, &c.Identity)
 	if err != nil {
 		return cs, err
 	}

@@ -56,7 +56,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, err
 	}
 	log := fnconf.Logger(cfg.Logger)
-	client, err := fnconf.NewClient("negotiate", cs, cfg.Hub, cfg.HTTPClient, log)
+	client, err := fnconf.NewClient("negotiate", cs, &cfg.Identity, cfg.Hub, cfg.HTTPClient, log)
 	if err != nil {
 		return nil, err
 	}

@@ -23,8 +23,11 @@ const (
 // Config configures the relay. Config{} with a connection string and a
 // hub behaves as an environment with only those two variables set.
 type Config struct {
-	// ConnectionString of the Web PubSub resource. Required.
-	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING,required,notEmpty"`
+	// ConnectionString of the Web PubSub resource. Required unless WEBPUBSUB_ENDPOINT is set.
+	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING"`
+	// Identity reaches the resource without a key: WEBPUBSUB_ENDPOINT and an
+	// Entra credential (WEBPUBSUB_CREDENTIAL, AZURE_*), instead of ConnectionString.
+	fnconf.Identity
 	// Hub the messages go to. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 
@@ -131,7 +134,7 @@ func (c Config) withDefaults() Config {
 
 // validate checks c and returns its parsed connection string.
 func (c Config) validate() (wps.ConnectionString, error) {
-	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub)
+	cs, err := fnconf.CheckService(c.ConnectionString, c.Hub, &c.Identity)
 	if err != nil {
 		return cs, err
 	}

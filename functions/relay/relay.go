@@ -66,10 +66,10 @@ func New(cfg Config) (*Relay, error) {
 	log := fnconf.Logger(cfg.Logger)
 	// Few retries: the platform redelivers a failed message anyway, and a
 	// batch waits for its slowest message.
-	client, err := cs.NewClient(cfg.Hub, &wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log,
+	client, err := fnconf.NewClientWithOptions(Name, cs, &cfg.Identity, cfg.Hub, &wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log,
 		Retry: wps.RetryOptions{MaxRetries: cfg.SendRetries, Delay: 200 * time.Millisecond}})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", Name, err)
+		return nil, err
 	}
 	return newRelay(cfg, client, log), nil
 }
@@ -145,5 +145,20 @@ func (r *Relay) relay(ctx context.Context, m faas.Message) error {
 	}
 	r.log.InfoContext(ctx, "relay: sent", "trigger", string(m.Trigger), "message_id", m.ID, "attempt", m.Attempt,
 		"to", p.To, "id", p.ID, "type", p.Type, "bytes", p.Bytes)
+	return nil
+}
+
+// Envelope is the message a producer writes (the broadcast function's body).
+type Envelope = envelope.Envelope
+
+// CheckEnvelope reports why body is not an envelope the relay sends, or nil.
+func CheckEnvelope(body []byte) error {
+	p, err := envelope.Parse(body, envelope.Options{})
+	if err != nil {
+		return err
+	}
+	if n := envelope.FrameSize(p); n > envelope.MaxFrameBytes {
+		return fmt.Errorf("the message is %d bytes once encoded for clients, over Web PubSub's %d", n, envelope.MaxFrameBytes)
+	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/wpsfn/wpsfn/internal/shorten"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 )
 
@@ -242,16 +243,7 @@ func oneLine(s string) string {
 }
 
 // clip cuts s at max bytes on a rune boundary, marking the cut.
-func clip(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	n := max
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+func clip(s string, max int) string { return shorten.String(s, max) }
 
 // Redaction. Whatever a trace shows passes through redact: JSON members,
 // query parameters and header lines named like a secret, JSON Web Tokens

@@ -122,3 +122,35 @@ func TestFrameSummaryShowsText(t *testing.T) {
 		t.Fatalf("summary = %s", got)
 	}
 }
+
+// A REST call is traced with the time it started, so ordered by Time it
+// comes before the frames it fans out (it is published when it ends, after
+// them).
+func TestTraceRESTStartsBeforeItsFanOut(t *testing.T) {
+	e := newEnv(t, Config{})
+	cl := e.connect("chat", "alice", SubprotocolJSON)
+	if st, _, _ := e.rest(http.MethodPost, "/api/hubs/chat/:send", "text/plain", []byte("ordered")); st != 202 {
+		t.Fatalf("send = %d", st)
+	}
+	if m := cl.read(); m["data"] != "ordered" {
+		t.Fatalf("client got %v", m)
+	}
+	var rest, frame *TraceEvent
+	eventually(t, "the REST call and the frame traced", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		for i := range e.traces {
+			ev := &e.traces[i]
+			switch {
+			case ev.Kind == TraceREST && strings.Contains(ev.Summary, "/:send"):
+				rest = ev
+			case ev.Kind == TraceFrameOut && strings.Contains(ev.Detail, "ordered"):
+				frame = ev
+			}
+		}
+		return rest != nil && frame != nil
+	})
+	if rest.Time.After(frame.Time) || rest.Latency <= 0 || !strings.Contains(rest.Summary, "ordered") {
+		t.Fatalf("REST call %v (took %v, %q), its frame %v: the call must start first", rest.Time, rest.Latency, rest.Summary, frame.Time)
+	}
+}

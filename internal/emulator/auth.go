@@ -240,9 +240,11 @@ func claimStrings(claims jwt.MapClaims, k string) []string {
 }
 
 // clientToken mints a client access token like the SDKs do.
-func (s *Server) clientToken(aud, userID string, roles, groups []string, ttl time.Duration) (string, error) {
-	now := time.Now()
-	claims := jwt.MapClaims{"aud": aud, "iat": now.Unix(), "exp": now.Add(ttl).Unix()}
+// It lives minutes minutes (in seconds arithmetic: any int32 count fits,
+// where a time.Duration of it would overflow).
+func (s *Server) clientToken(aud, userID string, roles, groups []string, minutes int32) (string, error) {
+	now := time.Now().Unix()
+	claims := jwt.MapClaims{"aud": aud, "iat": now, "exp": now + int64(minutes)*60}
 	if userID != "" {
 		claims["sub"] = userID
 	}

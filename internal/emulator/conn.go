@@ -3,9 +3,10 @@ package emulator
 import (
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // Subprotocol names.
@@ -24,7 +25,7 @@ type closeReason struct {
 var (
 	closeServiceShutdown = closeReason{code: websocket.StatusGoingAway, reason: "ServiceShutdown: the emulator is shutting down."}
 	closeSessionExpired  = closeReason{code: websocket.StatusPolicyViolation, reason: "SessionExpired: the client did not reconnect in time."}
-	closeSlowClient      = closeReason{code: websocket.StatusPolicyViolation, reason: "SlowClient: too many messages are waiting for the client.", now: true}
+	closeSlowClient      = closeReason{code: websocket.StatusPolicyViolation, reason: "SlowClient: too many messages or bytes are waiting for the client.", now: true}
 )
 
 // conn is one logical client connection. For reliable clients it outlives
@@ -56,6 +57,7 @@ type conn struct {
 	omu          sync.Mutex // guards the outbound side and the socket
 	sock         *socket
 	pending      []outMsg
+	pendingBytes int // of pending's data, bounded by Config.OutboundQueueBytes
 	spare        []outMsg
 	unacked      []outMsg // reliable: sequenced, not yet acknowledged
 	unackedBytes int
@@ -148,6 +150,7 @@ func (c *conn) close(r closeReason) {
 	if sk != nil && !r.now {
 		if m, ok := c.proto.goodbye(r.reason); ok {
 			c.pending = append(c.pending, m)
+			c.pendingBytes += len(m.data)
 		}
 	}
 	c.omu.Unlock()
@@ -221,14 +224,7 @@ func (c *conn) seenAck(ackID uint64) bool {
 func truncateReason(s string) string {
 	// A close frame's reason is at most 123 bytes of valid UTF-8: cut on a
 	// rune boundary, or clients fail the connection (1006/1007).
-	if len(s) <= 120 {
-		return s
-	}
-	n := 120
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
+	return shorten.Prefix(s, 120)
 }
 
 // stopDropTimerLocked stops the session timer of a dropped reliable socket;

@@ -38,6 +38,8 @@ const (
 	DefaultUpstreamTimeout = 10 * time.Second
 	DefaultMaxMessageBytes = 1 << 20
 	DefaultOutboundQueue   = 1024
+	DefaultOutboundBytes   = 16 << 20
+	DefaultReadTimeout     = 30 * time.Second
 )
 
 // Config configures a Server. The zero value is usable: default key, hubs
@@ -71,9 +73,16 @@ type Config struct {
 	// a bigger one closes the connection with 1009.
 	MaxMessageBytes int64
 	// OutboundQueue is how many messages may wait for a slow non-reliable
-	// client before it is disconnected (default 1024). Reliable clients are
-	// bounded by the documented 1000 messages / 16 MB of unacknowledged data.
-	OutboundQueue int
+	// client before it is disconnected (default 1024), and
+	// OutboundQueueBytes how many bytes of them (default 16 MiB), whichever
+	// is reached first. Reliable clients are bounded by the documented 1000
+	// messages / 16 MB of unacknowledged data.
+	OutboundQueue      int
+	OutboundQueueBytes int
+	// ReadTimeout bounds how long a REST request's body may take to arrive
+	// (default 30 s); a slower one is answered 408 and its connection
+	// closed, so a client that trickles a body cannot pin the server.
+	ReadTimeout time.Duration
 	// HTTPClient makes the upstream calls; nil uses a dedicated client.
 	HTTPClient *http.Client
 
@@ -133,8 +142,9 @@ type Server struct {
 	hubs map[string]*hub // by lower-case name
 
 	tokens   tokenCache
-	closing  atomic.Bool
-	conns    activity // live sockets and pending notifications
+	closing  atomic.Bool // Shutdown began: no new clients
+	down     atomic.Bool // Shutdown finished: no REST calls either
+	conns    activity    // live sockets and pending notifications
 	shutdown chan struct{}
 	// ctx is the parent of upstream calls; stop cancels it when Shutdown's
 	// context ends before the graceful part is done.
@@ -177,6 +187,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.OutboundQueue <= 0 {
 		cfg.OutboundQueue = DefaultOutboundQueue
+	}
+	if cfg.OutboundQueueBytes <= 0 {
+		cfg.OutboundQueueBytes = DefaultOutboundBytes
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -242,7 +258,7 @@ func (s *Server) routes() http.Handler {
 		fmt.Fprintln(w, "wpsfn Web PubSub emulator: clients at /client/hubs/{hub}, REST API at /api/")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, codeNotFound, "No such endpoint: "+r.URL.Path)
+		newRESTError(http.StatusNotFound, codeNotFound, "Request", "No such endpoint: "+r.URL.Path).write(w)
 	})
 	return mux
 }

@@ -24,10 +24,26 @@ const (
 type FilterError struct {
 	Pos int // byte offset in the filter
 	Msg string
+	// syntax marks an error of the grammar, which the service reports as
+	// "Syntax error at position N in '<filter>'." (its OData parser's text)
+	// rather than with Msg.
+	syntax bool
 }
 
 func (e *FilterError) Error() string {
 	return fmt.Sprintf("invalid filter at position %d: %s", e.Pos, e.Msg)
+}
+
+// serviceText is the error as the service words it for filter src.
+func (e *FilterError) serviceText(src string) string {
+	if e.syntax {
+		return fmt.Sprintf("Syntax error at position %d in '%s'.", e.Pos, src)
+	}
+	return strings.ToUpper(e.Msg[:1]) + e.Msg[1:] + "."
+}
+
+func syntaxError(pos int, msg string) *FilterError {
+	return &FilterError{Pos: pos, Msg: msg, syntax: true}
 }
 
 // filterExpr is a parsed filter.
@@ -143,7 +159,12 @@ func parseFilter(src string) (*filterExpr, error) {
 		return nil, err
 	}
 	if t := p.peek(); t.kind != tEOF {
-		return nil, &FilterError{Pos: t.pos, Msg: fmt.Sprintf("unexpected %s", t)}
+		// Like the service's parser: where the unexpected token ends.
+		return nil, syntaxError(t.end, fmt.Sprintf("unexpected %s", t))
+	}
+	if p.unknown != nil {
+		// Reported once the syntax is known to be right, as the service does.
+		return nil, p.unknown
 	}
 	if p.typeOf(n) != 'b' {
 		return nil, &FilterError{Msg: "the expression is not a condition"}
@@ -166,6 +187,7 @@ type ftoken struct {
 	kind tkind
 	text string // identifiers lower-cased; strings unescaped
 	pos  int
+	end  int // the byte after the token
 }
 
 func (t ftoken) String() string {
@@ -189,6 +211,8 @@ type fparser struct {
 	toks  []ftoken
 	i     int
 	nodes int
+	// unknown is the first unknown identifier, reported after the parse.
+	unknown *FilterError
 }
 
 func (p *fparser) lex() error {
@@ -200,13 +224,13 @@ func (p *fparser) lex() error {
 		case unicode.IsSpace(r):
 			i += w
 		case r == '(':
-			p.toks = append(p.toks, ftoken{tLParen, "(", i})
+			p.toks = append(p.toks, ftoken{tLParen, "(", i, i + 1})
 			i++
 		case r == ')':
-			p.toks = append(p.toks, ftoken{tRParen, ")", i})
+			p.toks = append(p.toks, ftoken{tRParen, ")", i, i + 1})
 			i++
 		case r == ',':
-			p.toks = append(p.toks, ftoken{tComma, ",", i})
+			p.toks = append(p.toks, ftoken{tComma, ",", i, i + 1})
 			i++
 		case r == '\'':
 			start := i
@@ -228,9 +252,9 @@ func (p *fparser) lex() error {
 				i++
 			}
 			if !closed {
-				return &FilterError{Pos: start, Msg: "unterminated string literal"}
+				return syntaxError(start, "unterminated string literal")
 			}
-			p.toks = append(p.toks, ftoken{tString, b.String(), start})
+			p.toks = append(p.toks, ftoken{tString, b.String(), start, i})
 		case unicode.IsLetter(r) || r == '_':
 			start := i
 			for i < len(s) {
@@ -240,15 +264,15 @@ func (p *fparser) lex() error {
 				}
 				i += w
 			}
-			p.toks = append(p.toks, ftoken{tIdent, strings.ToLower(s[start:i]), start})
+			p.toks = append(p.toks, ftoken{tIdent, strings.ToLower(s[start:i]), start, i})
 		default:
-			return &FilterError{Pos: i, Msg: fmt.Sprintf("unexpected character %q", r)}
+			return syntaxError(i, fmt.Sprintf("unexpected character %q", r))
 		}
 		if len(p.toks) > 4*maxFilterNodes {
 			return &FilterError{Pos: i, Msg: "too complex"}
 		}
 	}
-	p.toks = append(p.toks, ftoken{kind: tEOF, pos: len(s)})
+	p.toks = append(p.toks, ftoken{kind: tEOF, pos: len(s), end: len(s)})
 	return nil
 }
 
@@ -389,7 +413,7 @@ func (p *fparser) parseInRight() (fnode, error) {
 			break
 		}
 		if sep.kind != tComma {
-			return nil, &FilterError{Pos: sep.pos, Msg: fmt.Sprintf("expected ',' or ')', got %s", sep)}
+			return nil, syntaxError(sep.pos, fmt.Sprintf("expected ',' or ')', got %s", sep))
 		}
 	}
 	return p.node(fLiteral{fval{kind: 'l', list: list}})
@@ -404,7 +428,7 @@ func (p *fparser) parsePrimary(depth int) (fnode, error) {
 			return nil, err
 		}
 		if c := p.next(); c.kind != tRParen {
-			return nil, &FilterError{Pos: c.pos, Msg: fmt.Sprintf("expected ')', got %s", c)}
+			return nil, syntaxError(c.pos, fmt.Sprintf("expected ')', got %s", c))
 		}
 		return n, nil
 	case tString:
@@ -421,9 +445,12 @@ func (p *fparser) parsePrimary(depth int) (fnode, error) {
 		if p.peek().kind == tLParen {
 			return nil, &FilterError{Pos: t.pos, Msg: fmt.Sprintf("function %q is not supported by the emulator", t.text)}
 		}
-		return nil, &FilterError{Pos: t.pos, Msg: fmt.Sprintf("unknown identifier %q (use userId, connectionId or groups)", t.text)}
+		if p.unknown == nil {
+			p.unknown = &FilterError{Pos: t.pos, Msg: fmt.Sprintf("unknown identifier %q (use userId, connectionId or groups)", t.text)}
+		}
+		return p.node(fIdent{t.text}) // evaluates to null; reported after the parse
 	}
-	return nil, &FilterError{Pos: t.pos, Msg: fmt.Sprintf("unexpected %s", t)}
+	return nil, syntaxError(t.pos, fmt.Sprintf("unexpected %s", t))
 }
 
 func isScalar(k byte) bool { return k == 's' || k == 'n' }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/coder/websocket"
+
+	"github.com/wpsfn/wpsfn/internal/jsonstr"
 )
 
 // Data types of the JSON subprotocols.
@@ -63,8 +65,7 @@ func (p payload) appendJSONData(b []byte) []byte {
 }
 
 func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // cannot fail for a string
-	return append(b, q...)
+	return jsonstr.Append(b, s)
 }
 
 // outMsg is one frame waiting in a connection's queue. When seq is set the

@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/wpsfn/wpsfn/internal/shorten"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -247,7 +248,7 @@ func containsExact(list []string, s string) bool {
 
 func quoteShort(s string) string {
 	if len(s) > 64 {
-		s = s[:64] + "…"
+		s = shorten.String(s, 64)
 	}
 	return fmt.Sprintf("%q", s)
 }

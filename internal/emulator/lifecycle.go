@@ -31,6 +31,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	defer s.up.caller.Client.CloseIdleConnections()
+	defer s.down.Store(true)
 	select {
 	case <-s.conns.idle():
 		return nil

@@ -33,6 +33,13 @@ func (c *conn) deliver(d *delivery) (ok, claim bool) {
 	return c.enqueueClaim(c.proto.message(d), true)
 }
 
+// queueFullLocked reports whether a message of n bytes does not fit in the
+// queue of a non-reliable connection: OutboundQueue messages or
+// OutboundQueueBytes bytes, whichever comes first. c.omu held.
+func (c *conn) queueFullLocked(n int) bool {
+	return len(c.pending) >= c.s.cfg.OutboundQueue || c.pendingBytes+n > c.s.cfg.OutboundQueueBytes
+}
+
 // enqueue queues m for the writer. It returns false when the connection's
 // buffer overflowed (the caller closes it as a slow client).
 func (c *conn) enqueue(m outMsg) bool {
@@ -65,9 +72,11 @@ func (c *conn) enqueueClaim(m outMsg, inline bool) (ok, claim bool) {
 				return false, false
 			}
 		}
-	} else if len(c.pending) >= c.s.cfg.OutboundQueue {
-		c.pending, _ = c.withoutExpired(c.pending)
-		if len(c.pending) >= c.s.cfg.OutboundQueue {
+	} else if c.queueFullLocked(len(m.data)) {
+		var n int
+		c.pending, n = c.withoutExpired(c.pending)
+		c.pendingBytes -= n
+		if c.queueFullLocked(len(m.data)) {
 			c.omu.Unlock()
 			return false, false
 		}
@@ -75,6 +84,7 @@ func (c *conn) enqueueClaim(m outMsg, inline bool) (ok, claim bool) {
 	sk := c.sock
 	if sk != nil || !c.attached {
 		c.pending = append(c.pending, m)
+		c.pendingBytes += len(m.data)
 	}
 	switch {
 	case sk == nil:
@@ -123,7 +133,7 @@ func (c *conn) flushInline(fl *flushList) {
 			cw.mu.Unlock()
 			return
 		}
-		c.pending, c.spare = c.spare[:0], nil
+		c.pending, c.spare, c.pendingBytes = c.spare[:0], nil, 0
 		c.omu.Unlock()
 		var err error
 		out := batch
@@ -264,6 +274,10 @@ func (c *conn) attach(sk *socket, first ...outMsg) bool {
 		c.pending = append(c.pending[:0], first...)
 		c.pending = append(c.pending, c.unacked...)
 	}
+	c.pendingBytes = 0
+	for _, m := range c.pending {
+		c.pendingBytes += len(m.data)
+	}
 	c.omu.Unlock()
 	if old != nil {
 		old.cancel()
@@ -314,7 +328,7 @@ func (c *conn) writeLoop(sk *socket) {
 				break // an inline writer has it; it wakes us if need be
 			}
 			batch := c.pending
-			c.pending, c.spare = c.spare[:0], nil
+			c.pending, c.spare, c.pendingBytes = c.spare[:0], nil, 0
 			ending, reason := c.ended && len(batch) == 0, c.endReason
 			if len(batch) == 0 && !ending {
 				c.writer, owned = writerNone, false
@@ -398,9 +412,9 @@ func (c *conn) waitRoom() bool {
 	deadline := time.Time{}
 	for {
 		c.omu.Lock()
-		n, ok := len(c.pending), c.sock != nil && !c.ended
+		n, b, ok := len(c.pending), c.pendingBytes, c.sock != nil && !c.ended
 		c.omu.Unlock()
-		if n <= limit || !ok {
+		if (n <= limit && b <= c.s.cfg.OutboundQueueBytes/2) || !ok {
 			return true
 		}
 		if deadline.IsZero() {

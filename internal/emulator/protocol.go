@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -33,6 +34,12 @@ func (s *Server) readLoop(c *conn, sk *socket) {
 		}
 		if s.tracing() {
 			c.traceFrame(TraceFrameIn, "", typ, data)
+		}
+		if typ == websocket.MessageText && !utf8.Valid(data) {
+			// RFC 6455 §8.1: text must be UTF-8, and relaying it would make
+			// every receiver's WebSocket library fail its own connection.
+			c.protocolError("InvalidPayload: a text frame is not valid UTF-8.")
+			continue // the next read fails
 		}
 		if !c.waitRoom() {
 			continue // closed as slow; the next read fails
@@ -74,7 +81,8 @@ func (c *conn) handleJSON(typ websocket.MessageType, data []byte) {
 		return
 	}
 	var m clientMessage
-	if err := json.Unmarshal(data, &m); err != nil {
+	if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+		// null and {} decode without an error, but are no message either.
 		c.protocolError("InvalidMessage: the frame is not a valid JSON message.")
 		return
 	}
@@ -192,7 +200,7 @@ func invocationMessage(event string, err error) string {
 	if errors.Is(err, errNoHandler) {
 		return "No event handler is registered for event " + quoteShort(event) + "."
 	}
-	if errors.Is(err, errInvalidReply) {
+	if errors.Is(err, errInvalidReply) || errors.Is(err, errInvalidTextReply) {
 		return err.Error()
 	}
 	var ce *cloudevents.Error

@@ -1,17 +1,16 @@
 package emulator
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -108,15 +107,26 @@ func (s *Server) restHandler() http.Handler {
 		writeError(w, http.StatusNotFound, codeNotFound, "No such operation: "+r.Method+" "+r.URL.EscapedPath())
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.tracing() {
-			mux.ServeHTTP(w, r)
-			return
-		}
 		start := time.Now()
-		rec := recordREST(w, r)
-		sw := &statusWriter{ResponseWriter: rec}
-		mux.ServeHTTP(sw, r)
-		s.traceREST(rec, sw.hub, start)
+		var base http.ResponseWriter = w
+		var rec *restRecorder
+		if s.tracing() {
+			rec = recordREST(w, r)
+			base = rec
+		}
+		rw := &restWriter{ResponseWriter: base}
+		if r.ContentLength != 0 {
+			// A body has ReadTimeout to arrive, whatever the server's own
+			// timeouts (a trickled one is answered 408, see readBody).
+			http.NewResponseController(w).SetReadDeadline(start.Add(s.cfg.ReadTimeout))
+			rw.body = &trackedBody{ReadCloser: r.Body}
+			r.Body = rw.body
+		}
+		w.Header().Set("api-supported-versions", supportedAPIVersionsHeader)
+		mux.ServeHTTP(rw, r)
+		if rec != nil {
+			s.traceREST(rec, rw.hub, start)
+		}
 	})
 }
 
@@ -129,44 +139,52 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 }
 
 // hubOp wraps a hub operation in the checks the service makes before any:
-// a valid hub name, an api-version, a token signed with an access key for
-// this URL; and refuses calls once shutdown began.
+// a valid hub name, a supported api-version, a token signed with an access
+// key for this URL. Calls are served while Shutdown runs (the event
+// handlers answering the disconnected events call the API) and refused once
+// it has finished.
 func (s *Server) hubOp(f func(rc *restCall)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hubName := r.PathValue("hub")
-		if sw, ok := w.(*statusWriter); ok {
-			sw.hub = hubName
+		rw, _ := w.(*restWriter)
+		if rw != nil {
+			rw.hub = hubName
 		}
-		if !validHubName(hubName) {
-			writeError(w, http.StatusBadRequest, codeBadRequest, "Invalid hub name "+quoteShort(hubName)+".")
-			return
-		}
-		if r.URL.Query().Get("api-version") == "" {
-			writeError(w, http.StatusBadRequest, codeBadRequest, "The api-version query parameter is required.")
-			return
-		}
-		claims, err := s.verifyToken(bearer(r))
-		if err != nil {
-			writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized: "+err.Error()+".")
-			return
-		}
-		if !restAudienceOK(claims, r) {
-			writeError(w, http.StatusUnauthorized, codeUnauthorized, "Unauthorized: the token's audience is not the request URL.")
-			return
-		}
-		if s.closing.Load() {
-			writeError(w, http.StatusServiceUnavailable, codeShutdown, "The emulator is shutting down.")
+		if err := s.checkHubOp(r, hubName); err != nil {
+			err.write(w)
 			return
 		}
 		rc := &restCall{s: s, w: w, r: r, h: s.hub(hubName)}
-		if sw, ok := w.(*statusWriter); ok {
-			sw.hub = rc.h.name
+		if rw != nil {
+			rw.hub = rc.h.name
 		}
 		f(rc)
 	})
 }
 
-func (rc *restCall) bad(msg string) { writeError(rc.w, http.StatusBadRequest, codeBadRequest, msg) }
+func (s *Server) checkHubOp(r *http.Request, hubName string) *restError {
+	if !validHubName(hubName) {
+		return badRequest("hub", "Invalid hub name "+quoteShort(hubName)+".")
+	}
+	if err := checkAPIVersion(r); err != nil {
+		return err
+	}
+	claims, err := s.verifyToken(bearer(r))
+	if err != nil {
+		return newRESTError(http.StatusUnauthorized, codeUnauthorized, "Request", "Unauthorized: "+err.Error()+".")
+	}
+	if !restAudienceOK(claims, r) {
+		return newRESTError(http.StatusUnauthorized, codeUnauthorized, "Request", "Unauthorized: the token's audience is not the request URL.")
+	}
+	if s.down.Load() {
+		return newRESTError(http.StatusServiceUnavailable, codeShutdown, "Request", "The emulator has shut down.")
+	}
+	return nil
+}
+
+func (rc *restCall) bad(msg string) { badRequest("Request", msg).write(rc.w) }
+
+func (rc *restCall) fail(err *restError) { err.write(rc.w) }
 
 func (rc *restCall) validGroup(g string) bool {
 	if !wps.ValidGroup(g) {
@@ -199,7 +217,7 @@ func (rc *restCall) common(sel *selector, withExcluded bool) bool {
 	if f := q.Get("filter"); f != "" {
 		fe, err := parseFilter(f)
 		if err != nil {
-			rc.bad("Invalid filter: " + err.Error())
+			rc.fail(invalidFilter(f, err))
 			return false
 		}
 		sel.filter = fe
@@ -220,19 +238,19 @@ func (rc *restCall) send(sel *selector, withExcluded bool) {
 		}
 		ttl = n
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rc.w, rc.r.Body, maxRESTBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(rc.w, http.StatusRequestEntityTooLarge, codeTooLarge, fmt.Sprintf("The message is larger than %d bytes.", maxRESTBody))
-			return
-		}
-		rc.bad("Reading the message failed.")
+	body, rerr := rc.readBody()
+	if rerr != nil {
+		rc.fail(rerr)
 		return
 	}
 	p := payloadFromContentType(rc.r.Header.Get("Content-Type"), body)
 	if p.dataType == dataJSON && !json.Valid(body) {
 		rc.bad("The body is not valid JSON but the Content-Type says application/json.")
+		return
+	}
+	if p.dataType == dataText && !utf8.Valid(body) {
+		// Text goes out in WebSocket text frames, which must be UTF-8.
+		rc.bad("The body is not valid UTF-8 but the Content-Type says text.")
 		return
 	}
 	d := &delivery{p: p, from: "server"}
@@ -274,7 +292,7 @@ func (rc *restCall) connGroup(add bool) {
 	c := rc.h.conn(id)
 	if add {
 		if c == nil {
-			writeError(rc.w, http.StatusNotFound, codeConnNotExists, "Connection "+quoteShort(id)+" is not found.")
+			rc.fail(connectionNotFound(id))
 			return
 		}
 		rc.h.join(c, group)
@@ -306,7 +324,12 @@ func (rc *restCall) groupsByFilter(add bool) {
 		Groups []string `json:"groups"`
 		Filter string   `json:"filter"`
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(rc.w, rc.r.Body, maxRESTBody))
+	raw, rerr := rc.readBody()
+	if rerr != nil {
+		rc.fail(rerr)
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&body); err != nil {
 		rc.bad("The body must be a JSON object {\"groups\": [...], \"filter\": \"...\"}.")
@@ -321,7 +344,7 @@ func (rc *restCall) groupsByFilter(add bool) {
 	if body.Filter != "" {
 		fe, err := parseFilter(body.Filter)
 		if err != nil {
-			rc.bad("Invalid filter: " + err.Error())
+			rc.fail(invalidFilter(body.Filter, err))
 			return
 		}
 		sel.filter = fe
@@ -349,7 +372,7 @@ func (rc *restCall) permission() {
 	switch rc.r.Method {
 	case http.MethodPut:
 		if c == nil {
-			writeError(rc.w, http.StatusNotFound, codeConnNotExists, "Connection "+quoteShort(id)+" is not found.")
+			rc.fail(connectionNotFound(id))
 			return
 		}
 		c.grant(perm, target)
@@ -382,14 +405,15 @@ func (rc *restCall) endpoint() string {
 
 func (rc *restCall) generateToken() {
 	q := rc.r.URL.Query()
-	minutes := 60
+	minutes := int32(60)
 	if v := q.Get("minutesToExpire"); v != "" {
-		n, err := strconv.Atoi(v)
+		// The API's int: 32 bits, as the service parses it.
+		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < 1 {
-			rc.bad("minutesToExpire must be an integer of at least 1.")
+			badRequest("minutesToExpire", "minutesToExpire must be an integer from 1 to 2147483647.").write(rc.w)
 			return
 		}
-		minutes = n
+		minutes = int32(n)
 	}
 	path := "/client/hubs/"
 	switch strings.ToLower(q.Get("clientType")) {
@@ -402,9 +426,9 @@ func (rc *restCall) generateToken() {
 		rc.bad("Unknown clientType " + quoteShort(q.Get("clientType")) + " (use Default or MQTT).")
 		return
 	}
-	tok, err := rc.s.clientToken(rc.endpoint()+path+rc.h.name, q.Get("userId"), q["role"], q["group"], time.Duration(minutes)*time.Minute)
+	tok, err := rc.s.clientToken(rc.endpoint()+path+rc.h.name, q.Get("userId"), q["role"], q["group"], minutes)
 	if err != nil {
-		writeError(rc.w, http.StatusInternalServerError, "Error.Internal", "Signing the token failed.")
+		writeError(rc.w, http.StatusInternalServerError, codeInternal, "Signing the token failed.")
 		return
 	}
 	rc.w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 	ceupstream "github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
@@ -240,6 +241,10 @@ func (u *upstream) connect(ctx context.Context, h *hub, req *cloudevents.Connect
 // errInvalidReply: a user event's reply is labelled JSON but is not.
 var errInvalidReply = errors.New("The event handler answered application/json that is not valid JSON.")
 
+// errInvalidTextReply: a user event's reply is labelled text but is not UTF-8,
+// which no text frame may carry.
+var errInvalidTextReply = errors.New("The event handler answered text that is not valid UTF-8.")
+
 // userEvent sends a blocking user event and returns the reply for the
 // client (nil: nothing to send). errNoHandler when no handler takes it.
 func (u *upstream) userEvent(c *conn, event string, p payload) (*payload, error) {
@@ -269,6 +274,9 @@ func (u *upstream) userEvent(c *conn, event string, p payload) (*payload, error)
 		// The reply is embedded as is in the client's JSON frame; invalid
 		// JSON would corrupt the frame, so it fails the invocation instead.
 		return nil, errInvalidReply
+	}
+	if out.dataType == dataText && !utf8.Valid(out.data) {
+		return nil, errInvalidTextReply
 	}
 	return &out, nil
 }

@@ -63,19 +63,29 @@ func Build(pkg string) (string, error) {
 		buildDir = d
 	}
 	out := filepath.Join(buildDir, strings.ReplaceAll(strings.Trim(pkg, "./"), "/", "_"))
+	if err := BuildTo(context.Background(), ModuleRoot(), pkg, out, runtime.GOOS, runtime.GOARCH); err != nil {
+		return "", err
+	}
+	buildCache[pkg] = out
+	return out, nil
+}
+
+// BuildTo compiles the main package pkg of the module in dir for goos/goarch
+// with the Lambda release flags (CGO off) into out. Build and the
+// cold-start benchmark use it.
+func BuildTo(ctx context.Context, dir, pkg, out, goos, goarch string) error {
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(gobin); err != nil {
 		gobin = "go"
 	}
 	args := append([]string{"build", "-o", out}, BuildFlags...)
-	cmd := exec.Command(gobin, append(args, pkg)...)
-	cmd.Dir = ModuleRoot()
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	cmd := exec.CommandContext(ctx, gobin, append(args, pkg)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+		return fmt.Errorf("go build %s (%s/%s): %v\n%s", pkg, goos, goarch, err, b)
 	}
-	buildCache[pkg] = out
-	return out, nil
+	return nil
 }
 
 // Cleanup removes the binaries Build made; call it from TestMain after m.Run.

@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -35,15 +35,15 @@ type expressCase struct {
 	} `json:"response"`
 }
 
+// expressJSONL is the recording, one exchange per line.
+//
+//go:embed testdata/cloudevents-express.jsonl
+var expressJSONL []byte
+
 func loadExpressCases(t testing.TB) []expressCase {
 	t.Helper()
-	f, err := os.Open("testdata/cloudevents-express.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	var cases []expressCase
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(expressJSONL))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var c expressCase

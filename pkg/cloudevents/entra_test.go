@@ -1,6 +1,9 @@
 package cloudevents_test
 
 import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/wpsfn/wpsfn/internal/idp"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
 )
 
 // entraTenant is a stand-in for one Entra tenant: the v2 discovery document
@@ -163,5 +167,84 @@ func TestNewEntraAuthenticatorRefuses(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestEntraHandlerRefusesBeforeCallbacks sends user events the way the
+// service does (upstream.Caller with its Token hook, no ce-signature) to a
+// Handler whose Authenticator is the EntraAuthenticator: each hostile token
+// is answered 401 with its one-line reason and no callback runs.
+func TestEntraHandlerRefusesBeforeCallbacks(t *testing.T) {
+	et := newEntraTenant(t, tenantID)
+	other := newEntraTenant(t, "99999999-2222-3333-4444-555555555555")
+	var calls atomic.Int64
+	h := &cloudevents.Handler{
+		Hub:           "chat",
+		Authenticator: et.authenticator(t),
+		UserEvent: func(ctx context.Context, req *cloudevents.UserEventRequest) (*cloudevents.UserEventResponse, error) {
+			calls.Add(1)
+			return &cloudevents.UserEventResponse{Data: req.Data, DataType: req.DataType}, nil
+		},
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	pub, _ := x509.MarshalPKIXPublicKey(et.PublicKey())
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})
+	now := time.Now()
+	claims := jwt.MapClaims{"iss": et.URL + "/" + et.ID + "/v2.0", "aud": appClient, "tid": et.ID, "oid": wpsOID, "exp": now.Add(time.Hour).Unix()}
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, claims).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	hsTok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	hsTok.Header["kid"] = et.KeyID()
+	hs, _ := hsTok.SignedString(pubPEM)
+	for _, tc := range []struct {
+		name, token, want string
+	}{
+		{"alg none", none, `bearer token refused: token algorithm "none" is not accepted (want RS256)`},
+		{"HS256 signed with the RSA public key", hs, `bearer token refused: token algorithm "HS256" is not accepted (want RS256)`},
+		{"another tenant", other.v2(t, nil), `bearer token refused: token signed by an unknown key (kid "` + other.KeyID() + `")`},
+		{"another audience", et.v2(t, jwt.MapClaims{"aud": "api://someone-else"}), "bearer token refused: token audience not accepted"},
+		{"expired", et.v2(t, jwt.MapClaims{"exp": now.Add(-time.Hour).Unix()}), "bearer token refused: token expired"},
+		{"not yet valid", et.v2(t, jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()}), "bearer token refused: token not valid yet"},
+		{"another app of the tenant", et.v2(t, jwt.MapClaims{"oid": "dddddddd-0000-0000-0000-000000000004", "azp": "dddd"}),
+			"bearer token refused: token caller (oid/appid/azp) is not the allowed Web PubSub identity"},
+		{"no token", "", cloudevents.ErrMissingBearer.Error()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &upstream.Caller{}
+			if tc.token != "" {
+				c.Token = func(context.Context) (string, error) { return tc.token, nil }
+			}
+			ans, err := c.Send(context.Background(), srv.URL, userEvent())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ans.Status != http.StatusUnauthorized || string(ans.Body) != tc.want {
+				t.Fatalf("answer %d %q, want 401 %q", ans.Status, ans.Body, tc.want)
+			}
+			if n := calls.Load(); n != 0 {
+				t.Fatalf("%d callbacks ran for a refused request", n)
+			}
+		})
+	}
+	t.Run("the pinned identity's token is accepted and verified once", func(t *testing.T) {
+		tok := et.v2(t, nil)
+		c := &upstream.Caller{Token: func(context.Context) (string, error) { return tok, nil }}
+		for range 3 {
+			ans, err := c.Send(context.Background(), srv.URL, userEvent())
+			if err != nil || ans.Status != http.StatusOK || string(ans.Body) != "hi" {
+				t.Fatalf("answer %+v, %v", ans, err)
+			}
+		}
+		// Two key fetches in all: the first, and one for the other tenant's unknown kid.
+		if calls.Load() != 3 || et.jwksFetch.Load() != 2 {
+			t.Fatalf("%d callbacks, %d key fetches", calls.Load(), et.jwksFetch.Load())
+		}
+	})
+}
+
+func userEvent() *cloudevents.UserEventRequest {
+	return &cloudevents.UserEventRequest{
+		ConnectionContext: cloudevents.ConnectionContext{Hub: "chat", ConnectionID: "conn1", UserID: "alice"},
+		Data:              []byte("hi"), DataType: cloudevents.DataText,
 	}
 }

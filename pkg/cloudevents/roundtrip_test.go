@@ -259,41 +259,44 @@ func TestMQTT(t *testing.T) {
 	cc := ConnectionContext{Hub: "chat", ConnectionID: "client1", Subprotocol: "mqtt", PhysicalConnectionID: "phys1"}
 	clean := true
 	for _, tc := range []struct {
+		name    string
 		user    string
 		version int
 		status  int
 		body    string
 	}{
-		{"ok", 5, 200, `{"mqtt":{"userProperties":[{"name":"k","value":"v"}]}}`},
-		{"bad", 5, 401, `{"mqtt":{"code":134,"reason":"bad credentials"}}`},
-		{"deny", 5, 401, `{"mqtt":{"code":135,"reason":"denied"}}`},
-		{"deny", 4, 401, `{"mqtt":{"code":5,"reason":"denied"}}`},
-		{"boom", 4, 500, `{"mqtt":{"code":3,"reason":"internal error"}}`},
+		{"accepted v5", "ok", 5, 200, `{"mqtt":{"userProperties":[{"name":"k","value":"v"}]}}`},
+		{"MQTTErrorf v5", "bad", 5, 401, `{"mqtt":{"code":134,"reason":"bad credentials"}}`},
+		{"Errorf v5", "deny", 5, 401, `{"mqtt":{"code":135,"reason":"denied"}}`},
+		{"Errorf v3.1.1", "deny", 4, 401, `{"mqtt":{"code":5,"reason":"denied"}}`},
+		{"plain error hidden", "boom", 4, 500, `{"mqtt":{"code":3,"reason":"internal error"}}`},
 	} {
-		req := &ConnectRequest{ConnectionContext: cc, MQTT: &MQTTConnectProperties{ProtocolVersion: tc.version, Username: tc.user, Password: []byte{1, 2}, CleanStart: &clean,
-			UserProperties: []MQTTUserProperty{{"a", "b"}}}}
-		ans, err := send(ctx, srv.URL, req, testKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := rec.take()[0].(*ConnectRequest)
-		if !got.IsMQTT() || !reflect.DeepEqual(got.MQTT, req.MQTT) || got.PhysicalConnectionID != "phys1" {
-			t.Errorf("%s: handler read %+v %+v", tc.user, got.ConnectionContext, got.MQTT)
-		}
-		if ans.Status != tc.status || string(ans.Body) != tc.body {
-			t.Errorf("%s v%d: %d %s, want %d %s", tc.user, tc.version, ans.Status, ans.Body, tc.status, tc.body)
-		}
-		if tc.status >= 400 {
-			var e *Error
-			if !errors.As(ans.Err(), &e) || e.MQTT == nil || ans.Header.Get("Content-Type") != "application/json" {
-				t.Errorf("%s: service side read %v", tc.user, ans.Err())
+		t.Run(tc.name, func(t *testing.T) {
+			req := &ConnectRequest{ConnectionContext: cc, MQTT: &MQTTConnectProperties{ProtocolVersion: tc.version, Username: tc.user, Password: []byte{1, 2}, CleanStart: &clean,
+				UserProperties: []MQTTUserProperty{{"a", "b"}}}}
+			ans, err := send(ctx, srv.URL, req, testKey)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if strings.Contains(string(ans.Body), "secret") {
-				t.Errorf("error text leaked: %s", ans.Body)
+			got := rec.take()[0].(*ConnectRequest)
+			if !got.IsMQTT() || !reflect.DeepEqual(got.MQTT, req.MQTT) || got.PhysicalConnectionID != "phys1" {
+				t.Errorf("handler read %+v %+v", got.ConnectionContext, got.MQTT)
 			}
-		} else if r, err := ans.Connect(); err != nil || r.MQTT == nil || r.MQTT.UserProperties[0] != (MQTTUserProperty{"k", "v"}) {
-			t.Errorf("connect answer %+v %v", r, err)
-		}
+			if ans.Status != tc.status || string(ans.Body) != tc.body {
+				t.Errorf("%d %s, want %d %s", ans.Status, ans.Body, tc.status, tc.body)
+			}
+			if tc.status >= 400 {
+				var e *Error
+				if !errors.As(ans.Err(), &e) || e.MQTT == nil || ans.Header.Get("Content-Type") != "application/json" {
+					t.Errorf("service side read %v", ans.Err())
+				}
+				if strings.Contains(string(ans.Body), "secret") {
+					t.Errorf("error text leaked: %s", ans.Body)
+				}
+			} else if r, err := ans.Connect(); err != nil || r.MQTT == nil || r.MQTT.UserProperties[0] != (MQTTUserProperty{"k", "v"}) {
+				t.Errorf("connect answer %+v %v", r, err)
+			}
+		})
 	}
 
 	ue := &UserEventRequest{ConnectionContext: cc, Data: []byte("t"), ContentType: "text/plain", MQTTUserProperties: []MQTTUserProperty{{"Color", "red"}}}

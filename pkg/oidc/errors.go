@@ -5,11 +5,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/MicahParks/jwkset"
 	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // Error is a refused token. Reason is one line that is safe to send to the
@@ -33,15 +34,7 @@ func refuse(reason string) *Error { return &Error{Reason: reason} }
 
 // quote clips an attacker-controlled string to a short, one-line, quoted form.
 func quote(s string) string {
-	const max = 64
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return strconv.Quote(s)
+	return strconv.Quote(shorten.String(s, 64))
 }
 
 // parseReason maps golang-jwt's and keyfunc's errors to a reason.

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // DefaultAPIVersion is the REST api-version a Client speaks unless
@@ -161,7 +163,7 @@ func newClient(endpoint, hub string, opts *ClientOptions) (*Client, error) {
 		opts = &ClientOptions{}
 	}
 	if !ValidHub(hub) {
-		return nil, fmt.Errorf("wps: hub name %q is not valid: it must start with a letter and have at most 128 letters, digits or _", truncate(hub, 140))
+		return nil, fmt.Errorf("wps: hub name %q is not valid: it must start with a letter and have at most 128 letters, digits or _", shorten.String(hub, 140))
 	}
 	ep, err := normalizeEndpoint(endpoint, "")
 	if err != nil {

@@ -54,17 +54,22 @@ func (p ClientProtocol) ClientPath(hub string) string {
 
 // ClientAccessOptions describe the client a ClientAccessURL is for.
 type ClientAccessOptions struct {
-	// UserID is the user the connection belongs to (the token's "sub").
+	// UserID is the user the connection belongs to (the token's "sub");
+	// empty means an anonymous connection.
 	UserID string
 	// Roles are the permissions the connection gets, e.g.
-	// RoleJoinLeaveGroup("room1") or RoleSendToGroupAny.
+	// RoleJoinLeaveGroup("room1") or RoleSendToGroupAny; none by default.
+	// An empty role makes the call fail.
 	Roles []string
-	// Groups are joined on connect.
+	// Groups are joined on connect; none by default. An invalid group name
+	// makes the call fail.
 	Groups []string
-	// Expiry is how long the token is valid (default DefaultClientTokenExpiry).
-	// With a TokenCredential the service takes whole minutes (at least one).
+	// Expiry is how long the token is valid. Zero means
+	// DefaultClientTokenExpiry; negative makes the call fail. With a token
+	// credential the service takes whole minutes (at least one).
 	Expiry time.Duration
-	// Protocol selects the client endpoint.
+	// Protocol selects the client endpoint; the zero value is
+	// ProtocolDefault.
 	Protocol ClientProtocol
 }
 
@@ -210,7 +215,7 @@ func (c *Client) generateToken(ctx context.Context, o *ClientAccessOptions) (str
 		return "", err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a token answer is as small as an error
 	if err != nil {
 		return "", fmt.Errorf("wps: %s: reading the answer: %w", op, err)
 	}

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // ResponseError is the error for any answer from the service that is not a
@@ -162,13 +164,5 @@ func redactURL(u string) string {
 
 // oneLine folds s onto one line and cuts it at max bytes (at a rune boundary).
 func oneLine(s string, max int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > max {
-		cut := max
-		for cut > 0 && s[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return shorten.String(strings.Join(strings.Fields(s), " "), max)
 }

@@ -3,6 +3,8 @@ package wps
 import (
 	"context"
 	"fmt"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // Permission is a right a connection can be granted over groups.
@@ -28,7 +30,7 @@ func (c *Client) permissionCall(op, connectionID string, p Permission, o *Permis
 		return nil, err
 	}
 	if p != PermissionSendToGroup && p != PermissionJoinLeaveGroup {
-		return nil, fmt.Errorf("wps: %s: unknown permission %q (want %q or %q)", op, truncate(string(p), 40), PermissionSendToGroup, PermissionJoinLeaveGroup)
+		return nil, fmt.Errorf("wps: %s: unknown permission %q (want %q or %q)", op, shorten.String(string(p), 40), PermissionSendToGroup, PermissionJoinLeaveGroup)
 	}
 	var q queryBuilder
 	if o != nil && o.TargetName != "" {

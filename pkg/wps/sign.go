@@ -11,6 +11,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/wpsfn/wpsfn/internal/jsonstr"
 )
 
 // restTokenLifetime is how long a REST call's token is valid, as in
@@ -176,7 +178,7 @@ func signREST(ks *keyState, aud string, iat int64) string {
 	claims = append(claims, `,"exp":`...)
 	claims = strconv.AppendInt(claims, iat+int64(restTokenLifetime/time.Second), 10)
 	claims = append(claims, `,"aud":`...)
-	claims = appendJSONString(claims, aud)
+	claims = jsonstr.Append(claims, aud)
 	claims = append(claims, '}')
 
 	enc := base64.RawURLEncoding
@@ -190,33 +192,4 @@ func signREST(ks *keyState, aud string, iat int64) string {
 	out = append(out, '.')
 	out = enc.AppendEncode(out, sum)
 	return string(out)
-}
-
-// appendJSONString appends s as a JSON string the way JSON.stringify writes
-// it: only '"', '\' and control characters are escaped.
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch {
-		case b == '"' || b == '\\':
-			dst = append(dst, '\\', b)
-		case b == '\n':
-			dst = append(dst, '\\', 'n')
-		case b == '\r':
-			dst = append(dst, '\\', 'r')
-		case b == '\t':
-			dst = append(dst, '\\', 't')
-		case b == '\b':
-			dst = append(dst, '\\', 'b')
-		case b == '\f':
-			dst = append(dst, '\\', 'f')
-		case b < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[b>>4], hex[b&0xF])
-		default:
-			dst = append(dst, b)
-		}
-	}
-	return append(dst, '"')
 }

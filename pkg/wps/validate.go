@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // maxGroupLen is the longest group name the REST API accepts, in characters.
@@ -44,19 +46,9 @@ func ValidGroup(name string) bool {
 
 func checkGroup(op, g string) error {
 	if !ValidGroup(g) {
-		return fmt.Errorf("wps: %s: group name %q is not valid: it must have 1 to 1024 characters, not only whitespace", op, truncate(g, 40))
+		return fmt.Errorf("wps: %s: group name %q is not valid: it must have 1 to 1024 characters, not only whitespace", op, shorten.String(g, 40))
 	}
 	return nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // queryBuilder appends "&key=value" pairs, escaping values.

@@ -124,17 +124,30 @@ func tagKeys(cfg any) map[string]string {
 	return m
 }
 
-// CheckService validates the two variables every function shares,
-// WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB, and returns the parsed
-// connection string so that it need not be parsed again.
-func CheckService(connStr, hub string) (wps.ConnectionString, error) {
-	if connStr == "" {
-		return wps.ConnectionString{}, Invalid("WEBPUBSUB_CONNECTION_STRING", "is required")
-	}
-	cs, err := wps.ParseConnectionString(connStr)
-	if err != nil {
-		// wps errors never contain the key.
-		return wps.ConnectionString{}, &Error{Msg: "WEBPUBSUB_CONNECTION_STRING: " + strings.TrimPrefix(err.Error(), "wps: connection string: "), Err: err}
+// CheckService validates the variables every function shares:
+// WEBPUBSUB_CONNECTION_STRING, or instead WEBPUBSUB_ENDPOINT with an Entra
+// credential (id, see Identity; nil allows only the connection string), and
+// WEBPUBSUB_HUB. It returns the parsed connection string (with only the
+// Endpoint for a keyless configuration), so that it need not be parsed again.
+func CheckService(connStr, hub string, id *Identity) (wps.ConnectionString, error) {
+	var cs wps.ConnectionString
+	switch {
+	case connStr != "" && id != nil && id.Endpoint != "":
+		return cs, Invalid("WEBPUBSUB_ENDPOINT", "and WEBPUBSUB_CONNECTION_STRING are both set: set one (the endpoint authenticates with Entra ID, the connection string with its key)")
+	case connStr == "" && (id == nil || id.Endpoint == ""):
+		return cs, Invalid("WEBPUBSUB_CONNECTION_STRING", "is required (or WEBPUBSUB_ENDPOINT, to authenticate with Entra ID)")
+	case connStr == "":
+		if err := id.check(); err != nil {
+			return cs, err
+		}
+		cs.Endpoint = trimSlash(id.Endpoint)
+	default:
+		var err error
+		cs, err = wps.ParseConnectionString(connStr)
+		if err != nil {
+			// wps errors never contain the key.
+			return wps.ConnectionString{}, &Error{Msg: "WEBPUBSUB_CONNECTION_STRING: " + strings.TrimPrefix(err.Error(), "wps: connection string: "), Err: err}
+		}
 	}
 	if hub == "" {
 		return wps.ConnectionString{}, Invalid("WEBPUBSUB_HUB", "is required")

@@ -10,14 +10,14 @@ import (
 const key = "SECRETKEYSECRETKEYSECRETKEY0123456789ABCD="
 
 func TestCheckServiceParsesOnce(t *testing.T) {
-	cs, err := CheckService("Endpoint=HTTPS://X.webpubsub.azure.com:443/;AccessKey="+key+";ClientEndpoint=https://edge.example;Version=1.0;", "chat")
+	cs, err := CheckService("Endpoint=HTTPS://X.webpubsub.azure.com:443/;AccessKey="+key+";ClientEndpoint=https://edge.example;Version=1.0;", "chat", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cs.Endpoint != "https://x.webpubsub.azure.com" || cs.AccessKey != key || cs.ClientEndpoint != "https://edge.example" {
 		t.Fatalf("parsed %+v", cs)
 	}
-	c, err := NewClient("test", cs, "chat", nil, nil)
+	c, err := NewClient("test", cs, nil, "chat", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestCheckServiceParsesOnce(t *testing.T) {
 		{"Endpoint=http://x;AccessKey=" + key, "", "WEBPUBSUB_HUB is required"},
 		{"Endpoint=http://x;AccessKey=" + key, "1chat", "WEBPUBSUB_HUB must start with a letter"},
 	} {
-		_, err := CheckService(tc.connStr, tc.hub)
+		_, err := CheckService(tc.connStr, tc.hub, nil)
 		var ce *Error
 		if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "config: "+tc.want) || strings.Contains(err.Error(), key) {
 			t.Errorf("CheckService(%q, %q) = %v, want a config error starting %q", tc.connStr, tc.hub, err, tc.want)

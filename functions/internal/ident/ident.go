@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/wpsfn/wpsfn/internal/shorten"
 )
 
 // Check returns why s is not an acceptable id or name of at most max bytes,
@@ -41,11 +43,6 @@ type tooLongError struct{ max int }
 
 func (e *tooLongError) Error() string { return "is longer than " + strconv.Itoa(e.max) + " bytes" }
 
-// Clip shortens s to 40 characters for an error message, marking the cut
-// with "…"; it never cuts a character in half.
-func Clip(s string) string {
-	if utf8.RuneCountInString(s) > 40 {
-		return string([]rune(s)[:40]) + "…"
-	}
-	return s
-}
+// Clip shortens s to 40 bytes for an error message, marking the cut with
+// "…"; it never cuts a character in half.
+func Clip(s string) string { return shorten.String(s, 40) }

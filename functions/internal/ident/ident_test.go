@@ -33,11 +33,14 @@ func TestCheck(t *testing.T) {
 }
 
 func TestClip(t *testing.T) {
-	long := strings.Repeat("ä", 41)
-	if got := Clip(long); got != strings.Repeat("ä", 40)+"…" {
-		t.Errorf("Clip(41 ä) = %q", got)
+	// ä is two bytes: 40 bytes hold 20, and a cut never halves one.
+	if got := Clip(strings.Repeat("ä", 21)); got != strings.Repeat("ä", 20)+"…" {
+		t.Errorf("Clip(21 ä) = %q", got)
 	}
-	if got := Clip(strings.Repeat("ä", 40)); got != strings.Repeat("ä", 40) {
-		t.Errorf("Clip(40 ä) = %q", got)
+	if got := Clip("a" + strings.Repeat("ä", 20)); got != "a"+strings.Repeat("ä", 19)+"…" {
+		t.Errorf("Clip(a + 20 ä) = %q", got)
+	}
+	if got := Clip(strings.Repeat("ä", 20)); got != strings.Repeat("ä", 20) {
+		t.Errorf("Clip(20 ä) = %q", got)
 	}
 }

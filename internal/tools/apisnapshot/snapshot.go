@@ -234,14 +234,7 @@ func typeParams(fset *token.FileSet, fl *ast.FieldList) string {
 	if fl == nil || len(fl.List) == 0 {
 		return ""
 	}
-	var parts []string
-	for _, f := range fl.List {
-		c := expr(fset, f.Type)
-		for range max(len(f.Names), 1) {
-			parts = append(parts, c)
-		}
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
+	return "[" + fieldTypes(fset, fl) + "]"
 }
 
 // expr prints e on one line, with function types in it reduced to their
@@ -277,26 +270,27 @@ func withoutParamNames(e ast.Expr) ast.Expr {
 	return e
 }
 
-func unnamed(fl *ast.FieldList) *ast.FieldList {
-	if fl == nil {
-		return nil
-	}
-	out := &ast.FieldList{}
-	for _, f := range fl.List {
-		for range max(len(f.Names), 1) {
-			out.List = append(out.List, &ast.Field{Type: withoutParamNames(f.Type)})
-		}
-	}
-	return out
-}
+// unnamed returns fl with one unnamed field per name: (a, b int) becomes
+// (int, int).
+func unnamed(fl *ast.FieldList) *ast.FieldList { return rewriteFields(fl, false) }
 
-func stripComments(fl *ast.FieldList) *ast.FieldList {
+// stripComments returns fl with names and tags kept but comments dropped.
+func stripComments(fl *ast.FieldList) *ast.FieldList { return rewriteFields(fl, true) }
+
+func rewriteFields(fl *ast.FieldList, keepNames bool) *ast.FieldList {
 	if fl == nil {
 		return nil
 	}
 	out := &ast.FieldList{}
 	for _, f := range fl.List {
-		out.List = append(out.List, &ast.Field{Names: f.Names, Type: withoutParamNames(f.Type), Tag: f.Tag})
+		t := withoutParamNames(f.Type)
+		if keepNames {
+			out.List = append(out.List, &ast.Field{Names: f.Names, Type: t, Tag: f.Tag})
+			continue
+		}
+		for range max(len(f.Names), 1) {
+			out.List = append(out.List, &ast.Field{Type: t})
+		}
 	}
 	return out
 }

@@ -6,7 +6,6 @@
 package deps
 
 import (
-	_ "github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	_ "github.com/eclipse/paho.golang/packets"
 	_ "github.com/eclipse/paho.golang/paho"
 	_ "github.com/eclipse/paho.mqtt.golang"

@@ -17,7 +17,8 @@ const DefaultMaxAnswerBytes = 1 << 20
 
 // A Caller calls an event handler as the service does. Its fields must not
 // change while it is in use, except the keys inside Keys, which rotate; it
-// is safe for concurrent use.
+// is safe for concurrent use. A Caller is a small value: copy it to vary a
+// field per handler (say, a Token for each handler's auth resource).
 type Caller struct {
 	// Client sends the requests; nil means http.DefaultClient.
 	Client *http.Client

@@ -2,12 +2,14 @@ package web
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -287,5 +289,91 @@ func TestPagesAreSelfContained(t *testing.T) {
 				t.Errorf("%s contains %q: the pages must load nothing from elsewhere", name, bad)
 			}
 		}
+	}
+}
+
+// The history is bounded in events and in bytes, sorted by start time, and
+// serves each kept event's detail until it is evicted.
+func TestTraceHistoryBoundsAndDetail(t *testing.T) {
+	tr := &Trace{HistoryEvents: 100, HistoryBytes: 64 << 10}
+	defer tr.Close()
+	mux := http.NewServeMux()
+	mux.Handle("GET /trace/events/{id}", http.HandlerFunc(tr.ServeDetail))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 300 {
+		// Every tenth event started earlier than the ones before it (a long call).
+		at := base.Add(time.Duration(i) * time.Millisecond)
+		if i%10 == 9 {
+			at = at.Add(-5 * time.Millisecond)
+		}
+		tr.Publish(emulator.TraceEvent{Time: at, Kind: "frame-out", Summary: fmt.Sprint("e", i), Detail: fmt.Sprintf(`{"n":%d}`, i)})
+	}
+	tr.mu.Lock()
+	n, size := len(tr.hist), tr.histLen
+	sorted := slices.IsSortedFunc(tr.hist, func(a, b kept) int { return cmp.Compare(a.ev.T, b.ev.T) })
+	newest := tr.hist[len(tr.hist)-1].ev.ID
+	tr.mu.Unlock()
+	if n != 100 || !sorted || size > 64<<10 {
+		t.Fatalf("history holds %d events (%d bytes), sorted %t; want 100, sorted", n, size, sorted)
+	}
+	get := func(id uint64) (int, string) {
+		resp, err := http.Get(fmt.Sprintf("%s/trace/events/%d", srv.URL, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, body := get(newest); st != 200 || !strings.HasPrefix(body, `{"n":`) {
+		t.Errorf("detail of a kept event: %d %q", st, body)
+	}
+	if st, body := get(1); st != 404 || !strings.Contains(body, "no longer kept") {
+		t.Errorf("detail of an evicted event: %d %q", st, body)
+	}
+
+	// Big details: the byte bound wins over the count.
+	big := &Trace{HistoryEvents: 1000, HistoryBytes: 100 << 10}
+	for range 50 {
+		big.Publish(emulator.TraceEvent{Time: time.Now(), Kind: "rest", Detail: strings.Repeat("x", 10<<10)})
+	}
+	big.mu.Lock()
+	defer big.mu.Unlock()
+	if len(big.hist) > 10 || big.histLen > 100<<10 {
+		t.Errorf("history of 10 KiB events holds %d (%d bytes); want at most 100 KiB", len(big.hist), big.histLen)
+	}
+}
+
+// The trace shows every user's messages: it is served to this machine only
+// unless TracePublic.
+func TestTraceLoopbackOnly(t *testing.T) {
+	tr := &Trace{}
+	defer tr.Close()
+	for _, tc := range []struct {
+		name   string
+		public bool
+		remote string
+		want   int
+	}{
+		{"loopback", false, "127.0.0.1:5000", 200},
+		{"loopback v6", false, "[::1]:5000", 200},
+		{"other host", false, "192.0.2.7:5000", 403},
+		{"other host, public", true, "192.0.2.7:5000", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := Handler(Options{Trace: tr, TracePublic: tc.public})
+			req := httptest.NewRequest(http.MethodGet, "/trace", nil)
+			req.RemoteAddr = tc.remote
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Fatalf("GET /trace from %s: %d %q, want %d", tc.remote, rec.Code, rec.Body.String(), tc.want)
+			}
+			if tc.want == 403 && !strings.Contains(rec.Body.String(), "--trace-public") {
+				t.Errorf("refusal %q does not say how to allow it", rec.Body.String())
+			}
+		})
 	}
 }

@@ -1,0 +1,6 @@
+package fnconf
+
+var (
+	AWSAssertion = awsAssertion
+	GCPAssertion = gcpAssertion
+)
