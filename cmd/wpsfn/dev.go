@@ -27,6 +27,7 @@ import (
 	"github.com/wpsfn/wpsfn/functions/connect"
 	"github.com/wpsfn/wpsfn/functions/message"
 	"github.com/wpsfn/wpsfn/functions/negotiate"
+	"github.com/wpsfn/wpsfn/functions/relay"
 	"github.com/wpsfn/wpsfn/internal/emulator"
 	"github.com/wpsfn/wpsfn/pkg/faas"
 )
@@ -73,13 +74,13 @@ type devStack struct {
 }
 
 // The functions in port order (PortBase+i).
-var devFunctions = []string{"connect", "message", "broadcast", "negotiate", "broadcast-schedule"}
+var devFunctions = []string{"connect", "message", "broadcast", "negotiate", "broadcast-schedule", "relay"}
 
 func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("wpsfn dev", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "localhost:8080", "listen `address` of the emulator and the pages")
-	portBase := fs.Int("port-base", 7071, "first loopback `port` of the functions (connect, message, broadcast, negotiate, broadcast-schedule); 0 picks free ports")
+	portBase := fs.Int("port-base", 7071, "first loopback `port` of the functions (connect, message, broadcast, negotiate, broadcast-schedule, relay); 0 picks free ports")
 	hub := fs.String("hub", "chat", "the `hub` the functions serve")
 	heartbeat := fs.Duration("heartbeat", 0, "run the scheduled broadcast (a heartbeat to all clients) at this `interval`, e.g. 10s; 0 disables")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
@@ -136,7 +137,7 @@ func functionEnviron(environ []string) map[string]string {
 		if !ok {
 			continue
 		}
-		for _, p := range []string{"CONNECT_", "MESSAGE_", "NEGOTIATE_", "BROADCAST_"} {
+		for _, p := range []string{"CONNECT_", "MESSAGE_", "NEGOTIATE_", "BROADCAST_", "RELAY_"} {
 			if strings.HasPrefix(k, p) {
 				m[k] = v
 			}
@@ -372,8 +373,9 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 		bc broadcast.Config
 		nc negotiate.Config
 		sc broadcast.ScheduleConfig
+		rc relay.Config
 	)
-	for _, c := range []any{&cc, &mc, &bc, &nc, &sc} {
+	for _, c := range []any{&cc, &mc, &bc, &nc, &sc, &rc} {
 		if err := parse(c); err != nil {
 			return nil, "", web.ChatLimits{}, fmt.Errorf("function settings: %w", err)
 		}
@@ -383,6 +385,7 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 	bc.Logger = log.With("function", "broadcast")
 	nc.Logger = log.With("function", "negotiate")
 	sc.Logger = log.With("function", "broadcast-schedule")
+	rc.Logger = log.With("function", "relay")
 
 	fns := map[string]faas.Function{}
 	var err error
@@ -411,6 +414,11 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 		Name:      "broadcast-schedule",
 		Scheduled: func(ctx context.Context, ev faas.ScheduleEvent) error { return tick(ctx, ev.Time) },
 	}
+	rl, err := relay.New(rc)
+	if err != nil {
+		return nil, "", web.ChatLimits{}, fmt.Errorf("relay function: %w", err)
+	}
+	fns["relay"] = rl.Function()
 	limits := web.ChatLimits{MaxTextRunes: mc.MaxTextRunes, MaxBytes: mc.MaxBytes, RoomPattern: mc.RoomPattern}
 	return fns, secret, limits, nil
 }
@@ -461,7 +469,9 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	} else {
 		fmt.Fprintf(w, "    broadcast-schedule  %s/   POST to run it once (--heartbeat 10s runs it on a timer)\n", st.Functions["broadcast-schedule"])
 	}
+	fmt.Fprintf(w, "    relay               %s/   POST an envelope (a queued event) or an SQS, SNS or EventBridge event\n", st.Functions["relay"])
 	fmt.Fprintf(w, "\n  Try:  curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"to\":\"all\",\"text\":\"hello\"}' %s/api/broadcast\n", st.BroadcastSecret, st.Functions["broadcast"])
+	fmt.Fprintf(w, "        curl -d '{\"to\":\"all\",\"text\":\"order 42 shipped\"}' %s/   (what a queue would deliver)\n", st.Functions["relay"])
 	fmt.Fprintf(w, "  SDKs: Microsoft's @azure/web-pubsub needs { allowInsecureConnection: true } for this http:// endpoint.\n")
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
 }
