@@ -171,13 +171,13 @@ deploy-gcp:
 	    case $$a in *[!A-Za-z0-9_./:=,@%+-]*) a="'$$(printf '%s' "$$a" | sed "s/'/'\\\\''/g")'";; esac; \
 	    line="$$line $$a"; done; echo "$${line# }"; if [ -n "$(GCP_RUN)" ]; then "$$@"; fi; }; \
 	for pair in $(GCP_HTTP_FUNCTIONS); do fn=$${pair%%:*}; entry=$${pair#*:}; \
-	  secrets="$(GCP_SECRET_CONN)"; \
+	  secrets="$(GCP_SECRET_CONN)"; access=--allow-unauthenticated; \
 	  case $$fn in \
-	    broadcast) secrets="$$secrets,BROADCAST_SECRET=wpsfn-broadcast-secret:latest";; \
+	    broadcast) secrets="$$secrets,BROADCAST_SECRET=wpsfn-broadcast-secret:latest"; access=--no-allow-unauthenticated;; \
 	    negotiate) secrets="$$secrets,NEGOTIATE_JWT_SECRET=wpsfn-negotiate-jwt-secret:latest";; \
 	  esac; \
 	  run gcloud functions deploy wpsfn-$$fn --gen2 --runtime=go125 --region=$(GCP_REGION) --source=. \
-	    --entry-point=$$entry --trigger-http --allow-unauthenticated \
+	    --entry-point=$$entry --trigger-http $$access \
 	    --set-env-vars=WEBPUBSUB_HUB=$(GCP_HUB) --set-secrets=$$secrets; \
 	done; \
 	run gcloud pubsub topics create wpsfn-broadcast-schedule || true; \

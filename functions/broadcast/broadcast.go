@@ -44,11 +44,12 @@ type Result struct {
 }
 
 type handler struct {
-	client  envelope.Sender
-	auth    *bearer.Verifier
-	maxBody int64
-	targets []string
-	log     *slog.Logger
+	client   envelope.Sender
+	auth     *bearer.Verifier
+	platform string // PlatformAWSIAM, PlatformHost or "" (bearer credentials)
+	maxBody  int64
+	targets  []string
+	log      *slog.Logger
 }
 
 // New returns the HTTP-triggered broadcast function.
@@ -68,11 +69,12 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("broadcast: %w", err)
 	}
 	return &handler{
-		client:  client,
-		auth:    auth,
-		maxBody: cfg.MaxBodyBytes,
-		targets: cfg.AllowedTargets,
-		log:     log,
+		client:   client,
+		auth:     auth,
+		platform: cfg.PlatformAuth,
+		maxBody:  cfg.MaxBodyBytes,
+		targets:  cfg.AllowedTargets,
+		log:      log,
 	}, nil
 }
 
@@ -82,7 +84,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reply.Refuse(h.log, "broadcast refused", w, r, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed; use POST")
 		return
 	}
-	id, err := h.auth.Verify(r)
+	var id *bearer.Identity
+	var err error
+	if h.platform != "" {
+		id, err = h.platformIdentity(r)
+	} else {
+		id, err = h.auth.Verify(r)
+	}
 	if err != nil {
 		var be *bearer.Error
 		reason, status := "unauthorized", http.StatusUnauthorized

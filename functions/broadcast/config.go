@@ -58,6 +58,11 @@ type Config struct {
 	// BROADCAST_OIDC_ROLES_CLAIM with BROADCAST_OIDC_REQUIRE_ROLES limits it to
 	// callers holding a role.
 	OIDC bearer.OIDCConfig `envPrefix:"BROADCAST_"`
+	// PlatformAuth lets the host authenticate callers instead of a bearer
+	// credential: aws-iam (function URL AuthType AWS_IAM; the caller's ARN
+	// from the request context is logged) or host (Azure authLevel function,
+	// Cloud Functions --no-allow-unauthenticated). Empty: bearer credentials.
+	PlatformAuth string `env:"BROADCAST_PLATFORM_AUTH"`
 
 	// MaxBodyBytes bounds the request body; zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64 `env:"BROADCAST_MAX_BODY_BYTES"`
@@ -89,8 +94,13 @@ func (c *Config) validate() (wps.ConnectionString, error) {
 	if err != nil {
 		return cs, err
 	}
-	if c.Secret == "" && c.JWTSecret == "" && !c.OIDC.Enabled() {
-		return cs, fnconf.Invalid("BROADCAST_SECRET", "is required unless BROADCAST_JWT_SECRET or BROADCAST_OIDC_ISSUER is set (set at least one)")
+	switch c.PlatformAuth {
+	case "", PlatformAWSIAM, PlatformHost:
+	default:
+		return cs, fnconf.Invalid("BROADCAST_PLATFORM_AUTH", "must be aws-iam or host")
+	}
+	if c.Secret == "" && c.JWTSecret == "" && !c.OIDC.Enabled() && c.PlatformAuth == "" {
+		return cs, fnconf.Invalid("BROADCAST_SECRET", "is required unless BROADCAST_JWT_SECRET, BROADCAST_OIDC_ISSUER or BROADCAST_PLATFORM_AUTH is set (set at least one)")
 	}
 	if err := c.OIDC.Check("BROADCAST_"); err != nil {
 		return cs, err
