@@ -72,11 +72,12 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	anonymous := fs.Bool("allow-anonymous", false, "let clients connect without a token on the hubs given with --hub")
 	verbose := fs.Bool("v", false, "log every connection and upstream call")
 	tracePublic := fs.Bool("trace-public", false, "serve the live trace (/trace) to every host, not only to this machine's loopback clients")
+	disableTrace := fs.Bool("disable-trace", false, "no live trace: tracing summarizes and redacts every frame, work a load test may not want")
 	var hubs hubFlag
 	fs.Var(&hubs, "hub", "NAME=URLTEMPLATE: a hub whose connect/connected/disconnected and user events\n"+
 		"go to URLTEMPLATE ({hub} and {event} are substituted); repeatable")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wpsfn emulator [--addr host:port] [--config file.json] [--hub NAME=URLTEMPLATE]... [--access-key KEY] [--trace-public] [-v]")
+		fmt.Fprintln(stderr, "usage: wpsfn emulator [--addr host:port] [--config file.json] [--hub NAME=URLTEMPLATE]... [--access-key KEY] [--trace-public | --disable-trace] [-v]")
 		fmt.Fprintln(stderr, "\nRuns the Web PubSub emulator; its live trace is at /trace (this machine only unless --trace-public).")
 		fs.PrintDefaults()
 	}
@@ -94,8 +95,11 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Addr = *addr
-	trace := &web.Trace{Logger: cfg.Logger}
-	cfg.Trace = trace.Publish
+	var trace *web.Trace
+	if !*disableTrace {
+		trace = &web.Trace{Logger: cfg.Logger}
+		cfg.Trace = trace.Publish
+	}
 	emu, err := emulator.New(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", err)
@@ -106,7 +110,9 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintf(stderr, "wpsfn emulator: listen on %s: %v\n", *addr, err)
 		return 1
 	}
-	trace.Snapshot = emu.Snapshot
+	if trace != nil {
+		trace.Snapshot = emu.Snapshot
+	}
 	return serveEmulator(ctx, emu, trace, *tracePublic, ln, *addr, stdout, stderr)
 }
 
@@ -121,13 +127,17 @@ func serveEmulator(ctx context.Context, emu *emulator.Server, trace *web.Trace, 
 	if tracePublic {
 		where = "every host"
 	}
-	fmt.Fprintf(stdout, "Live trace: %s/trace (%s)\n", endpoint, where)
+	if trace != nil {
+		fmt.Fprintf(stdout, "Live trace: %s/trace (%s)\n", endpoint, where)
+	}
 	fmt.Fprintln(stdout, "Microsoft's @azure/web-pubsub needs { allowInsecureConnection: true } for this http:// endpoint.")
 
-	pages := web.Handler(web.Options{Trace: trace, TracePublic: tracePublic})
 	mux := http.NewServeMux()
-	for _, p := range web.TracePaths {
-		mux.Handle(p, pages)
+	if trace != nil {
+		pages := web.Handler(web.Options{Trace: trace, TracePublic: tracePublic})
+		for _, p := range web.TracePaths {
+			mux.Handle(p, pages)
+		}
 	}
 	mux.Handle("/", emu.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -142,7 +152,9 @@ func serveEmulator(ctx context.Context, emu *emulator.Server, trace *web.Trace, 
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err1 := emu.Shutdown(sctx)
-	trace.Close()
+	if trace != nil {
+		trace.Close()
+	}
 	err2 := srv.Shutdown(sctx)
 	if err := errors.Join(err1, err2); err != nil {
 		fmt.Fprintf(stderr, "wpsfn emulator: shutdown: %v\n", err)

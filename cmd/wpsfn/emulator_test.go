@@ -143,3 +143,40 @@ func TestEmulatorConfig(t *testing.T) {
 		t.Errorf("typo in config: exit %d, %q", code, stderr.String())
 	}
 }
+
+// --disable-trace: no trace is kept and /trace is the emulator's 404.
+func TestEmulatorDisableTrace(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		done <- runEmulator(ctx, []string{"--addr", "127.0.0.1:0", "--disable-trace"}, pw, io.Discard)
+		pw.Close()
+	}()
+	var endpoint string
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if s, ok := strings.CutPrefix(sc.Text(), "Web PubSub emulator listening on "); ok {
+			endpoint = s
+		}
+		if strings.HasPrefix(sc.Text(), "Live trace") {
+			t.Errorf("banner announces a trace: %q", sc.Text())
+		}
+		if strings.HasPrefix(sc.Text(), "Microsoft") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	resp, err := http.Get(endpoint + "/trace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/trace with --disable-trace: %d, want 404", resp.StatusCode)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
