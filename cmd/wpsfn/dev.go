@@ -265,7 +265,13 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// The whole request, body included (the emulator's REST API bounds
+		// its bodies itself too); WebSockets are unaffected, as a hijacked
+		// connection's deadline is cleared. No write timeout: the trace page
+		// is a long-lived stream.
+		ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(mainLn) }()

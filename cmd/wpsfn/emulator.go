@@ -140,7 +140,11 @@ func serveEmulator(ctx context.Context, emu *emulator.Server, trace *web.Trace, 
 		}
 	}
 	mux.Handle("/", emu.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Read and idle timeouts for every request (WebSockets are unaffected:
+	// a hijacked connection's deadline is cleared); no write timeout, as the
+	// trace is a long-lived stream.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

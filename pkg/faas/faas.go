@@ -72,6 +72,11 @@ func (fn Function) validate() error {
 	return nil
 }
 
+// readTimeout bounds reading a whole request, body included, on the local
+// server: a client trickling a body cannot hold a connection (or the drain
+// of an unread body before an early answer) for longer. A variable for tests.
+var readTimeout = 30 * time.Second
+
 // shutdownTimeout bounds how long in-flight requests may finish after SIGTERM.
 // Lambda and Azure give a process a few seconds at most; Cloud Run 10 s.
 const shutdownTimeout = 8 * time.Second
