@@ -97,6 +97,10 @@ func (c *conn) traceBatch(batch []outMsg, scratch *[]byte) {
 			*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
 			data = *scratch
 		}
+		if c.mq != nil {
+			c.traceMQTTOut(data) // mqtt_trace.go: the packet, not its bytes
+			continue
+		}
 		c.traceFrame(TraceFrameOut, m.kind.String(), m.typ, data)
 	}
 }

@@ -72,6 +72,8 @@ type conn struct {
 	writer writerKind
 
 	async asyncQueue
+
+	mq *mqttSession // MQTT sessions only (also their proto)
 }
 
 func (c *conn) hasSocket() bool {
@@ -83,6 +85,10 @@ func (c *conn) hasSocket() bool {
 // socketGone handles the end of sk's read loop: a reliable connection waits
 // for recovery, any other ends.
 func (c *conn) socketGone(sk *socket, resumable bool, r closeReason) {
+	window := c.s.cfg.ReconnectWindow
+	if c.mq != nil {
+		window = c.mq.window() // the MQTT session expiry; taken before omu
+	}
 	c.omu.Lock()
 	if c.sock != sk {
 		c.omu.Unlock()
@@ -90,11 +96,11 @@ func (c *conn) socketGone(sk *socket, resumable bool, r closeReason) {
 	}
 	c.sock = nil
 	ended := c.ended
-	if !ended && resumable && c.proto.resumable() && !c.s.closing.Load() {
+	if !ended && resumable && c.proto.resumable() && window > 0 && !c.s.closing.Load() {
 		// The pending timer is counted as the server's work: whoever stops
 		// it (stopDropTimer) or its own run ends the count.
 		c.s.conns.Add(1)
-		c.dropTimer = time.AfterFunc(c.s.cfg.ReconnectWindow, func() {
+		c.dropTimer = time.AfterFunc(window, func() {
 			defer c.s.conns.Done()
 			c.close(closeSessionExpired)
 		})
@@ -157,6 +163,9 @@ func (c *conn) close(r closeReason) {
 		}
 	}
 	c.h.remove(c)
+	if c.mq != nil {
+		c.mq.ended()
+	}
 	c.s.up.disconnected(c, r.reason)
 	c.s.log.Info("emulator: connection closed", "hub", c.h.name, "connectionId", c.id, "reason", r.reason)
 	c.s.trace(TraceEvent{Kind: TraceDisconnected, Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, Summary: r.reason})

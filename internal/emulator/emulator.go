@@ -152,6 +152,8 @@ type Server struct {
 	stop context.CancelFunc
 	ids  atomic.Uint64
 	ords atomic.Uint64 // conn.ord
+	// mqttMu serialises the creation and takeover of MQTT sessions (mqtt.go).
+	mqttMu sync.Mutex
 	// now is the clock of message TTLs: monotonic nanoseconds since New
 	// (never 0 once a TTL is added, so 0 can mean "no TTL").
 	now func() int64
@@ -246,9 +248,10 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/client/hubs/{hub}", s.serveClient)
 	mux.HandleFunc("/client/hubs/{hub}/{$}", s.serveClient)
-	mux.HandleFunc("/client", s.serveClient)       // ?hub=
-	mux.HandleFunc("/client/{$}", s.serveClient)   // ?hub=
-	mux.HandleFunc("/client/hubs/", s.serveClient) // no or an invalid hub: refused there
+	mux.HandleFunc("/client", s.serveClient)           // ?hub=
+	mux.HandleFunc("/client/{$}", s.serveClient)       // ?hub=
+	mux.HandleFunc("/client/hubs/", s.serveClient)     // no or an invalid hub: refused there
+	mux.HandleFunc("/clients/mqtt/hubs/", s.serveMQTT) // mqtt.go; the hub is checked there
 	mux.Handle("/api/", s.restHandler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -106,7 +106,8 @@ type delivery struct {
 	from       string // "server" or "group"
 	group      string
 	fromUserID string
-	expires    int64 // see outMsg.expires; 0 for no TTL
+	expires    int64         // see outMsg.expires; 0 for no TTL
+	mqtt       *mqttDelivery // MQTT QoS, properties and encodings (mqtt_session.go)
 
 	tail []byte // `"type":"message",...}`: the JSON frame without its leading '{'
 	json []byte // '{' + tail

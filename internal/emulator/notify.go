@@ -77,7 +77,11 @@ func (u *upstream) connected(c *conn) {
 
 func (u *upstream) disconnected(c *conn, reason string) {
 	u.notify(c, "system", "disconnected", func(cc cloudevents.ConnectionContext) cloudevents.Event {
-		return &cloudevents.DisconnectedRequest{ConnectionContext: cc, Reason: reason}
+		req := &cloudevents.DisconnectedRequest{ConnectionContext: cc, Reason: reason}
+		if c.mq != nil {
+			req.MQTT = c.mq.disconnectedProps()
+		}
+		return req
 	})
 }
 

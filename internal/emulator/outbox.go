@@ -27,6 +27,9 @@ const (
 // connection is too slow and must be closed. With claim true is the caller
 // now owns the connection's writes and must call flushInline.
 func (c *conn) deliver(d *delivery) (ok, claim bool) {
+	if c.mq != nil {
+		return c.mq.deliver(d) // per-session QoS, packet ids and inflight window
+	}
 	return c.enqueueClaim(c.proto.message(d), true)
 }
 

@@ -199,10 +199,14 @@ func (u *upstream) call(ctx context.Context, h *hub, eh *EventHandler, event str
 
 func (c *conn) context(event string) cloudevents.ConnectionContext {
 	st, _ := c.getState()
-	return cloudevents.ConnectionContext{
+	cc := cloudevents.ConnectionContext{
 		Hub: c.h.name, ConnectionID: c.id, UserID: c.userID, EventName: event,
 		Subprotocol: c.subprotocol, Origin: requestOrigin, RawState: st,
 	}
+	if c.mq != nil {
+		cc.PhysicalConnectionID, cc.SessionID = c.mq.ids()
+	}
+	return cc
 }
 
 // connectResult is the outcome of the connect event.

@@ -1,0 +1,557 @@
+package emulator
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+)
+
+// mqttSession is the MQTT state of a conn (conn.mq): what outlives its
+// network connections. Lock order: hub.mu, then mqttSession.mu, then
+// conn.omu; nothing here takes hub.mu while holding mu.
+type mqttSession struct {
+	c         *conn
+	sessionID string
+
+	// ver (protocol level) and exp (how long the session outlives its
+	// socket, ns) are read without mu: conn.close and socketGone ask with
+	// conn.omu held, which comes after mu.
+	ver atomic.Uint32
+	exp atomic.Int64
+	// dmu guards the server's DISCONNECT for the next close (a leaf lock,
+	// also taken with conn.omu held).
+	dmu        sync.Mutex
+	discCode   byte
+	discReason string
+
+	mu        sync.Mutex
+	recvMax   int    // QoS 1/2 messages the client takes unacknowledged
+	maxPacket int    // the client's Maximum Packet Size (0: none)
+	physID    string // the current network connection
+	online    bool
+	subs      map[string]mqttSub
+	nextID    uint16
+	order     uint64
+	inflight  map[uint16]*mqttOut
+	backlog   []*mqttOut
+	backBytes int
+	received  map[uint16]struct{} // inbound QoS 2 ids awaiting PUBREL
+	will      *packets.Packet
+	willTimer *time.Timer
+	// How the last network connection ended, for the disconnected event.
+	byClient   bool
+	discPacket *cloudevents.MQTTDisconnectPacket
+}
+
+func (m *mqttSession) version() byte         { return byte(m.ver.Load()) }
+func (m *mqttSession) expiry() time.Duration { return time.Duration(m.exp.Load()) }
+
+// mqttSub is one subscription's options.
+type mqttSub struct {
+	qos     byte
+	noLocal bool
+}
+
+// defaultSub is a subscription made by REST, the token's groups or the
+// connect event: QoS 1, the QoS of the service's sends.
+var defaultSub = mqttSub{qos: 1}
+
+// mqttOut is a QoS 1 or 2 message to the client, until acknowledged.
+type mqttOut struct {
+	tmpl     []byte // the encoded PUBLISH, packet id to be patched in
+	idOff    int
+	pkt      []byte // the PUBLISH as sent (with its id)
+	id       uint16
+	seq      uint64
+	qos      byte
+	released bool  // QoS 2: PUBREC received, PUBREL sent
+	expires  int64 // Server.now clock; 0 never
+}
+
+func newMQTTSession(c *conn, v byte, pk *packets.Packet, expiry time.Duration) *mqttSession {
+	m := &mqttSession{c: c, sessionID: c.s.newID(), subs: map[string]mqttSub{},
+		inflight: map[uint16]*mqttOut{}, received: map[uint16]struct{}{}}
+	m.configure(v, pk, expiry)
+	return m
+}
+
+// configure applies a CONNECT's session parameters; m.mu held or m unshared.
+func (m *mqttSession) configure(v byte, pk *packets.Packet, expiry time.Duration) {
+	m.ver.Store(uint32(v))
+	m.exp.Store(int64(expiry))
+	m.recvMax, m.maxPacket = mqttMaxInflight, 0
+	if v == mqttV5 {
+		if rm := int(pk.Properties.ReceiveMaximum); rm > 0 {
+			m.recvMax = min(rm, mqttMaxInflight)
+		}
+		m.maxPacket = int(pk.Properties.MaximumPacketSize)
+	}
+	m.will = nil
+	if pk.Connect.WillFlag {
+		w := packets.Packet{TopicName: pk.Connect.WillTopic, Payload: pk.Connect.WillPayload, ProtocolVersion: v,
+			FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: pk.Connect.WillQos}}
+		w.Properties = pk.Connect.WillProperties
+		m.will = &w
+	}
+	m.byClient, m.discPacket = false, nil
+	m.dmu.Lock()
+	m.discCode, m.discReason = 0, ""
+	m.dmu.Unlock()
+}
+
+// reconnected applies a resuming CONNECT.
+func (m *mqttSession) reconnected(v byte, pk *packets.Packet, expiry time.Duration) {
+	m.mu.Lock()
+	if m.willTimer != nil && m.willTimer.Stop() { // [MQTT-3.1.3-9]: no will when the session resumes in time
+		m.c.s.conns.Done()
+	}
+	m.willTimer = nil
+	m.configure(v, pk, expiry)
+	m.mu.Unlock()
+}
+
+// attach makes sk the session's socket: the CONNACK first, then the
+// unacknowledged messages again (DUP set) in their order, then what waited
+// for the inflight window.
+func (m *mqttSession) attach(sk *socket, physID string, connack []byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.physID, m.online = physID, true
+	first := []outMsg{{typ: websocket.MessageBinary, data: connack, kind: kindSystem}}
+	outs := make([]*mqttOut, 0, len(m.inflight))
+	for _, o := range m.inflight {
+		outs = append(outs, o)
+	}
+	slices.SortFunc(outs, func(a, b *mqttOut) int { return cmp.Compare(a.seq, b.seq) })
+	for _, o := range outs {
+		if o.released {
+			first = append(first, m.ackMsg(packets.Pubrel, o.id, 0))
+			continue
+		}
+		dup := append([]byte(nil), o.pkt...)
+		dup[0] |= 0x08
+		first = append(first, outMsg{typ: websocket.MessageBinary, data: dup, kind: kindMessage})
+	}
+	for len(m.backlog) > 0 && len(m.inflight) < m.recvMax {
+		o := m.popBacklogLocked()
+		if o.expires != 0 && m.c.s.now() >= o.expires {
+			continue
+		}
+		first = append(first, m.assignLocked(o))
+	}
+	return m.c.attach(sk, first...)
+}
+
+// detach marks the session offline after physID's socket ended (unless a
+// newer socket took over).
+func (m *mqttSession) detach(physID string) {
+	m.mu.Lock()
+	if m.physID == physID {
+		m.online = false
+	}
+	m.mu.Unlock()
+}
+
+// ids are the physical connection and session ids for upstream events.
+func (m *mqttSession) ids() (phys, session string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.physID, m.sessionID
+}
+
+func (m *mqttSession) window() time.Duration { return m.expiry() }
+
+func (m *mqttSession) setServerDisconnect(code byte, reason string) {
+	m.dmu.Lock()
+	m.discCode, m.discReason = code, reason
+	m.dmu.Unlock()
+}
+
+// disconnectFrame is the 5.0 DISCONNECT the server sends when it closes the
+// connection for r (3.1.1 has none: the server just closes).
+func (m *mqttSession) disconnectFrame(why string) (outMsg, bool) {
+	m.dmu.Lock()
+	code, reason := m.discCode, m.discReason
+	m.dmu.Unlock()
+	if m.version() != mqttV5 {
+		return outMsg{}, false
+	}
+	if code == 0 {
+		code = packets.ErrAdministrativeAction.Code
+		if why == closeServiceShutdown.reason {
+			code = packets.ErrServerShuttingDown.Code
+		}
+		reason = why
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: mqttV5, ReasonCode: code}
+	pk.Properties.ReasonString = truncateReason(reason)
+	b, err := encodeMQTT(&pk)
+	if err != nil {
+		return outMsg{}, false
+	}
+	return outMsg{typ: websocket.MessageBinary, data: b, kind: kindSystem}, true
+}
+
+// disconnectedProps are the disconnected event's mqtt fields.
+func (m *mqttSession) disconnectedProps() *cloudevents.MQTTDisconnectedProperties {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return &cloudevents.MQTTDisconnectedProperties{InitiatedByClient: m.byClient, DisconnectPacket: m.discPacket}
+}
+
+// ended runs when the session ends: a delayed will goes out now.
+func (m *mqttSession) ended() {
+	m.mu.Lock()
+	t, w := m.willTimer, m.will
+	m.willTimer, m.will = nil, nil
+	m.online = false
+	m.mu.Unlock()
+	if t != nil && t.Stop() {
+		m.c.s.conns.Done()
+		if w != nil {
+			m.publishWill(w)
+		}
+	}
+}
+
+// subscribeDefault records the default options for a group joined on
+// connect.
+func (m *mqttSession) subscribeDefault(g string) {
+	m.mu.Lock()
+	if _, ok := m.subs[g]; !ok {
+		m.subs[g] = defaultSub
+	}
+	m.mu.Unlock()
+}
+
+// mqttDelivery is the MQTT side of a delivery: the publisher's QoS and
+// properties (nil for messages from REST and WebSocket clients, sent at
+// QoS 1), and the PUBLISH encoded once per version and QoS.
+type mqttDelivery struct {
+	qos    byte
+	props  *packets.Properties // MQTT publisher's properties, for MQTT receivers
+	sender *conn
+	enc    [2][3][]byte
+	expiry uint32 // seconds left, computed once
+	done   [2][3]bool
+}
+
+func (d *delivery) mqttInfo() *mqttDelivery {
+	if d.mqtt == nil {
+		d.mqtt = &mqttDelivery{qos: 1}
+	}
+	return d.mqtt
+}
+
+// publish is the encoded PUBLISH of d for version v at qos, packet id 1 as a
+// placeholder (nil if it cannot be encoded).
+func (md *mqttDelivery) publish(s *Server, d *delivery, v, qos byte, topic string) []byte {
+	vi := 0
+	if v == mqttV5 {
+		vi = 1
+	}
+	if md.done[vi][qos] {
+		return md.enc[vi][qos]
+	}
+	md.done[vi][qos] = true
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos}, TopicName: topic,
+		ProtocolVersion: v, Payload: d.p.data, Mods: packets.Mods{AllowResponseInfo: true}}
+	if qos > 0 {
+		pk.PacketID = 1
+	}
+	if v == mqttV5 {
+		if md.props != nil {
+			pk.Properties = md.props.Copy(false)
+		} else {
+			pk.Properties.ContentType = d.p.contentType()
+		}
+		if d.expires != 0 {
+			left := d.expires - s.now()
+			if left <= 0 {
+				return nil
+			}
+			pk.Properties.MessageExpiryInterval = uint32((left + int64(time.Second) - 1) / int64(time.Second))
+		} else {
+			pk.Properties.MessageExpiryInterval = 0
+		}
+	}
+	b, err := encodeMQTT(&pk)
+	if err != nil {
+		s.log.Debug("emulator: MQTT PUBLISH not encodable", "err", err)
+		return nil
+	}
+	md.enc[vi][qos] = b
+	return b
+}
+
+// deliver queues d for the session: on its group's topic, or on
+// $webpubsub/server/messages for sends to connections, users and all, at
+// min(the message's QoS, the subscription's). ok and claim as conn.deliver.
+func (m *mqttSession) deliver(d *delivery) (ok, claim bool) {
+	md := d.mqttInfo()
+	topic, sub := mqttServerMessages, defaultSub
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d.group != "" {
+		topic = d.group
+		if s, ok := m.subs[d.group]; ok {
+			sub = s
+		}
+		if sub.noLocal && md.sender == m.c {
+			return true, false
+		}
+	}
+	qos := min(md.qos, sub.qos)
+	tmpl := md.publish(m.c.s, d, m.version(), qos, topic)
+	if tmpl == nil || (m.maxPacket > 0 && len(tmpl) > m.maxPacket) {
+		return true, false // [MQTT-3.1.2-25]: not sent, as if delivered
+	}
+	if qos == 0 {
+		if !m.online {
+			return true, false // QoS 0 is not kept for an offline session
+		}
+		return m.c.enqueueClaim(outMsg{typ: websocket.MessageBinary, data: tmpl, kind: kindMessage, expires: d.expires}, true)
+	}
+	o := &mqttOut{tmpl: tmpl, idOff: mqttPacketIDOffset(tmpl, topic), qos: qos, expires: d.expires}
+	if !m.online || len(m.inflight) >= m.recvMax || len(m.backlog) > 0 {
+		return m.queueLocked(o), false
+	}
+	return m.c.enqueueClaim(m.assignLocked(o), true)
+}
+
+// queueLocked keeps o for later; false when the backlog is full while the
+// client is online (a slow client). An offline session drops what does not
+// fit: the service keeps nothing beyond its bounds either.
+func (m *mqttSession) queueLocked(o *mqttOut) bool {
+	if len(m.backlog) >= m.c.s.cfg.OutboundQueue || m.backBytes+len(o.tmpl) > mqttMaxBacklogBytes {
+		if m.online {
+			return false
+		}
+		m.c.s.log.Debug("emulator: message dropped: the offline MQTT session's queue is full", "hub", m.c.h.name, "connectionId", m.c.id)
+		return true
+	}
+	m.backlog = append(m.backlog, o)
+	m.backBytes += len(o.tmpl)
+	return true
+}
+
+func (m *mqttSession) popBacklogLocked() *mqttOut {
+	o := m.backlog[0]
+	m.backlog[0] = nil
+	m.backlog = m.backlog[1:]
+	m.backBytes -= len(o.tmpl)
+	if len(m.backlog) == 0 {
+		m.backlog = nil
+	}
+	return o
+}
+
+// assignLocked gives o a packet id, records it in flight and returns its frame.
+func (m *mqttSession) assignLocked(o *mqttOut) outMsg {
+	for {
+		m.nextID++
+		if m.nextID == 0 {
+			m.nextID = 1
+		}
+		if _, used := m.inflight[m.nextID]; !used {
+			break
+		}
+	}
+	o.id = m.nextID
+	m.order++
+	o.seq = m.order
+	o.pkt = append([]byte(nil), o.tmpl...)
+	o.pkt[o.idOff], o.pkt[o.idOff+1] = byte(o.id>>8), byte(o.id)
+	o.tmpl = nil
+	m.inflight[o.id] = o
+	return outMsg{typ: websocket.MessageBinary, data: o.pkt, kind: kindMessage}
+}
+
+// pumpLocked moves waiting messages into the inflight window and returns
+// their frames.
+func (m *mqttSession) pumpLocked() []outMsg {
+	var out []outMsg
+	for m.online && len(m.backlog) > 0 && len(m.inflight) < m.recvMax {
+		o := m.popBacklogLocked()
+		if o.expires != 0 && m.c.s.now() >= o.expires {
+			continue
+		}
+		out = append(out, m.assignLocked(o))
+	}
+	return out
+}
+
+// ackMsg encodes PUBACK, PUBREC, PUBREL or PUBCOMP.
+func (m *mqttSession) ackMsg(typ byte, id uint16, code byte) outMsg {
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: typ}, ProtocolVersion: m.version(), PacketID: id, ReasonCode: code}
+	if typ == packets.Pubrel {
+		pk.FixedHeader.Qos = 1
+	}
+	b, _ := encodeMQTT(&pk) // fixed fields only: cannot fail
+	return outMsg{typ: websocket.MessageBinary, data: b, kind: kindAck}
+}
+
+// acked handles PUBACK, PUBREC and PUBCOMP from the client.
+func (m *mqttSession) acked(pk *packets.Packet) {
+	m.mu.Lock()
+	var out []outMsg
+	o := m.inflight[pk.PacketID]
+	switch pk.FixedHeader.Type {
+	case packets.Puback:
+		if o != nil && o.qos == 1 {
+			delete(m.inflight, o.id)
+		}
+	case packets.Pubrec:
+		if o != nil && o.qos == 2 {
+			if pk.ReasonCode >= 0x80 {
+				delete(m.inflight, o.id) // refused: the flow ends ([MQTT-4.3.3-4])
+			} else {
+				o.released, o.pkt = true, nil
+				out = append(out, m.ackMsg(packets.Pubrel, o.id, 0))
+			}
+		} else if m.version() == mqttV5 {
+			out = append(out, m.ackMsg(packets.Pubrel, pk.PacketID, packets.ErrPacketIdentifierNotFound.Code))
+		}
+	case packets.Pubcomp:
+		if o != nil && o.released {
+			delete(m.inflight, o.id)
+		}
+	}
+	out = append(out, m.pumpLocked()...)
+	m.mu.Unlock()
+	m.sendAll(out)
+}
+
+// sendAll queues frames for the client, closing it if its queue overflows.
+func (m *mqttSession) sendAll(out []outMsg) {
+	for _, f := range out {
+		if !m.c.enqueue(f) {
+			m.c.closeSlow()
+			return
+		}
+	}
+}
+
+// received2 records an inbound QoS 2 packet id; false if it was already
+// received (a DUP resend: acknowledged again, not delivered again).
+func (m *mqttSession) received2(id uint16) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.received[id]; ok {
+		return false
+	}
+	m.received[id] = struct{}{}
+	return true
+}
+
+func (m *mqttSession) released2(id uint16) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.received[id]
+	delete(m.received, id)
+	return ok
+}
+
+// subscribe records a subscription's options.
+func (m *mqttSession) subscribe(topic string, s mqttSub) {
+	m.mu.Lock()
+	m.subs[topic] = s
+	m.mu.Unlock()
+}
+
+func (m *mqttSession) unsubscribe(topic string) {
+	m.mu.Lock()
+	delete(m.subs, topic)
+	m.mu.Unlock()
+}
+
+// socketEnded runs when a network connection ends: it records how, and
+// sends the will unless the client disconnected normally.
+func (m *mqttSession) socketEnded(physID string, byClient bool, dp *cloudevents.MQTTDisconnectPacket, sendWill bool) {
+	m.mu.Lock()
+	if m.physID != physID {
+		m.mu.Unlock()
+		return
+	}
+	m.online = false
+	m.byClient, m.discPacket = byClient, dp
+	w := m.will
+	m.will = nil
+	var delay time.Duration
+	if w != nil && sendWill && m.version() == mqttV5 {
+		delay = time.Duration(w.Properties.WillDelayInterval) * time.Second
+	}
+	if w != nil && sendWill && delay > 0 && m.expiry() > 0 {
+		m.will = w
+		// Counted as the server's work until it runs or is stopped (ended,
+		// reconnected), like the emulator's drop timers.
+		s := m.c.s
+		s.conns.Add(1)
+		m.willTimer = time.AfterFunc(min(delay, m.expiry()), func() {
+			defer s.conns.Done()
+			m.mu.Lock()
+			w := m.will
+			m.will, m.willTimer = nil, nil
+			m.mu.Unlock()
+			if w != nil {
+				m.publishWill(w)
+			}
+		})
+		m.mu.Unlock()
+		return
+	}
+	m.mu.Unlock()
+	if w != nil && sendWill {
+		m.publishWill(w)
+	}
+}
+
+// publishWill sends the will message to its topic's subscribers, if the
+// connection may send there.
+func (m *mqttSession) publishWill(w *packets.Packet) {
+	c := m.c
+	if !c.canSend(w.TopicName) {
+		c.s.log.Info("emulator: MQTT will dropped: no permission to send to its topic", "hub", c.h.name, "connectionId", c.id)
+		return
+	}
+	c.s.log.Info("emulator: MQTT will published", "hub", c.h.name, "connectionId", c.id, "topic", w.TopicName)
+	c.h.broadcast(&selector{group: w.TopicName}, mqttToDelivery(c, w))
+}
+
+func (c *conn) isEnded() bool {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	return c.ended
+}
+
+// mqttSession is also the connection's clientProtocol (clientproto.go). Its
+// fan-out side is deliver (conn.deliver calls it for MQTT sessions): the
+// QoS, packet id and inflight window are per session.
+
+// message is d as a QoS 0 PUBLISH (the protocol interface's encoding; MQTT
+// deliveries go through deliver).
+func (m *mqttSession) message(d *delivery) outMsg {
+	topic := mqttServerMessages
+	if d.group != "" {
+		topic = d.group
+	}
+	return outMsg{typ: websocket.MessageBinary, data: d.mqttInfo().publish(m.c.s, d, m.version(), 0, topic), kind: kindMessage, expires: d.expires}
+}
+
+// goodbye is the 5.0 DISCONNECT the server sends when it ends the session.
+func (m *mqttSession) goodbye(reason string) (outMsg, bool) { return m.disconnectFrame(reason) }
+
+// handle is unused: MQTT packets are a byte stream across WebSocket
+// messages, read by mqttConn.readLoop, not per frame.
+func (m *mqttSession) handle(*conn, websocket.MessageType, []byte) {}
+
+// resumable: a session with an expiry outlives its socket that long
+// (conn.socketGone asks window for how long).
+func (m *mqttSession) resumable() bool { return m.expiry() > 0 }
