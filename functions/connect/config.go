@@ -60,6 +60,13 @@ type Config struct {
 	// joined/left notices sent on the group presence events.
 	DisableLeaveAnnouncement bool `env:"CONNECT_DISABLE_LEAVE_ANNOUNCEMENT"`
 
+	// MQTTDevices authenticate MQTT clients by the CONNECT packet's username
+	// and password: username → hex SHA-256 of the password
+	// (CONNECT_MQTT_DEVICES=sensor1:5e88…,sensor2:…). A client that gives a
+	// username must match; the user is then the username. Empty: MQTT
+	// clients are identified by their token, like the others.
+	MQTTDevices map[string]string `env:"CONNECT_MQTT_DEVICES"`
+
 	// AccessKeys are more keys accepted for ce-signature besides the
 	// connection string's own (e.g. the secondary key while rotating).
 	AccessKeys []string `env:"WEBPUBSUB_ACCESS_KEYS"`
@@ -149,6 +156,9 @@ func (c *Config) validate() (wps.ConnectionString, error) {
 		if !validRole(r) {
 			return cs, fnconf.Invalid("CONNECT_ROLES", "has role "+strconv.Quote(r)+", which is not webpubsub.joinLeaveGroup[.<group>] or webpubsub.sendToGroup[.<group>]")
 		}
+	}
+	if err := checkMQTTDevices(c.MQTTDevices); err != nil {
+		return cs, err
 	}
 	for _, s := range c.Subprotocols {
 		if s == "" {

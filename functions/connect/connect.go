@@ -112,6 +112,18 @@ func userOf(req *cloudevents.ConnectRequest) string {
 
 func (f *function) connect(ctx context.Context, req *cloudevents.ConnectRequest) (*cloudevents.ConnectResponse, error) {
 	user := userOf(req)
+	if req.MQTT != nil { // mqtt.go
+		device, err := f.mqttUser(req)
+		if err != nil {
+			return nil, err
+		}
+		if device != "" {
+			user = device
+		}
+		if user == "" && !f.cfg.AllowAnonymous {
+			return nil, f.mqttRefusal(req, "anonymous connections are not allowed: no user in the token and no known device")
+		}
+	}
 	if user == "" && !f.cfg.AllowAnonymous {
 		return nil, f.refuse(req, http.StatusUnauthorized, "anonymous connections are not allowed: the client token has no sub (user id)")
 	}
@@ -136,6 +148,9 @@ func (f *function) connect(ctx context.Context, req *cloudevents.ConnectRequest)
 		Groups:      groups,
 		Roles:       slices.Clone(f.cfg.Roles),
 		Subprotocol: f.subprotocol(req.Subprotocols),
+	}
+	if req.MQTT != nil {
+		res.Subprotocol = "" // the service's own "mqtt"
 	}
 	known := slices.Clone(groups)
 	for _, g := range req.Claims["webpubsub.group"] {

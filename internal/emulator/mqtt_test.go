@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -300,5 +302,38 @@ func TestMQTTPersistentSessionRedelivery(t *testing.T) {
 	}
 	if g := groupsOf(e, "keep1"); len(g) != 0 {
 		t.Fatalf("groups %v after a clean start", g)
+	}
+}
+
+// TestMQTTWithMintedURL: pkg/wps's MQTT client URLs (signed locally and by
+// :generateToken?clientType=MQTT) connect a paho client.
+func TestMQTTWithMintedURL(t *testing.T) {
+	e := newEnv(t, Config{})
+	c, err := wps.NewClientFromConnectionString(e.s.ConnectionString(e.base), "h", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := c.ClientAccessURL(context.Background(), &wps.ClientAccessOptions{UserID: "dev", Protocol: wps.ProtocolMQTT,
+		Roles: []string{wps.RoleJoinLeaveGroupAny}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(ca.BaseURL, "/clients/mqtt/hubs/h") {
+		t.Fatalf("base URL %s", ca.BaseURL)
+	}
+	p, err := e.pahoV5(t, "h", ca.Token, pahoV5Opts{clientID: "minted", clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sa := p.sub(t, "t", 1); sa.Reasons[0] != 1 {
+		t.Fatalf("SUBACK %x: the token's role was not applied", sa.Reasons)
+	}
+	st, _, body := e.rest("POST", "/api/hubs/h/:generateToken?api-version=2024-12-01&clientType=MQTT&userId=u2", "", nil)
+	var gt struct{ Token string }
+	if st != 200 || json.Unmarshal(body, &gt) != nil {
+		t.Fatalf("generateToken %d %s", st, body)
+	}
+	if _, err := e.pahoV5(t, "h", gt.Token, pahoV5Opts{clientID: "generated", clean: true}); err != nil {
+		t.Fatalf("connect with a :generateToken MQTT token: %v", err)
 	}
 }
