@@ -125,23 +125,16 @@ func TestServeLocal(t *testing.T) {
 	go func() { done <- Serve(ctx, ln, fn) }()
 	base := "http://" + ln.Addr().String()
 
-	resp, err := http.Post(base+"/", "application/json", strings.NewReader(`{"task":"x"}`))
-	if err != nil || resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("POST /: %v %v", resp, err)
-	}
-	resp, _ = http.Post(base+"/", "text/plain", strings.NewReader(`not json`))
-	if resp.StatusCode != http.StatusNoContent {
-		t.Errorf("text POST: %d", resp.StatusCode)
-	}
-	resp, _ = http.Post(base+"/", "application/json", strings.NewReader(`"fail"`))
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 500 || !strings.Contains(string(b), "told to fail") {
-		t.Errorf("failure: %d %s", resp.StatusCode, b)
-	}
-	resp, _ = http.Get(base + "/")
-	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
-		t.Errorf("GET: %d", resp.StatusCode)
-	}
+	resp, _ := call(t, "POST", base+"/", "application/json", `{"task":"x"}`)
+	assert.Equal(t, "JSON POST status", resp.StatusCode, http.StatusNoContent)
+	resp, _ = call(t, "POST", base+"/", "text/plain", `not json`)
+	assert.Equal(t, "text POST status", resp.StatusCode, http.StatusNoContent)
+	resp, body := call(t, "POST", base+"/", "application/json", `"fail"`)
+	assert.Equal(t, "failing run status", resp.StatusCode, http.StatusInternalServerError)
+	assert.Contains(t, "failing run body", body, "told to fail")
+	resp, _ = call(t, "GET", base+"/", "", "")
+	assert.Equal(t, "GET status", resp.StatusCode, http.StatusMethodNotAllowed)
+	assert.Equal(t, "Allow", resp.Header.Get("Allow"), "POST")
 	mu.Lock()
 	if len(got) != 3 {
 		t.Fatalf("function ran %d times, want 3: %+v", len(got), got)
@@ -171,15 +164,11 @@ func TestServeBoth(t *testing.T) {
 	}
 	srv := httptest.NewServer(Handler(fn, HostLocal))
 	defer srv.Close()
-	resp, _ := http.Post(srv.URL+"/x", "", nil)
-	b, _ := io.ReadAll(resp.Body)
-	if string(b) != "http /x" {
-		t.Errorf("HTTP: %s", b)
-	}
-	resp, _ = http.Post(srv.URL+"/_schedule", "", nil)
-	if resp.StatusCode != 204 || len(ran) != 1 {
-		t.Errorf("schedule: %d", resp.StatusCode)
-	}
+	_, body := call(t, "POST", srv.URL+"/x", "", "")
+	assert.Equal(t, "HTTP answer", body, "http /x")
+	resp, _ := call(t, "POST", srv.URL+"/_schedule", "", "")
+	assert.Equal(t, "schedule status", resp.StatusCode, http.StatusNoContent)
+	assert.Equal(t, "scheduled runs", len(ran), 1)
 }
 
 // `wpsfn dev` serves five functions in one process: each shutdown line says
@@ -222,22 +211,17 @@ func TestAzureHandlerInProcess(t *testing.T) {
 	}}
 	srv := httptest.NewServer(newAzureHandler(fn))
 	defer srv.Close()
-	resp, err := http.Post(srv.URL+"/tick", "application/json", strings.NewReader(`{"Data":{"t":"{}"},"Metadata":{"sys":{"UtcNow":"2026-11-27T05:00:00Z"}}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := call(t, "POST", srv.URL+"/tick", "application/json", `{"Data":{"t":"{}"},"Metadata":{"sys":{"UtcNow":"2026-11-27T05:00:00Z"}}}`)
 	var a azurefn.Response
-	json.NewDecoder(resp.Body).Decode(&a)
-	if resp.StatusCode != 200 || a.Outputs == nil || a.ReturnValue != nil {
-		t.Errorf("%d %+v", resp.StatusCode, a)
-	}
+	assert.Success(t, json.Unmarshal([]byte(body), &a))
+	assert.Equal(t, "status", resp.StatusCode, http.StatusOK)
+	assert.True(t, "Outputs present", a.Outputs != nil)
+	assert.Equal(t, "ReturnValue", a.ReturnValue, nil)
 	if ev := <-ran; !ev.Time.Equal(time.Date(2026, 11, 27, 5, 0, 0, 0, time.UTC)) {
 		t.Errorf("time %v", ev.Time)
 	}
-	resp, _ = http.Post(srv.URL+"/api/tick", "", nil)
-	if resp.StatusCode != 404 {
-		t.Errorf("scheduled-only function has no /api route: %d", resp.StatusCode)
-	}
+	resp, _ = call(t, "POST", srv.URL+"/api/tick", "", "")
+	assert.Equal(t, "a scheduled-only function has no /api route", resp.StatusCode, http.StatusNotFound)
 }
 
 // An HTTP function deployed with extra bindings reads them from its
@@ -285,9 +269,8 @@ func TestRecoverHTTP(t *testing.T) {
 	h := recoverHTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }))
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	if rec.Code != 500 || strings.Contains(rec.Body.String(), "boom") {
-		t.Errorf("%d %q", rec.Code, rec.Body)
-	}
+	assert.Equal(t, "status", rec.Code, http.StatusInternalServerError)
+	assert.True(t, "the panic value is not shown", !strings.Contains(rec.Body.String(), "boom"))
 }
 
 func FuzzAzureInvocation(f *testing.F) {
@@ -316,15 +299,14 @@ func FuzzAzureInvocation(f *testing.F) {
 func TestAzureHTTPFunctionRejectsTimerPayload(t *testing.T) {
 	srv := httptest.NewServer(newAzureHandler(Function{Name: "connect", HTTP: http.NotFoundHandler()}))
 	defer srv.Close()
-	resp, err := http.Post(srv.URL+"/connect", "application/json", strings.NewReader(`{"Data":{"timer":{"IsPastDue":false}},"Metadata":{}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := call(t, "POST", srv.URL+"/connect", "application/json", `{"Data":{"timer":{"IsPastDue":false}},"Metadata":{}}`)
 	var a azurefn.Response
-	json.NewDecoder(resp.Body).Decode(&a)
-	if resp.StatusCode != 400 || len(a.Logs) != 1 || !strings.Contains(a.Logs[0], "carries no HTTP trigger data") {
-		t.Errorf("%d %+v", resp.StatusCode, a)
+	assert.Success(t, json.Unmarshal([]byte(body), &a))
+	assert.Equal(t, "status", resp.StatusCode, http.StatusBadRequest)
+	if len(a.Logs) != 1 {
+		t.Fatalf("Logs = %q, want one line", a.Logs)
 	}
+	assert.Contains(t, "log line", a.Logs[0], "carries no HTTP trigger data")
 }
 
 // Through an HTTP output binding (no request forwarding) the answer's body
@@ -368,4 +350,21 @@ func TestAzureOutputBindingBody(t *testing.T) {
 	if !strings.Contains(logs.String(), "answer not deliverable") {
 		t.Errorf("no log line: %q", logs.String())
 	}
+}
+
+// call makes one request, fails t on a transport error, and returns the
+// response with its body read and closed.
+func call(t *testing.T, method, url, contentType, body string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	assert.Success(t, err)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	assert.Success(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	assert.Success(t, err)
+	return resp, string(b)
 }
