@@ -55,15 +55,25 @@ func newAzureHandler(fn Function) http.Handler {
 	return mux
 }
 
-func serveInvocation(w http.ResponseWriter, r *http.Request, fn Function) {
+// readInvocation reads and decodes an invocation payload, answering the
+// host itself (413, 400) and reporting false when it cannot.
+func readInvocation(w http.ResponseWriter, r *http.Request) (*azurefn.Invocation, []byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInvocationBody))
 	if err != nil {
 		invocationError(w, r, http.StatusRequestEntityTooLarge, "invocation payload: "+err.Error())
-		return
+		return nil, nil, false
 	}
 	inv, err := decodeAzure(body)
 	if err != nil {
 		invocationError(w, r, http.StatusBadRequest, err.Error())
+		return nil, nil, false
+	}
+	return inv, body, true
+}
+
+func serveInvocation(w http.ResponseWriter, r *http.Request, fn Function) {
+	inv, body, ok := readInvocation(w, r)
+	if !ok {
 		return
 	}
 	ctx := azurefn.NewContext(r.Context(), inv)
