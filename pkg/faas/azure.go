@@ -55,15 +55,25 @@ func newAzureHandler(fn Function) http.Handler {
 	return mux
 }
 
-func serveInvocation(w http.ResponseWriter, r *http.Request, fn Function) {
+// readInvocation reads and decodes the invocation payload of r (bounded);
+// on failure it has answered and ok is false.
+func readInvocation(w http.ResponseWriter, r *http.Request) (body []byte, inv *azurefn.Invocation, ok bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInvocationBody))
 	if err != nil {
 		invocationError(w, r, http.StatusRequestEntityTooLarge, "invocation payload: "+err.Error())
-		return
+		return nil, nil, false
 	}
-	inv, err := decodeAzure(body)
+	inv, err = decodeAzure(body)
 	if err != nil {
 		invocationError(w, r, http.StatusBadRequest, err.Error())
+		return nil, nil, false
+	}
+	return body, inv, true
+}
+
+func serveInvocation(w http.ResponseWriter, r *http.Request, fn Function) {
+	body, inv, ok := readInvocation(w, r)
+	if !ok {
 		return
 	}
 	ctx := azurefn.NewContext(r.Context(), inv)

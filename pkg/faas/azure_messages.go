@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -21,14 +20,8 @@ import (
 // delivery count to the dead-letter subqueue, within Event Grid's retry
 // policy to its dead-letter destination).
 func serveAzureMessage(w http.ResponseWriter, r *http.Request, fn Function) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInvocationBody))
-	if err != nil {
-		invocationError(w, r, http.StatusRequestEntityTooLarge, "invocation payload: "+err.Error())
-		return
-	}
-	inv, err := decodeAzure(body)
-	if err != nil {
-		invocationError(w, r, http.StatusBadRequest, err.Error())
+	_, inv, ok := readInvocation(w, r)
+	if !ok {
 		return
 	}
 	m, err := azureMessage(inv)
