@@ -55,6 +55,11 @@ type emulatorFileHandler struct {
 	UserEvents   string   `json:"userEvents"`
 	SystemEvents []string `json:"systemEvents"`
 	GroupEvents  bool     `json:"groupEvents"`
+	// Auth is the service's eventHandlers[].auth: {"type":"ManagedIdentity","resource":"api://..."}.
+	Auth struct {
+		Type     string `json:"type"`
+		Resource string `json:"resource"`
+	} `json:"auth"`
 }
 
 // hubFlag collects repeated --hub NAME=URLTEMPLATE.
@@ -70,6 +75,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	configPath := fs.String("config", "", "JSON config file with keys, hubs and event handlers")
 	accessKey := fs.String("access-key", "", "access key (default: the emulator's fixed development key)")
 	anonymous := fs.Bool("allow-anonymous", false, "let clients connect without a token on the hubs given with --hub")
+	disableLocalAuth := fs.Bool("disable-local-auth", false, "like the service's disableLocalAuth: refuse key-signed REST calls and client tokens\n"+
+		"(only Entra tokens of the emulator's tenant, from its managed-identity endpoint), send no ce-signature")
 	verbose := fs.Bool("v", false, "log every connection and upstream call")
 	tracePublic := fs.Bool("trace-public", false, "serve the live trace (/trace) to every host, not only to this machine's loopback clients")
 	disableTrace := fs.Bool("disable-trace", false, "no live trace: tracing summarizes and redacts every frame, work a load test may not want")
@@ -77,7 +84,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.Var(&hubs, "hub", "NAME=URLTEMPLATE: a hub whose connect/connected/disconnected and user events\n"+
 		"go to URLTEMPLATE ({hub} and {event} are substituted); repeatable")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: wpsfn emulator [--addr host:port] [--config file.json] [--hub NAME=URLTEMPLATE]... [--access-key KEY] [--trace-public | --disable-trace] [-v]")
+		fmt.Fprintln(stderr, "usage: wpsfn emulator [--addr host:port] [--config file.json] [--hub NAME=URLTEMPLATE]... [--access-key KEY] [--disable-local-auth] [--trace-public | --disable-trace] [-v]")
 		fmt.Fprintln(stderr, "\nRuns the Web PubSub emulator; its live trace is at /trace (this machine only unless --trace-public).")
 		fs.PrintDefaults()
 	}
@@ -95,20 +102,23 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Addr = *addr
+	cfg.DisableLocalAuth = *disableLocalAuth
 	var trace *web.Trace
 	if !*disableTrace {
 		trace = &web.Trace{Logger: cfg.Logger}
 		cfg.Trace = trace.Publish
 	}
-	emu, err := emulator.New(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", err)
-		return 2
-	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "wpsfn emulator: listen on %s: %v\n", *addr, err)
 		return 1
+	}
+	cfg.URL = "http://" + displayHost(*addr, ln.Addr()) // the local tenant's authority
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		ln.Close()
+		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", err)
+		return 2
 	}
 	if trace != nil {
 		trace.Snapshot = emu.Snapshot
@@ -123,6 +133,9 @@ func serveEmulator(ctx context.Context, emu *emulator.Server, trace *web.Trace, 
 	fmt.Fprintf(stdout, "Web PubSub emulator listening on %s\n", endpoint)
 	fmt.Fprintf(stdout, "Connection string: %s\n", emu.ConnectionString(endpoint))
 	fmt.Fprintf(stdout, "Clients connect to %s/client/hubs/{hub}; press Ctrl-C to stop.\n", strings.Replace(endpoint, "http", "ws", 1))
+	mi := emu.ManagedIdentityEnv(endpoint)
+	fmt.Fprintf(stdout, "Managed identity (azidentity): IDENTITY_ENDPOINT=%s IDENTITY_HEADER=%s; tenant %s at %s\n",
+		mi["IDENTITY_ENDPOINT"], mi["IDENTITY_HEADER"], emulator.LocalTenant, emulator.Authority(endpoint))
 	where := "this machine only; --trace-public for every host"
 	if tracePublic {
 		where = "every host"
@@ -200,7 +213,8 @@ func emulatorConfig(path, accessKey string, hubs []string, anonymous bool) (emul
 		for name, h := range f.Hubs {
 			hs := emulator.HubSettings{AllowAnonymous: h.AllowAnonymous}
 			for _, eh := range h.EventHandlers {
-				hs.EventHandlers = append(hs.EventHandlers, emulator.EventHandler(eh))
+				hs.EventHandlers = append(hs.EventHandlers, emulator.EventHandler{URLTemplate: eh.URLTemplate, UserEvents: eh.UserEvents,
+					SystemEvents: eh.SystemEvents, GroupEvents: eh.GroupEvents, Auth: emulator.UpstreamAuth{Type: eh.Auth.Type, Resource: eh.Auth.Resource}})
 			}
 			cfg.Hubs[name] = hs
 		}

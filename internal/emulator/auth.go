@@ -254,7 +254,7 @@ func (s *Server) clientToken(aud, userID string, roles, groups []string, minutes
 	if len(groups) > 0 {
 		claims["webpubsub.group"] = groups
 	}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(s.cfg.AccessKey))
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(s.keys[0]))
 }
 
 // newRandomID returns a 22-character URL-safe id: a counter for uniqueness

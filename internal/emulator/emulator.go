@@ -86,6 +86,16 @@ type Config struct {
 	// HTTPClient makes the upstream calls; nil uses a dedicated client.
 	HTTPClient *http.Client
 
+	// DisableLocalAuth is the resource's disableLocalAuth: REST calls and
+	// client tokens signed with the access keys are refused (Entra tokens of
+	// the local tenant only; :generateToken mints client tokens with a key of
+	// its own), and upstream requests carry no ce-signature.
+	DisableLocalAuth bool
+	// URL is the emulator's own base URL (http://host:port), the authority
+	// of its local tenant in the tokens it sends upstream; empty means the
+	// host each request came to (REST) or http://localhost (upstream).
+	URL string
+
 	// now, when set, replaces the clock of message TTLs (nanoseconds), so
 	// tests can let a TTL pass without waiting for it.
 	now func() int64
@@ -114,6 +124,9 @@ type EventHandler struct {
 	// GroupEvents sends both group presence events (azure.webpubsub.gp.joined
 	// and azure.webpubsub.gp.left) to this handler.
 	GroupEvents bool
+	// Auth, when its Type is ManagedIdentity, sends every upstream request
+	// with a bearer token of the local tenant for Auth.Resource.
+	Auth UpstreamAuth
 }
 
 // Server is a running emulator. Create it with New and serve Handler.
@@ -135,6 +148,7 @@ type EventHandler struct {
 type Server struct {
 	cfg  Config
 	keys []string
+	id   identity // the local identity provider (identity.go)
 	log  *slog.Logger
 	up   *upstream
 
@@ -213,6 +227,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SecondaryKey != "" {
 		s.keys = append(s.keys, cfg.SecondaryKey)
 	}
+	s.id.header = newSecret()
+	if cfg.DisableLocalAuth {
+		// The published keys verify nothing; client tokens minted by
+		// :generateToken are signed with a key nobody else has.
+		s.keys = []string{newSecret()}
+	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.writers.work = &s.conns
 	s.up = newUpstream(s)
@@ -234,6 +254,12 @@ func validateHubSettings(name string, hs HubSettings) error {
 		if err := validateTemplate(eh.URLTemplate); err != nil {
 			return fmt.Errorf("emulator: hub %q: event handler %d: %w", name, i+1, err)
 		}
+		switch {
+		case eh.Auth.Type == "" && eh.Auth.Resource == "":
+		case strings.EqualFold(eh.Auth.Type, "ManagedIdentity") && eh.Auth.Resource != "":
+		default:
+			return fmt.Errorf("emulator: hub %q: event handler %d: auth must be type ManagedIdentity with a resource (an empty resource gets a token nobody can validate)", name, i+1)
+		}
 	}
 	return nil
 }
@@ -253,6 +279,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("/client/hubs/", s.serveClient)     // no or an invalid hub: refused there
 	mux.HandleFunc("/clients/mqtt/hubs/", s.serveMQTT) // mqtt.go; the hub is checked there
 	mux.Handle("/api/", s.restHandler())
+	s.identityRoutes(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "wpsfn Web PubSub emulator: clients at /client/hubs/{hub}, REST API at /api/")

@@ -169,13 +169,27 @@ func (s *Server) checkHubOp(r *http.Request, hubName string) *restError {
 	if err := checkAPIVersion(r); err != nil {
 		return err
 	}
-	claims, err := s.verifyToken(bearer(r))
+	raw := bearer(r)
+	if _, err := s.verifyLocal(raw, r); err != errNotLocal {
+		if err != nil {
+			return newRESTError(http.StatusUnauthorized, codeUnauthorized, "Request", "Unauthorized: "+err.Error()+".")
+		}
+		return s.shutdownError()
+	}
+	if s.cfg.DisableLocalAuth {
+		return newRESTError(http.StatusUnauthorized, codeUnauthorized, "Request", "Unauthorized: local authentication is disabled; use a Microsoft Entra token.")
+	}
+	claims, err := s.verifyToken(raw)
 	if err != nil {
 		return newRESTError(http.StatusUnauthorized, codeUnauthorized, "Request", "Unauthorized: "+err.Error()+".")
 	}
 	if !restAudienceOK(claims, r) {
 		return newRESTError(http.StatusUnauthorized, codeUnauthorized, "Request", "Unauthorized: the token's audience is not the request URL.")
 	}
+	return s.shutdownError()
+}
+
+func (s *Server) shutdownError() *restError {
 	if s.down.Load() {
 		return newRESTError(http.StatusServiceUnavailable, codeShutdown, "Request", "The emulator has shut down.")
 	}

@@ -39,6 +39,7 @@ var errNoHandler = errors.New("no event handler is registered for this event")
 type upstream struct {
 	s      *Server
 	caller *ceupstream.Caller
+	mi     *ceupstream.Caller // caller with a managed-identity token (upstreamToken)
 
 	mu        sync.Mutex
 	validated map[string]validation // by validation URL
@@ -56,8 +57,14 @@ func newUpstream(s *Server) *upstream {
 		tr.MaxIdleConnsPerHost = 64
 		client = &http.Client{Transport: tr}
 	}
-	caller := &ceupstream.Caller{Client: client, Keys: cloudevents.NewKeys(s.keys...), Origin: requestOrigin}
-	return &upstream{s: s, caller: caller, validated: map[string]validation{}}
+	var keys *cloudevents.Keys
+	if !s.cfg.DisableLocalAuth { // the service signs nothing without its keys
+		keys = cloudevents.NewKeys(s.keys...)
+	}
+	caller := &ceupstream.Caller{Client: client, Keys: keys, Origin: requestOrigin}
+	mi := *caller
+	mi.Token = s.upstreamToken
+	return &upstream{s: s, caller: caller, mi: &mi, validated: map[string]validation{}}
 }
 
 // forget drops cached validations (after SetHub).
@@ -154,7 +161,8 @@ func (u *upstream) validate(ctx context.Context, h *hub, eh *EventHandler) error
 		return v.err
 	}
 	start := time.Now()
-	err := u.caller.Validate(ctx, vu)
+	c, ctx := u.callerFor(ctx, eh)
+	err := c.Validate(ctx, vu)
 	status := 200
 	var ve *ceupstream.ValidationError
 	if errors.As(err, &ve) {
@@ -187,7 +195,8 @@ func (u *upstream) call(ctx context.Context, h *hub, eh *EventHandler, event str
 	}
 	target := expand(eh.URLTemplate, h.name, event)
 	start := time.Now()
-	ans, err := u.caller.Send(ctx, target, ev)
+	c, ctx := u.callerFor(ctx, eh)
+	ans, err := c.Send(ctx, target, ev)
 	if u.s.tracing() {
 		u.s.traceUpstream(h, cc, event, target, ev, ans, err, start)
 	}
@@ -279,4 +288,18 @@ func (u *upstream) userEvent(c *conn, event string, p payload) (*payload, error)
 		return nil, errInvalidTextReply
 	}
 	return &out, nil
+}
+
+// callerFor returns the caller for eh and the context its Token hook reads
+// the handler's resource from.
+func (u *upstream) callerFor(ctx context.Context, eh *EventHandler) (*ceupstream.Caller, context.Context) {
+	if !strings.EqualFold(eh.Auth.Type, "ManagedIdentity") {
+		return u.caller, ctx
+	}
+	base := u.s.cfg.URL
+	if base == "" {
+		base = "http://localhost"
+	}
+	ctx = context.WithValue(ctx, resourceKey{}, eh.Auth.Resource)
+	return u.mi, context.WithValue(ctx, baseKey{}, base)
 }

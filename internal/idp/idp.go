@@ -187,3 +187,16 @@ func (p *Provider) Signer() crypto.Signer {
 	defer p.mu.Unlock()
 	return p.keys[0].signer
 }
+
+// Keyfunc is a jwt.Keyfunc over the published keys, by kid.
+func (p *Provider) Keyfunc(t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, k := range p.keys {
+		if k.kid == kid {
+			return k.signer.Public(), nil
+		}
+	}
+	return nil, fmt.Errorf("idp: unknown kid %q", kid)
+}
