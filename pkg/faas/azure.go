@@ -55,24 +55,24 @@ func newAzureHandler(fn Function) http.Handler {
 	return mux
 }
 
-// readInvocation reads and decodes the invocation payload of r (bounded);
-// on failure it has answered and ok is false.
-func readInvocation(w http.ResponseWriter, r *http.Request) (body []byte, inv *azurefn.Invocation, ok bool) {
+// readInvocation reads and decodes an invocation payload, answering the
+// host itself (413, 400) and reporting false when it cannot.
+func readInvocation(w http.ResponseWriter, r *http.Request) (*azurefn.Invocation, []byte, bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInvocationBody))
 	if err != nil {
 		invocationError(w, r, http.StatusRequestEntityTooLarge, "invocation payload: "+err.Error())
 		return nil, nil, false
 	}
-	inv, err = decodeAzure(body)
+	inv, err := decodeAzure(body)
 	if err != nil {
 		invocationError(w, r, http.StatusBadRequest, err.Error())
 		return nil, nil, false
 	}
-	return body, inv, true
+	return inv, body, true
 }
 
 func serveInvocation(w http.ResponseWriter, r *http.Request, fn Function) {
-	body, inv, ok := readInvocation(w, r)
+	inv, body, ok := readInvocation(w, r)
 	if !ok {
 		return
 	}

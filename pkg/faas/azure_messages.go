@@ -20,7 +20,7 @@ import (
 // delivery count to the dead-letter subqueue, within Event Grid's retry
 // policy to its dead-letter destination).
 func serveAzureMessage(w http.ResponseWriter, r *http.Request, fn Function) {
-	_, inv, ok := readInvocation(w, r)
+	inv, _, ok := readInvocation(w, r)
 	if !ok {
 		return
 	}

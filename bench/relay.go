@@ -1,0 +1,201 @@
+package main
+
+// The "relay" part: SQS-shaped batches of 10 through the relay's Lambda
+// handler (faas.HandleSQS on relay.Relay, in process) against the emulator,
+// versus the same messages sent directly with pkg/wps: messages/s and the
+// p99 time per batch from the same number of goroutines, each batch's ten
+// messages sent side by side in both (the relay's handler sends the records
+// of a standard queue batch concurrently). Then the dedupe window at 1 M
+// ids (go test -bench, functions/relay). Settings: RELAY_BENCH_GOROUTINES
+// (default 8), RELAY_BENCH_DURATION (default 3s per contender),
+// RELAY_BENCH_DEDUPE_IDS (default 1000000).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/wpsfn/wpsfn/functions/relay"
+	"github.com/wpsfn/wpsfn/internal/emulator"
+	"github.com/wpsfn/wpsfn/pkg/faas"
+	"github.com/wpsfn/wpsfn/pkg/wps"
+)
+
+func init() { register("relay", benchRelay) }
+
+const (
+	relayHub   = "chat"
+	relayBatch = 10
+)
+
+func benchRelay(ctx context.Context) error {
+	goroutines := envInt("RELAY_BENCH_GOROUTINES", 8, 1, 1024)
+	dur := 3 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("RELAY_BENCH_DURATION")); err == nil && d > 0 {
+		dur = d
+	}
+	emu, err := emulator.New(emulator.Config{Hubs: map[string]emulator.HubSettings{relayHub: {}}})
+	if err != nil {
+		return err
+	}
+	emuURL, stop, err := serveLoopback(emu.Handler())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		emu.Shutdown(sctx)
+		stop()
+	}()
+	connStr := emu.ConnectionString(emuURL)
+	transport := func() *http.Client {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 512, 512
+		return &http.Client{Transport: t}
+	}
+	r, err := relay.New(relay.Config{ConnectionString: connStr, Hub: relayHub, HTTPClient: transport(), SendRetries: -1,
+		Logger: slog.New(slog.DiscardHandler)}) // its per-message log line is not measured
+	if err != nil {
+		return err
+	}
+	fn := r.Function()
+	direct, err := wps.NewClientFromConnectionString(connStr, relayHub,
+		&wps.ClientOptions{HTTPClient: transport(), Retry: wps.RetryOptions{MaxRetries: -1}})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("SQS batches of %d envelopes, %d goroutines, %v per contender, emulator at %s\n", relayBatch, goroutines, dur, emuURL)
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Printf("load average before: %s", load)
+	}
+
+	var seq atomic.Int64
+	body := `{"to":"group","id":"orders","json":{"order":42,"status":"shipped"}}`
+	viaRelay := func(ctx context.Context) error {
+		ev := events.SQSEvent{Records: make([]events.SQSMessage, relayBatch)}
+		for i := range ev.Records {
+			ev.Records[i] = events.SQSMessage{MessageId: "m-" + strconv.FormatInt(seq.Add(1), 10), Body: body, EventSource: "aws:sqs",
+				Attributes: map[string]string{"ApproximateReceiveCount": "1"}}
+		}
+		if resp := faas.HandleSQS(ctx, fn, ev); len(resp.BatchItemFailures) > 0 {
+			return fmt.Errorf("%d records failed", len(resp.BatchItemFailures))
+		}
+		return nil
+	}
+	msg := wps.JSON(map[string]any{"order": 42, "status": "shipped"})
+	viaWPS := func(ctx context.Context) error {
+		errs := make([]error, relayBatch)
+		var wg sync.WaitGroup
+		for i := range relayBatch {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs[i] = direct.SendToGroup(ctx, "orders", msg, nil) }()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+
+	// Warm both up, then alternate short rounds so a change in the
+	// machine's load hits both alike.
+	const rounds = 6
+	for _, f := range []func(context.Context) error{viaRelay, viaWPS} {
+		if _, err := relayRound(ctx, f, goroutines, dur/10); err != nil {
+			return err
+		}
+	}
+	var relayLat, wpsLat []time.Duration
+	var relayN, wpsN int
+	for i := range rounds {
+		order := []bool{true, false}
+		if i%2 == 1 {
+			order = []bool{false, true}
+		}
+		for _, isRelay := range order {
+			f := viaWPS
+			if isRelay {
+				f = viaRelay
+			}
+			lat, err := relayRound(ctx, f, goroutines, dur/rounds)
+			if err != nil {
+				return err
+			}
+			if isRelay {
+				relayLat, relayN = append(relayLat, lat...), relayN+len(lat)
+			} else {
+				wpsLat, wpsN = append(wpsLat, lat...), wpsN+len(lat)
+			}
+		}
+	}
+	relayRate := float64(relayN*relayBatch) / dur.Seconds()
+	wpsRate := float64(wpsN*relayBatch) / dur.Seconds()
+	fmt.Println()
+	fmt.Printf("  %-34s %10.0f messages/s   p99 per batch %v\n", "relay (HandleSQS, envelope, dedupe)", relayRate, p99(relayLat))
+	fmt.Printf("  %-34s %10.0f messages/s   p99 per batch %v\n", "pkg/wps directly", wpsRate, p99(wpsLat))
+	fmt.Printf("  relay / direct = %.2f (goal >= 0.85)\n", relayRate/wpsRate)
+
+	fmt.Printf("\nDedupe window (go test -bench, functions/relay, %d ids):\n", envInt("RELAY_BENCH_DEDUPE_IDS", 1_000_000, 1, 100_000_000))
+	bctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(bctx, "go", "test", "-run", "^$", "-bench", "DedupeWindow", "-benchmem", "./functions/relay")
+	out, err := cmd.CombinedOutput()
+	for line := range strings.Lines(string(out)) {
+		if strings.HasPrefix(line, "Benchmark") {
+			fmt.Print("  " + line)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("dedupe benchmark: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// relayRound runs f from n goroutines for d and returns each call's duration.
+func relayRound(ctx context.Context, f func(context.Context) error, n int, d time.Duration) ([]time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+	defer cancel()
+	deadline := time.Now().Add(d)
+	lats := make([][]time.Duration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				start := time.Now()
+				if err := f(ctx); err != nil {
+					errs[g] = err
+					return
+				}
+				lats[g] = append(lats[g], time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return slices.Concat(lats...), nil
+}
+
+// p99 is the 99th percentile of ds.
+func p99(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[(len(s)*99)/100].Round(time.Microsecond)
+}

@@ -1,0 +1,58 @@
+package relay
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// BenchmarkDedupeWindow is the dedupe window holding RELAY_BENCH_DEDUPE_IDS
+// ids (default 1,000,000; `go run ./bench relay` prints it): the memory
+// per id and the cost of one lookup of a remembered id (a redelivery) and
+// of one new id (begin + finish, evicting the oldest).
+func BenchmarkDedupeWindow(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("RELAY_BENCH_DEDUPE_IDS"); s != "" {
+		if v, err := strconv.Atoi(s); err == nil && v > 0 {
+			n = v
+		}
+	}
+	id := func(i int) string { return "sqs\x00" + strconv.FormatInt(int64(1e12+i), 36) + "-4c2e-9b7d-2f61e0a5c3d8" }
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	w := newWindow(time.Hour, n, int64(n)*(64+seenOverhead))
+	for i := range n {
+		w.begin(id(i))
+		w.finish(id(i))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	heap := float64(after.HeapAlloc) - float64(before.HeapAlloc)
+	sample := make([]string, 4096)
+	for i := range sample {
+		sample[i] = id(i * 7919 % n)
+	}
+	b.Run("lookup", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if w.begin(sample[i%len(sample)]) != seen {
+				b.Fatal("remembered id not seen")
+			}
+			i++
+		}
+		// After the loop: b.Loop's first call resets reported metrics.
+		b.ReportMetric(heap/float64(n), "heap-bytes/id")
+		b.ReportMetric(heap/(1<<20), "heap-MB")
+	})
+	b.Run("new", func(b *testing.B) {
+		i := n
+		for b.Loop() {
+			w.begin(id(i))
+			w.finish(id(i))
+			i++
+		}
+	})
+}
