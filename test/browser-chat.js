@@ -191,7 +191,9 @@ async function main() {
         kinds: [...new Set(ev.map((e) => e.k))].sort(),
         summaries: ev.map((e) => e.s || ""),
         ordered: ev.every((e, i) => i === 0 || ev[i - 1].t <= e.t),
-        labels: [...new Set(ev.filter((e) => e.c).map((e) => e.c))].length,
+        // Each connection's short label is its own.
+        conns: [...new Set(ev.filter((e) => e.c).map((e) => e.c))].length,
+        labels: new Set([...new Set(ev.filter((e) => e.c).map((e) => e.c))].map((id) => window.wpsfnTrace.label(id))).size,
       };
     });
     r.trace.seen = ten.filter((t) => r.trace.summaries.some((s) => s.includes(t)));

@@ -53,6 +53,14 @@ type devOptions struct {
 	// Environ holds function settings (CONNECT_*, MESSAGE_*, NEGOTIATE_*,
 	// BROADCAST_*); the service settings are always the emulator's.
 	Environ map[string]string
+	// Keyless runs the stack with no key at all: the emulator with
+	// disableLocalAuth, REST through azidentity's ManagedIdentityCredential
+	// against the emulator's managed-identity endpoint, and the event
+	// handlers' upstream calls authenticated by the emulator tenant's Entra
+	// token, verified by cloudevents.EntraAuthenticator. It sets
+	// IDENTITY_ENDPOINT and IDENTITY_HEADER in the process environment
+	// (azidentity reads them there).
+	Keyless bool
 	// Logger receives the emulator's and the functions' log lines.
 	Logger *slog.Logger
 	// Ready, when set, is called once everything serves.
@@ -84,6 +92,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	hub := fs.String("hub", "chat", "the `hub` the functions serve")
 	heartbeat := fs.Duration("heartbeat", 0, "run the scheduled broadcast (a heartbeat to all clients) at this `interval`, e.g. 10s; 0 disables")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
+	keyless := fs.Bool("keyless", false, "no key at all: the emulator with disableLocalAuth, the functions on its managed identity and Entra tokens")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wpsfn dev [flags]")
 		fmt.Fprintln(stderr, "\nStarts the local Web PubSub emulator, serves the connect, message, broadcast and negotiate")
@@ -112,7 +121,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger) // pkg/faas logs through the default logger
 	opts := devOptions{
-		Addr: *addr, PortBase: *portBase, Hub: *hub, Heartbeat: *heartbeat,
+		Addr: *addr, PortBase: *portBase, Hub: *hub, Heartbeat: *heartbeat, Keyless: *keyless,
 		Environ: functionEnviron(os.Environ()), Logger: logger,
 		Ready: func(st *devStack) { printDevBanner(stdout, st, *heartbeat) },
 	}
@@ -196,6 +205,10 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	baseURL := "http://" + endpointHost(opts.Addr, mainLn.Addr())
 
 	trace := &web.Trace{Logger: log}
+	var upstreamAuth emulator.UpstreamAuth
+	if opts.Keyless {
+		upstreamAuth = emulator.UpstreamAuth{Type: "ManagedIdentity", Resource: devEventsResource}
+	}
 	emu, err := emulator.New(emulator.Config{
 		Logger: log.With("component", "emulator"),
 		Hubs: map[string]emulator.HubSettings{
@@ -206,14 +219,18 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 					// The connect function learns the groups a client joins
 					// from these, to announce its leave to them.
 					GroupEvents: true,
+					Auth:        upstreamAuth,
 				},
 				{
 					URLTemplate: fnURL["message"] + "/api/message/{event}",
 					UserEvents:  "*",
+					Auth:        upstreamAuth,
 				},
 			}},
 		},
-		Trace: trace.Publish,
+		Trace:            trace.Publish,
+		DisableLocalAuth: opts.Keyless,
+		URL:              baseURL,
 	})
 	if err != nil {
 		return &devConfigError{err}
@@ -221,7 +238,15 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	trace.Snapshot = emu.Snapshot
 	connStr := emu.ConnectionString(baseURL)
 
-	fns, secret, limits, err := devFunctionSet(connStr, opts.Hub, opts.Environ, log)
+	environ := opts.Environ
+	if opts.Keyless {
+		for k, v := range emu.ManagedIdentityEnv(baseURL) {
+			os.Setenv(k, v)
+		}
+		environ = keylessEnviron(environ, baseURL)
+		connStr = ""
+	}
+	fns, secret, limits, err := devFunctionSet(connStr, opts.Hub, environ, log)
 	if err != nil {
 		return &devConfigError{err}
 	}
@@ -345,7 +370,9 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 	for k, v := range environ {
 		e[k] = v
 	}
-	e["WEBPUBSUB_CONNECTION_STRING"] = connStr
+	if connStr != "" {
+		e["WEBPUBSUB_CONNECTION_STRING"] = connStr
+	}
 	e["WEBPUBSUB_HUB"] = hub
 	// Local development: the page signs in with a name (a NEGOTIATE_JWT_SECRET
 	// set in the environment still lets bearer tokens be tried).
@@ -480,4 +507,26 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	fmt.Fprintf(w, "        curl -d '{\"to\":\"all\",\"text\":\"order 42 shipped\"}' %s/   (what a queue would deliver)\n", st.Functions["relay"])
 	fmt.Fprintf(w, "  SDKs: Microsoft's @azure/web-pubsub needs { allowInsecureConnection: true } for this http:// endpoint.\n")
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
+}
+
+// devEventsResource is the auth resource of the hub's handlers in keyless
+// mode: the audience of the tokens the emulator sends upstream.
+const devEventsResource = "api://wpsfn-dev-events"
+
+// keylessEnviron adds to environ the settings of every function for the
+// emulator's managed identity and tenant at base.
+func keylessEnviron(environ map[string]string, base string) map[string]string {
+	e := map[string]string{}
+	for k, v := range environ {
+		e[k] = v
+	}
+	for k, v := range map[string]string{
+		"WEBPUBSUB_ENDPOINT": base, "WEBPUBSUB_CREDENTIAL": "managed-identity",
+		"WEBPUBSUB_EVENTS_AUTH": "entra", "AZURE_TENANT_ID": emulator.LocalTenant,
+		"WEBPUBSUB_EVENTS_AUDIENCES": devEventsResource, "WEBPUBSUB_EVENTS_CALLERS": emulator.ServiceIdentity,
+		"WEBPUBSUB_EVENTS_AUTHORITY": base,
+	} {
+		e[k] = v
+	}
+	return e
 }

@@ -513,7 +513,7 @@ func TestBrowserChat(t *testing.T) {
 			Kept                 int
 			Kinds                []string
 			Ordered              bool
-			Labels               int
+			Conns, Labels        int
 			Seen                 []string
 			Filtered, KindsAfter []string
 			Detail, RefusedLabel string
@@ -577,6 +577,9 @@ func TestBrowserChat(t *testing.T) {
 		if !slices.Contains(res.Trace.Kinds, k) {
 			t.Errorf("trace has no %q events (kinds %v)", k, res.Trace.Kinds)
 		}
+	}
+	if res.Trace.Conns < 2 || res.Trace.Labels != res.Trace.Conns {
+		t.Errorf("the trace labels %d connections with %d distinct short labels", res.Trace.Conns, res.Trace.Labels)
 	}
 	if !slices.Contains(res.Trace.KindsAfter, "reconnect-refused") || res.Trace.RefusedLabel != "reconnect refused" {
 		t.Errorf("after the restart the trace shows kinds %v, label %q; want refused reconnects labelled so", res.Trace.KindsAfter, res.Trace.RefusedLabel)

@@ -1,10 +1,8 @@
 package emulator
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -74,13 +72,9 @@ func TestExpressEventHandler(t *testing.T) {
 
 	var recs []expressRecord
 	eventually(t, "express records", func() bool {
-		resp, err := http.Get(base + "/records")
-		if err != nil {
+		if !getJSON(base+"/records", &recs) {
 			return false
 		}
-		defer resp.Body.Close()
-		recs = nil
-		json.NewDecoder(resp.Body).Decode(&recs)
 		n := 0
 		for _, r := range recs {
 			if r.Kind == "disconnected" {

@@ -52,17 +52,26 @@ func acceptOptions(sub string) *websocket.AcceptOptions {
 }
 
 // serveClient is the client endpoint: /client/hubs/{hub} or /client/?hub=.
+// admit refuses a client handshake while the emulator shuts down or for an
+// invalid hub name; it reports whether the handshake may go on.
+func (s *Server) admit(w http.ResponseWriter, hubName string) bool {
+	if s.closing.Load() {
+		s.reject(w, hubName, http.StatusServiceUnavailable, "The emulator is shutting down.")
+		return false
+	}
+	if !validHubName(hubName) {
+		s.reject(w, hubName, http.StatusBadRequest, "Invalid or missing hub name.")
+		return false
+	}
+	return true
+}
+
 func (s *Server) serveClient(w http.ResponseWriter, r *http.Request) {
 	hubName := r.URL.Query().Get("hub")
 	if strings.HasPrefix(r.URL.Path, "/client/hubs/") {
 		hubName = r.PathValue("hub") // "" on the subtree fallback: refused below
 	}
-	if s.closing.Load() {
-		s.reject(w, hubName, http.StatusServiceUnavailable, "The emulator is shutting down.")
-		return
-	}
-	if !validHubName(hubName) {
-		s.reject(w, hubName, http.StatusBadRequest, "Invalid or missing hub name.")
+	if !s.admit(w, hubName) {
 		return
 	}
 	q := r.URL.Query()

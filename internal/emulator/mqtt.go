@@ -63,12 +63,7 @@ const (
 // serveMQTT is the MQTT client endpoint.
 func (s *Server) serveMQTT(w http.ResponseWriter, r *http.Request) {
 	hubName := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/clients/mqtt/hubs/"), "/")
-	if s.closing.Load() {
-		s.reject(w, hubName, http.StatusServiceUnavailable, "The emulator is shutting down.")
-		return
-	}
-	if !validHubName(hubName) {
-		s.reject(w, hubName, http.StatusBadRequest, "Invalid or missing hub name.")
+	if !s.admit(w, hubName) {
 		return
 	}
 	offered := offeredSubprotocols(r)

@@ -125,16 +125,7 @@ func TestMQTTWithExpress(t *testing.T) {
 		MQTTProps                                               json.RawMessage `json:"mqttProps"`
 	}
 	var recs []rec
-	eventually(t, "express records", func() bool {
-		resp, err := http.Get(base + "/records")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		recs = nil
-		json.NewDecoder(resp.Body).Decode(&recs)
-		return len(recs) >= 5
-	})
+	eventually(t, "express records", func() bool { return getJSON(base+"/records", &recs) && len(recs) >= 5 })
 	first := recs[0]
 	if first.Kind != "connect" || first.ConnectionID != "exdev" || first.ClientProtocol != "mqtt" || first.MQTT == nil || first.MQTT.PhysicalConnectionID == "" {
 		t.Errorf("express connect context %+v", first)
@@ -163,4 +154,16 @@ func TestMQTTWithExpress(t *testing.T) {
 	}
 	_ = context.Background
 	_ = time.Second
+}
+
+// getJSON decodes the JSON answer of GET url into v (reset first), reporting
+// whether it could.
+func getJSON[T any](url string, v *[]T) bool {
+	resp, err := http.Get(url)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	*v = nil
+	return json.NewDecoder(resp.Body).Decode(v) == nil
 }

@@ -337,3 +337,49 @@ func TestMQTTWithMintedURL(t *testing.T) {
 		t.Fatalf("connect with a :generateToken MQTT token: %v", err)
 	}
 }
+
+// TestMQTTTrace: the live trace shows MQTT packets like frames, and never
+// the password or the token.
+func TestMQTTTrace(t *testing.T) {
+	e := newEnv(t, Config{})
+	tok := e.mqttToken("h", "u", wps.RoleJoinLeaveGroupAny, wps.RoleSendToGroupAny)
+	c, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "tr1", clean: true, username: "dev", password: []byte("hunter2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sub(t, "t", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.Publish(ctx, &paho.Publish{Topic: "t", QoS: 1, Payload: []byte("secret-payload")})
+	c.next(t)
+	want := []string{"CONNECT version=5.0 clientId=\"tr1\"", "password=[redacted]", "CONNACK sessionPresent=false code=0x0",
+		"SUBSCRIBE id=", "SUBACK", "PUBLISH topic=\"t\" qos=1", "PUBACK id="}
+	defer func() {
+		if t.Failed() {
+			for _, ev := range e.traces {
+				t.Log(ev.Kind, ev.Summary)
+			}
+		}
+	}()
+	eventually(t, "MQTT packets traced", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		var all strings.Builder
+		for _, ev := range e.traces {
+			all.WriteString(ev.Kind + " " + ev.Summary + "\n")
+		}
+		for _, w := range want {
+			if !strings.Contains(all.String(), w) {
+				return false
+			}
+		}
+		return true
+	})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range e.traces {
+		if strings.Contains(ev.Summary, "hunter2") || strings.Contains(ev.Summary, tok) || strings.Contains(ev.Summary, "secret-payload") {
+			t.Fatalf("trace leaks: %+v", ev)
+		}
+	}
+}

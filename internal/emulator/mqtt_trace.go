@@ -45,7 +45,7 @@ func mqttSummary(pk *packets.Packet) string {
 			field("username", quoteShort(string(pk.Connect.Username)))
 		}
 		if pk.Connect.PasswordFlag {
-			field("password", "REDACTED")
+			field("password", "[redacted]")
 		}
 		if pk.Connect.WillFlag {
 			field("will", quoteShort(pk.Connect.WillTopic))

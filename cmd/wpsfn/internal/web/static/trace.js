@@ -21,7 +21,7 @@ let query = "", kinds = new Set();
 let follow = true;   // stick to the newest row
 let selected = null;
 let traceUrl = "";
-window.wpsfnTrace = { get events() { return events; }, get view() { return view; } }; // console and tests
+window.wpsfnTrace = { get events() { return events; }, get view() { return view; }, label: (id) => connLabel(id) }; // console and tests
 
 function readKinds() {
   kinds = new Set();
