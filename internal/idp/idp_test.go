@@ -30,7 +30,9 @@ func TestRotateKeepsOldKeysUntilRetire(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				var set struct{ Keys []struct{ Kid, Alg, Use string } }
+				var set struct {
+					Keys []struct{ Kid, Alg, Use string }
+				}
 				json.Unmarshal(b, &set)
 				var out []string
 				for _, k := range set.Keys {
