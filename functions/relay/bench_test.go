@@ -19,7 +19,9 @@ func BenchmarkDedupeWindow(b *testing.B) {
 			n = v
 		}
 	}
-	id := func(i int) string { return "sqs\x00" + strconv.FormatInt(int64(1e12+i), 36) + "-4c2e-9b7d-2f61e0a5c3d8" }
+	id := func(i int) string {
+		return "sqs\x00" + strconv.FormatInt(int64(1e12+i), 36) + "-4c2e-9b7d-2f61e0a5c3d8"
+	}
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
