@@ -110,7 +110,7 @@ func (v *Verifier) VerifyToken(ctx context.Context, tok string) (*Identity, erro
 		return id, err
 	}
 	if v.RolesClaim != "" {
-		id.Roles = claimList(id.Claims[v.RolesClaim])
+		id.Roles = (&oidc.Token{Claims: id.Claims}).Strings(v.RolesClaim) // one reading of list claims, for HS256 and OIDC tokens alike
 	}
 	if len(v.RequireRoles) > 0 && !slices.ContainsFunc(id.Roles, func(r string) bool { return slices.Contains(v.RequireRoles, r) }) {
 		return nil, &Error{Reason: "token's " + v.RolesClaim + " claim holds none of the required roles", Forbidden: true}
@@ -198,23 +198,6 @@ func headerAlg(tok string) string {
 		return ""
 	}
 	return hd.Alg
-}
-
-// claimList reads a claim that is an array of strings or a space-separated string.
-func claimList(v any) []string {
-	switch v := v.(type) {
-	case string:
-		return strings.Fields(v)
-	case []any:
-		out := make([]string, 0, len(v))
-		for _, x := range v {
-			if s, ok := x.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
 }
 
 // jwtReason maps golang-jwt's errors to a short reason.
