@@ -29,6 +29,7 @@ import (
 	"github.com/wpsfn/wpsfn/functions/negotiate"
 	"github.com/wpsfn/wpsfn/functions/relay"
 	"github.com/wpsfn/wpsfn/internal/emulator"
+	"github.com/wpsfn/wpsfn/internal/shutdown"
 	"github.com/wpsfn/wpsfn/pkg/faas"
 )
 
@@ -298,6 +299,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 		IdleTimeout: 2 * time.Minute,
 		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	conns := shutdown.Track(srv)
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(mainLn) }()
 
@@ -342,7 +344,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	trace.Close()
-	if err := srv.Shutdown(sctx); err != nil {
+	if err := conns.Shutdown(sctx); err != nil {
 		log.Warn("server shutdown", "err", err)
 		srv.Close()
 	}

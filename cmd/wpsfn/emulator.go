@@ -16,6 +16,7 @@ import (
 
 	"github.com/wpsfn/wpsfn/cmd/wpsfn/internal/web"
 	"github.com/wpsfn/wpsfn/internal/emulator"
+	"github.com/wpsfn/wpsfn/internal/shutdown"
 )
 
 func init() {
@@ -158,6 +159,7 @@ func serveEmulator(ctx context.Context, emu *emulator.Server, trace *web.Trace, 
 	// trace is a long-lived stream.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	conns := shutdown.Track(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -172,7 +174,7 @@ func serveEmulator(ctx context.Context, emu *emulator.Server, trace *web.Trace, 
 	if trace != nil {
 		trace.Close()
 	}
-	err2 := srv.Shutdown(sctx)
+	err2 := conns.Shutdown(sctx)
 	if err := errors.Join(err1, err2); err != nil {
 		fmt.Fprintf(stderr, "wpsfn emulator: shutdown: %v\n", err)
 		return 1

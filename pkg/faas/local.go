@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/wpsfn/wpsfn/internal/shutdown"
 )
 
 // maxScheduleBody bounds the payload a schedule trigger may carry.
@@ -127,6 +129,7 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, host Host, log 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	conns := shutdown.Track(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -137,7 +140,7 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, host Host, log 
 	log.Info("shutting down", "mode", mode)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	err := conns.Shutdown(sctx)
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
