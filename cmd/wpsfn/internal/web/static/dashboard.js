@@ -5,7 +5,8 @@
 // application/json (the simulated device does), "binary" (base64) for every
 // MQTT 3.1.1 publish and any publish without a content type, "text" for
 // text/plain. A reading is JSON {device, seq, temperature, humidity, time};
-// anything else is shown as it came.
+// anything else but the connect function's join and leave notices is
+// shown as it came.
 import { ReliableClient } from "/static/wps-client.js";
 
 const $ = (id) => document.getElementById(id);
@@ -30,7 +31,7 @@ async function negotiate() {
   return body.url;
 }
 
-// decode turns a group message's data into {reading} or {raw}.
+// decode turns a group message's data into {reading}, {notice} or {raw}.
 function decode(msg) {
   let text = null;
   let value = msg.data;
@@ -45,6 +46,8 @@ function decode(msg) {
   if (text !== null) {
     try { value = JSON.parse(text); } catch { return { raw: text }; }
   }
+  // The connect function announces who joins and leaves the group.
+  if (value && value.type === "system") return { notice: value };
   const ok = value && typeof value === "object" && typeof value.device === "string" &&
     Number.isFinite(value.temperature) && Number.isFinite(value.humidity);
   return ok ? { reading: value } : { raw: typeof value === "string" ? value : JSON.stringify(value) };
@@ -82,9 +85,12 @@ function deviceCard(name) {
   tl.setAttribute("class", "temp");
   const hl = document.createElementNS(SVG, "polyline");
   hl.setAttribute("class", "hum");
+  for (const l of [tl, hl]) l.setAttribute("vector-effect", "non-scaling-stroke");
   svg.append(hl, tl);
+  const legend = el("div", "legend");
+  legend.append(el("span", "temp", "temperature"), el("span", "hum", "humidity"), el("span", "", `· last ${KEEP_POINTS} readings`));
   const raw = el("div", "raw");
-  node.append(head, values, svg, raw);
+  node.append(head, values, svg, legend, raw);
   $("waiting").hidden = true;
   $("devices").append(node);
   d = { name, node, seen, tv, hv, svg, tl, hl, raw, points: [], count: 0 };
@@ -98,13 +104,14 @@ function unit(v, u) {
   return s;
 }
 
-// points scales values into the sparkline's 0..100 height.
+// points scales values into the sparkline: the width holds KEEP_POINTS
+// readings (fewer are spread over it), the height spans their range.
 function points(vals) {
   if (!vals.length) return "";
   const lo = Math.min(...vals), hi = Math.max(...vals);
   const span = hi - lo || 1;
-  const off = KEEP_POINTS - vals.length;
-  return vals.map((v, i) => `${off + i},${(95 - (v - lo) / span * 90).toFixed(1)}`).join(" ");
+  const step = vals.length > 1 ? (KEEP_POINTS - 1) / (vals.length - 1) : 0;
+  return vals.map((v, i) => `${(i * step).toFixed(2)},${(95 - (v - lo) / span * 90).toFixed(1)}`).join(" ");
 }
 
 function showReading(r, dataType) {
@@ -152,6 +159,7 @@ function addRow(cells, raw, r) {
 function onMessage(msg) {
   if (msg.from !== "group" || msg.group !== state.cfg.topic) return;
   const got = decode(msg);
+  if (got.notice) return;
   state.received.push({ ...got, dataType: msg.dataType, fromUserId: msg.fromUserId ?? null });
   if (state.received.length > KEEP_ROWS) state.received.shift();
   if (got.reading) showReading(got.reading, msg.dataType);
