@@ -25,7 +25,7 @@ import (
 func TestBrowserDashboard(t *testing.T) {
 	requireChromium(t)
 	var logs syncbuf.Buffer
-	st, _ := startDeviceDemo(t, &logs)
+	st, _ := startDeviceDemo(t, &logs, false)
 	client, err := wps.NewClientFromConnectionString(st.ConnectionString, st.Hub, nil)
 	if err != nil {
 		t.Fatal(err)

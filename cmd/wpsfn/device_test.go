@@ -26,7 +26,7 @@ import (
 // startDeviceDemo runs `wpsfn dev` in-process with its simulated device,
 // logging into logs as well as t.Log; stop shuts it down and reports
 // whether runDev returned cleanly.
-func startDeviceDemo(t *testing.T, logs io.Writer) (st *devStack, stop func() error) {
+func startDeviceDemo(t *testing.T, logs io.Writer, keyless bool) (st *devStack, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *devStack, 1)
@@ -34,7 +34,7 @@ func startDeviceDemo(t *testing.T, logs io.Writer) (st *devStack, stop func() er
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, &testWriter{t: t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
 		done <- runDev(ctx, devOptions{
-			Addr: "127.0.0.1:0", Hub: "chat", Device: true,
+			Addr: "127.0.0.1:0", Hub: "chat", Device: true, Keyless: keyless,
 			Environ: map[string]string{}, ShutdownTimeout: 2 * time.Second, Logger: log,
 			Ready: func(st *devStack) { ready <- st },
 		})
@@ -113,7 +113,7 @@ func mqttObserver(t *testing.T, st *devStack, id, topic string) (<-chan *paho.Pu
 // INFO; none of its goroutines outlives runDev.
 func TestDevDeviceTelemetry(t *testing.T) {
 	var logs syncbuf.Buffer
-	st, stop := startDeviceDemo(t, &logs)
+	st, stop := startDeviceDemo(t, &logs, false)
 	if st.Device != "sensor1" || st.DeviceTopic != "telemetry" {
 		t.Fatalf("device %q topic %q, want sensor1 on telemetry", st.Device, st.DeviceTopic)
 	}
@@ -239,4 +239,57 @@ func TestDevDashboardServed(t *testing.T) {
 			assert.Equal(t, "config", cfg.Body.String(), want)
 		})
 	}
+}
+
+// TestDevDeviceKeyless: with `wpsfn dev --keyless` the device mints its
+// tokens through :generateToken with the emulator's managed identity (no
+// key anywhere) and its readings still reach a negotiated client.
+func TestDevDeviceKeyless(t *testing.T) {
+	t.Setenv("IDENTITY_ENDPOINT", "") // restored after the test; runDev sets them
+	t.Setenv("IDENTITY_HEADER", "")
+	var logs syncbuf.Buffer
+	st, stop := startDeviceDemo(t, &logs, true)
+	web := dial(t, st, "watcher")
+	web.expect("connected", func(m map[string]any) bool { return m["event"] == "connected" })
+	web.send(map[string]any{"type": "joinGroup", "group": "telemetry", "ackId": 1})
+	if ack := web.expect("join ack", isAck(1)); ack["success"] != true {
+		t.Fatalf("joining the topic's group: %v", ack)
+	}
+	m := web.expect("a reading", func(m map[string]any) bool { return m["group"] == "telemetry" && data(m)["device"] == "sensor1" })
+	if m["fromUserId"] != "sensor1" || m["dataType"] != "json" {
+		t.Errorf("got %v", m)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	// No key exists to sign a token with, and the emulator refuses
+	// key-signed tokens (disableLocalAuth): it was :generateToken's.
+	assert.Equal(t, "connection string", st.ConnectionString, "")
+	assert.Contains(t, "log", logs.String(), `msg="device connected"`)
+}
+
+func TestDeviceConfigRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  deviceConfig
+		want string
+	}{
+		{"id with an underscore", deviceConfig{ID: "mqttjs_1"}, `device id "mqttjs_1"`},
+		{"id too long", deviceConfig{ID: strings.Repeat("a", 129)}, "1 to 128 letters and digits"},
+		{"wildcard topic", deviceConfig{Topic: "a/+"}, "without the wildcards"},
+		{"reserved topic", deviceConfig{Topic: "$webpubsub/server/messages"}, "not start with $"},
+		{"blank topic", deviceConfig{Topic: "  "}, "valid group name"},
+		{"negative interval", deviceConfig{Interval: -time.Second}, "at least 10ms"},
+		{"no client", deviceConfig{Endpoint: "ws://localhost/clients/mqtt/hubs/chat"}, "no client"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("validate: %v; want an error with %q", err, tc.want)
+			}
+		})
+	}
+	ok := deviceConfig{Client: &wps.Client{}, Endpoint: "ws://localhost/clients/mqtt/hubs/chat"}
+	assert.Success(t, ok.validate())
+	assert.Equal(t, "defaults", [3]any{ok.ID, ok.Topic, ok.Interval}, [3]any{"sensor1", "telemetry", time.Second})
 }
