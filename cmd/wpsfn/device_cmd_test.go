@@ -27,7 +27,9 @@ func TestDeviceCommand(t *testing.T) {
 	defer cancel()
 	var stdout, stderr syncbuf.Buffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"device", "--id", "sensor7", "--topic", "lab", "--interval", "100ms"}, &stdout, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"device", "--id", "sensor7", "--topic", "lab", "--interval", "100ms"}, &stdout, &stderr)
+	}()
 	var seqs []uint64
 	for len(seqs) < 3 {
 		select {
