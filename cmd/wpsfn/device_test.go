@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,9 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/wpsfn/wpsfn/internal/assert"
+	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/internal/syncbuf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -241,14 +245,47 @@ func TestDevDashboardServed(t *testing.T) {
 	}
 }
 
-// TestDevDeviceKeyless: with `wpsfn dev --keyless` the device mints its
-// tokens through :generateToken with the emulator's managed identity (no
-// key anywhere) and its readings still reach a negotiated client.
-func TestDevDeviceKeyless(t *testing.T) {
-	t.Setenv("IDENTITY_ENDPOINT", "") // restored after the test; runDev sets them
-	t.Setenv("IDENTITY_HEADER", "")
-	var logs syncbuf.Buffer
-	st, stop := startDeviceDemo(t, &logs, true)
+// TestDevDeviceKeylessSIGTERM runs the wpsfn binary's `dev --keyless`
+// (its own process: azidentity's managed-identity token cache is
+// process-wide, so a second keyless emulator in the test process would get
+// the first one's tokens). The device mints its tokens through
+// :generateToken with the emulator's managed identity, since no key exists;
+// a negotiated client in the topic's group gets its readings; SIGTERM stops
+// the device first and the process exits 0 at once with nothing logged at
+// WARN or ERROR.
+func TestDevDeviceKeylessSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the wpsfn binary")
+	}
+	bin, err := faastest.Build("./cmd/wpsfn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "dev", "--keyless", "--addr", "127.0.0.1:0", "--port-base", "0")
+	var stderr syncbuf.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	st := &devStack{Hub: "chat"}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "Chat" {
+			st.BaseURL = strings.TrimSuffix(f[1], "/")
+		}
+		if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	if st.BaseURL == "" {
+		t.Fatalf("no banner; stderr:\n%s", stderr.String())
+	}
 	web := dial(t, st, "watcher")
 	web.expect("connected", func(m map[string]any) bool { return m["event"] == "connected" })
 	web.send(map[string]any{"type": "joinGroup", "group": "telemetry", "ackId": 1})
@@ -256,16 +293,25 @@ func TestDevDeviceKeyless(t *testing.T) {
 		t.Fatalf("joining the topic's group: %v", ack)
 	}
 	m := web.expect("a reading", func(m map[string]any) bool { return m["group"] == "telemetry" && data(m)["device"] == "sensor1" })
-	if m["fromUserId"] != "sensor1" || m["dataType"] != "json" {
+	if m["fromUserId"] != "sensor1" || m["dataType"] != "json" || data(m)["seq"] == nil {
 		t.Errorf("got %v", m)
 	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
+
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil || time.Since(start) > 2*time.Second {
+		t.Errorf("exit %v after %v; want 0 at once", err, time.Since(start))
 	}
-	// No key exists to sign a token with, and the emulator refuses
-	// key-signed tokens (disableLocalAuth): it was :generateToken's.
-	assert.Equal(t, "connection string", st.ConnectionString, "")
-	assert.Contains(t, "log", logs.String(), `msg="device connected"`)
+	log := stderr.String()
+	_, shutdown, _ := strings.Cut(log, `msg="shutting down"`)
+	for _, l := range strings.Split(shutdown, "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			t.Errorf("logged at WARN/ERROR during shutdown: %s", l)
+		}
+	}
+	if !strings.Contains(shutdown, `msg="device stopped"`) || !strings.Contains(shutdown, `connectionId=sensor1 reason="ClientClosed: the client sent DISCONNECT."`) {
+		t.Errorf("the device did not disconnect on its own at shutdown:\n%s", shutdown)
+	}
 }
 
 func TestDeviceConfigRefusals(t *testing.T) {
