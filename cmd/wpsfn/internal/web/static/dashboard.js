@@ -177,8 +177,12 @@ async function main() {
   client.on("status", setStatus);
   client.on("message", onMessage);
   // A fresh connection (first, or after the session was lost) joins again.
+  let recoveries = 0;
   client.on("connected", async (c) => {
-    if (c.recovered) return;
+    if (c.recovered) {
+      document.body.dataset.recoveries = ++recoveries;
+      return;
+    }
     try {
       await client.joinGroup(topic);
       document.body.dataset.joined = topic;
