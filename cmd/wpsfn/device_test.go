@@ -339,3 +339,44 @@ func TestDeviceConfigRefusals(t *testing.T) {
 	assert.Success(t, ok.validate())
 	assert.Equal(t, "defaults", [3]any{ok.ID, ok.Topic, ok.Interval}, [3]any{"sensor1", "telemetry", time.Second})
 }
+
+// refusedTopic mints tokens that let the device publish to another topic
+// than its own, so the service refuses every publish.
+type refusedTopic struct{ *wps.Client }
+
+func (c refusedTopic) ClientAccessURL(ctx context.Context, o *wps.ClientAccessOptions) (wps.ClientAccess, error) {
+	o.Roles = []string{wps.RoleSendToGroup("elsewhere")}
+	return c.Client.ClientAccessURL(ctx, o)
+}
+
+// A refused publish (QoS 1: PUBACK 0x87, the session kept) is said once in
+// the log, not once a reading, and the device keeps its connection.
+func TestDeviceRefusedPublishSaidOnce(t *testing.T) {
+	st := startDev(t, 0)
+	client, err := wps.NewClientFromConnectionString(st.ConnectionString, st.Hub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncbuf.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runDevice(ctx, deviceConfig{ID: "sensor9", Interval: 20 * time.Millisecond, Client: refusedTopic{client},
+			Endpoint: mqttEndpoint(st.BaseURL, st.Hub), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(logs.String(), `msg="device reading not sent"`) < 5 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	log := logs.String()
+	if n := strings.Count(log, `level=WARN msg="device publish failed"`); n != 1 || !strings.Contains(log, "seq=1 ") {
+		t.Errorf("the refusal logged %d times at WARN (want once, for seq 1):\n%s", n, log)
+	}
+	if n := strings.Count(log, `msg="device connected"`); n != 1 || strings.Contains(log, "connection lost") {
+		t.Errorf("connected %d times; a refused QoS 1 publish must not cost the connection:\n%s", n, log)
+	}
+}
