@@ -77,6 +77,7 @@ type mqttOut struct {
 	qos      byte
 	released bool  // QoS 2: PUBREC received, PUBREL sent
 	expires  int64 // Server.now clock; 0 never
+	expOff   int   // offset of the 5.0 Message Expiry Interval in tmpl; 0 none
 }
 
 func newMQTTSession(c *conn, v byte, pk *packets.Packet, expiry time.Duration) *mqttSession {
@@ -278,11 +279,16 @@ func (m *mqttSession) ended() {
 	m.willTimer, m.will = nil, nil
 	m.online = false
 	m.mu.Unlock()
-	if t != nil && t.Stop() {
-		m.c.s.conns.Done()
-		if w != nil {
-			m.publishWill(w)
-		}
+	if t == nil {
+		return
+	}
+	if t.Stop() {
+		m.c.s.conns.Done() // else the timer's func, running now, counts itself out
+	}
+	// Whichever of this and the timer's func took the will publishes it: a
+	// session that ends as its will delay runs out sends it once.
+	if w != nil {
+		m.publishWill(w)
 	}
 }
 
@@ -403,6 +409,9 @@ func (m *mqttSession) deliver(d *delivery) (ok, claim bool) {
 		return m.c.enqueueClaim(outMsg{typ: websocket.MessageBinary, data: tmpl, kind: kindMessage, expires: d.expires}, true)
 	}
 	o := &mqttOut{tmpl: tmpl, idOff: mqttPacketIDOffset(tmpl, topic), qos: qos, expires: d.expires}
+	if d.expires != 0 && m.version() == mqttV5 {
+		o.expOff = mqttExpiryOffset(tmpl, o.idOff)
+	}
 	if !m.online || len(m.inflight) >= m.recvMax || len(m.backlog) > 0 {
 		return m.queueLocked(o), false
 	}
@@ -452,6 +461,9 @@ func (m *mqttSession) assignLocked(o *mqttOut) outMsg {
 	o.seq = m.order
 	o.pkt = append([]byte(nil), o.tmpl...)
 	o.pkt[o.idOff], o.pkt[o.idOff+1] = byte(o.id>>8), byte(o.id)
+	if o.expOff > 0 {
+		setMQTTExpiry(o.pkt, o.expOff, o.expires-m.c.s.now())
+	}
 	o.tmpl = nil
 	m.inflight[o.id] = o
 	return outMsg{typ: websocket.MessageBinary, data: o.pkt, kind: kindMessage}
