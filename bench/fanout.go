@@ -18,7 +18,7 @@ package main
 // p99 < 100 ms.
 //
 // The clients do a real HTTP/1.1 WebSocket upgrade and then parse RFC 6455
-// frames themselves from two epoll loops (see fanoutPoller), so the load
+// frames themselves from two epoll loops (see poller), so the load
 // generator costs little beside the kernel's receive path; every data frame
 // is counted only once its send time has been read from it, and the timing
 // window runs from the first REST call until the last expected frame has
@@ -31,19 +31,16 @@ package main
 // (the client pollers' pause after a light epoll round, default 1000).
 //
 // Files: fanout.go runs the phases; fanout_client.go is the client process
-// (epoll readers); fanout_ws.go its WebSocket handshake and control frames;
+// (on clientproc.go's epoll readers); fanout_ws.go its WebSocket handshake
+// and control frames;
 // fanout_baselines.go the two baseline servers; fanout_report.go the table
 // and the verdicts.
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
@@ -75,25 +72,6 @@ func init() {
 		os.Exit(fanoutClientMain())
 	}
 	register("fanout", runFanout)
-}
-
-// childMsg is one line between the parent and the client process.
-type childMsg struct {
-	Op        string  `json:"op"`
-	N         int     `json:"n,omitempty"`
-	Failed    int     `json:"failed,omitempty"`
-	Seconds   float64 `json:"seconds,omitempty"`
-	Expect    int     `json:"expect,omitempty"`
-	Delivered int     `json:"delivered,omitempty"`
-	Bad       int     `json:"bad,omitempty"` // data frames without a send time
-	LastNs    int64   `json:"lastNs,omitempty"`
-	P50us     int64   `json:"p50us,omitempty"`
-	P99us     int64   `json:"p99us,omitempty"`
-	MaxUs     int64   `json:"maxUs,omitempty"`
-	CPUNs     int64   `json:"cpuNs,omitempty"`   // client process CPU time during the phase
-	URL       string  `json:"url,omitempty"`     // "dial": connect every client here, no token
-	ConnStr   string  `json:"connStr,omitempty"` // "connect": connect every client through this service
-	Err       string  `json:"err,omitempty"`
 }
 
 type fanoutPhase struct {
@@ -136,54 +114,12 @@ func runFanout(ctx context.Context) error {
 	}
 	defer stopUp()
 
-	self, err := os.Executable()
+	cp, err := startClientProcess(ctx, fanoutChildEnv+"=1", "FANOUT_CLIENTS="+strconv.Itoa(n), "FANOUT_GROUPS="+strconv.Itoa(groups))
 	if err != nil {
 		return err
 	}
-	cctx, cancelChild := context.WithCancel(ctx)
-	defer cancelChild()
-	child := exec.CommandContext(cctx, self)
-	child.Env = append(os.Environ(), fanoutChildEnv+"=1", "FANOUT_CLIENTS="+strconv.Itoa(n), "FANOUT_GROUPS="+strconv.Itoa(groups))
-	child.Stderr = os.Stderr
-	toChild, _ := child.StdinPipe()
-	fromChild, _ := child.StdoutPipe()
-	child.WaitDelay = 10 * time.Second
-	if err := child.Start(); err != nil {
-		return fmt.Errorf("start client process: %w", err)
-	}
-	defer child.Wait()
-	lines := bufio.NewScanner(fromChild)
-	recv := func(timeout time.Duration) (childMsg, error) {
-		got := make(chan childMsg, 1)
-		errc := make(chan error, 1)
-		go func() {
-			if !lines.Scan() {
-				errc <- fmt.Errorf("client process ended: %v", lines.Err())
-				return
-			}
-			var m childMsg
-			if err := json.Unmarshal(lines.Bytes(), &m); err != nil {
-				errc <- fmt.Errorf("client process said %q", lines.Text())
-				return
-			}
-			got <- m
-		}()
-		select {
-		case m := <-got:
-			if m.Err != "" {
-				return m, errors.New("client process: " + m.Err)
-			}
-			return m, nil
-		case err := <-errc:
-			return childMsg{}, err
-		case <-time.After(timeout):
-			return childMsg{}, fmt.Errorf("client process silent for %s", timeout)
-		case <-ctx.Done():
-			return childMsg{}, ctx.Err()
-		}
-	}
-	send := func(m childMsg) { b, _ := json.Marshal(m); toChild.Write(append(b, '\n')) }
-	defer send(childMsg{Op: "exit"})
+	defer cp.stop()
+	send, recv := cp.send, cp.recv
 	fdCount := func() int { fds, _ := os.ReadDir("/proc/self/fd"); return len(fds) }
 	// closeClients has the client process close its sockets and waits until
 	// this process has closed its ends (file descriptors are scarce).

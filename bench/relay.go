@@ -1,7 +1,8 @@
 package main
 
-// The "relay" part: SQS-shaped batches of 10 through the relay's Lambda
-// handler (faas.HandleSQS on relay.Relay, in process) against the emulator,
+// The "relay" part: SQS events of 10 records through the relay's message
+// endpoint (faas.Handler on relay.Relay, in process: the SQS event decoded
+// and answered as Lambda's handler does) against the emulator,
 // versus the same messages sent directly with pkg/wps: messages/s and the
 // p99 time per batch from the same number of goroutines, each batch's ten
 // messages sent side by side in both (the relay's handler sends the records
@@ -11,11 +12,14 @@ package main
 // RELAY_BENCH_DEDUPE_IDS (default 1000000).
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"slices"
@@ -71,7 +75,7 @@ func benchRelay(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fn := r.Function()
+	fnHTTP := faas.Handler(r.Function(), faas.HostLocal)
 	direct, err := wps.NewClientFromConnectionString(connStr, relayHub,
 		&wps.ClientOptions{HTTPClient: transport(), Retry: wps.RetryOptions{MaxRetries: -1}})
 	if err != nil {
@@ -90,7 +94,17 @@ func benchRelay(ctx context.Context) error {
 			ev.Records[i] = events.SQSMessage{MessageId: "m-" + strconv.FormatInt(seq.Add(1), 10), Body: body, EventSource: "aws:sqs",
 				Attributes: map[string]string{"ApproximateReceiveCount": "1"}}
 		}
-		if resp := faas.HandleSQS(ctx, fn, ev); len(resp.BatchItemFailures) > 0 {
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		rec := httptest.NewRecorder()
+		fnHTTP.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, http.MethodPost, "/", bytes.NewReader(raw)))
+		var resp events.SQSEventResponse
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil || rec.Code != http.StatusOK {
+			return fmt.Errorf("relay answered %d %s", rec.Code, strings.TrimSpace(rec.Body.String()))
+		}
+		if len(resp.BatchItemFailures) > 0 {
 			return fmt.Errorf("%d records failed", len(resp.BatchItemFailures))
 		}
 		return nil
@@ -141,7 +155,7 @@ func benchRelay(ctx context.Context) error {
 	relayRate := float64(relayN*relayBatch) / dur.Seconds()
 	wpsRate := float64(wpsN*relayBatch) / dur.Seconds()
 	fmt.Println()
-	fmt.Printf("  %-34s %10.0f messages/s   p99 per batch %v\n", "relay (HandleSQS, envelope, dedupe)", relayRate, p99(relayLat))
+	fmt.Printf("  %-34s %10.0f messages/s   p99 per batch %v\n", "relay (SQS event, envelope, dedupe)", relayRate, p99(relayLat))
 	fmt.Printf("  %-34s %10.0f messages/s   p99 per batch %v\n", "pkg/wps directly", wpsRate, p99(wpsLat))
 	fmt.Printf("  relay / direct = %.2f (goal >= 0.85)\n", relayRate/wpsRate)
 

@@ -308,6 +308,46 @@ func TestUserEventReplyInvalidJSON(t *testing.T) {
 	wantAck(t, cl.read(), 2, "")
 }
 
+// A handler that labels a reply text must send UTF-8: a JSON client's frame
+// would carry invalid JSON and a plain client's text frame break RFC 6455,
+// so both fail the invocation instead (the plain client, which has no ack,
+// by a 1011 close that says why).
+func TestUserEventReplyInvalidText(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			w.Header().Set("WebHook-Allowed-Origin", "*")
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if r.Header.Get("ce-eventName") == "good" {
+			io.WriteString(w, "h\u00e9llo")
+			return
+		}
+		io.WriteString(w, "h\xe9llo")
+	}))
+	defer up.Close()
+	e := newEnv(t, Config{})
+	e.s.SetHub("chat", HubSettings{EventHandlers: []EventHandler{{URLTemplate: up.URL + "/{event}", UserEvents: "*"}}})
+	cl := e.connect("chat", "u", SubprotocolJSON)
+	cl.send(map[string]any{"type": "event", "event": "bad", "ackId": 1, "data": 1})
+	if m := cl.read(); errName(m) != "InvocationFailed" || !strings.Contains(fmt.Sprint(m["error"]), "not valid UTF-8") {
+		t.Fatalf("ack for a text reply that is not UTF-8 = %v", m)
+	}
+	cl.send(map[string]any{"type": "event", "event": "good", "ackId": 2, "data": 1})
+	if m := cl.read(); m["type"] != "message" || m["dataType"] != "text" || m["data"] != "h\u00e9llo" {
+		t.Fatalf("reply to a UTF-8 answer = %v", m)
+	}
+	wantAck(t, cl.read(), 2, "")
+
+	plain := e.connect("chat", "p", "")
+	plain.sendRaw(websocket.MessageText, []byte("hi"))
+	code, _ := plain.closeStatus()
+	if code != websocket.StatusInternalError || !strings.Contains(fmt.Sprint(plain.err), "InvocationFailed: The event handler answered text that is not valid UTF-8.") {
+		t.Fatalf("plain client closed with %v (%v), want 1011 for a reply that is not UTF-8", code, plain.err)
+	}
+}
+
 // A client that joins and leaves over and over behind a slow group-event
 // handler cannot queue notifications without bound; connected and
 // disconnected still reach the handler.

@@ -40,21 +40,13 @@ func serveAzureMessage(w http.ResponseWriter, r *http.Request, fn Function) {
 	}
 }
 
-// ParseAzureMessage reads the invocation payload of a Storage queue,
-// Service Bus or Event Grid trigger into a Message, telling them apart by
-// their metadata (DequeueCount/PopReceipt; DeliveryCount/LockToken/
-// SessionId) or, for Event Grid, by the event's own fields. Values may
-// come in the host's string encoding: a JSON string holding the JSON of the
-// value (so a queue message hello arrives as "\"hello\"", DequeueCount as
-// "1"); both forms are read.
-func ParseAzureMessage(raw []byte) (Message, error) {
-	inv, err := decodeAzure(raw)
-	if err != nil {
-		return Message{}, err
-	}
-	return azureMessage(inv)
-}
-
+// azureMessage reads the invocation of a Storage queue, Service Bus or
+// Event Grid trigger into a Message, telling them apart by their metadata
+// (DequeueCount/PopReceipt; DeliveryCount/LockToken/SessionId) or, for
+// Event Grid, by the event's own fields. Values may come in the host's
+// string encoding: a JSON string holding the JSON of the value (so a queue
+// message hello arrives as "\"hello\"", DequeueCount as "1"); both forms
+// are read.
 func azureMessage(inv *azurefn.Invocation) (Message, error) {
 	if len(inv.Data) == 0 {
 		return Message{}, &PayloadError{Host: HostAzure, Reason: "invocation payload has no Data"}

@@ -23,9 +23,9 @@ type lambdaProbe struct {
 	DetailType *string `json:"detail-type"`
 }
 
-// LambdaMessageShape names the event shape raw has: "sqs", "sns",
+// lambdaMessageShape names the event shape raw has: "sqs", "sns",
 // "eventbridge", or "" for anything else.
-func LambdaMessageShape(raw []byte) Trigger {
+func lambdaMessageShape(raw []byte) Trigger {
 	var p lambdaProbe
 	if json.Unmarshal(raw, &p) != nil {
 		return ""
@@ -41,7 +41,7 @@ func LambdaMessageShape(raw []byte) Trigger {
 	return ""
 }
 
-// HandleLambdaMessages serves one Lambda invocation of a message function:
+// handleLambdaMessages serves one Lambda invocation of a message function:
 //
 //   - SQS (standard or FIFO): the answer is events.SQSEventResponse listing
 //     only the records to redeliver (the event source mapping needs
@@ -53,14 +53,14 @@ func LambdaMessageShape(raw []byte) Trigger {
 //     failures are logged and the event is done.
 //
 // Any other event is refused with a *PayloadError.
-func HandleLambdaMessages(ctx context.Context, fn Function, raw json.RawMessage) (any, error) {
-	switch LambdaMessageShape(raw) {
+func handleLambdaMessages(ctx context.Context, fn Function, raw json.RawMessage) (any, error) {
+	switch lambdaMessageShape(raw) {
 	case TriggerSQS:
 		var ev events.SQSEvent
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return nil, &PayloadError{Host: HostLambda, Reason: "SQS event does not decode", Err: err}
 		}
-		return HandleSQS(ctx, fn, ev), nil
+		return handleSQS(ctx, fn, ev), nil
 	case TriggerSNS:
 		var ev events.SNSEvent
 		if err := json.Unmarshal(raw, &ev); err != nil {
@@ -68,7 +68,7 @@ func HandleLambdaMessages(ctx context.Context, fn Function, raw json.RawMessage)
 		}
 		msgs := make([]Message, len(ev.Records))
 		for i, r := range ev.Records {
-			msgs[i] = SNSMessage(r)
+			msgs[i] = snsMessage(r)
 		}
 		return nil, firstRetry(HandleMessages(ctx, fn, msgs))
 	case TriggerEventBridge:
@@ -76,7 +76,7 @@ func HandleLambdaMessages(ctx context.Context, fn Function, raw json.RawMessage)
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			return nil, &PayloadError{Host: HostLambda, Reason: "EventBridge event does not decode", Err: err}
 		}
-		return nil, firstRetry(HandleMessages(ctx, fn, []Message{EventBridgeMessage(ev)}))
+		return nil, firstRetry(HandleMessages(ctx, fn, []Message{eventBridgeMessage(ev)}))
 	}
 	err := &PayloadError{Host: HostLambda, Reason: "not an SQS, SNS or EventBridge event"}
 	slog.WarnContext(ctx, "lambda: rejected event", "error", err.Error())
@@ -93,12 +93,12 @@ func firstRetry(errs []error) error {
 	return nil
 }
 
-// HandleSQS runs fn.Messages on every record and lists the ones to
+// handleSQS runs fn.Messages on every record and lists the ones to
 // redeliver by messageId. A FIFO record's group is its MessageGroupId.
-func HandleSQS(ctx context.Context, fn Function, ev events.SQSEvent) events.SQSEventResponse {
+func handleSQS(ctx context.Context, fn Function, ev events.SQSEvent) events.SQSEventResponse {
 	msgs := make([]Message, len(ev.Records))
 	for i, r := range ev.Records {
-		msgs[i] = SQSMessage(r)
+		msgs[i] = sqsMessage(r)
 	}
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	for i, err := range HandleMessages(ctx, fn, msgs) {
@@ -109,9 +109,9 @@ func HandleSQS(ctx context.Context, fn Function, ev events.SQSEvent) events.SQSE
 	return resp
 }
 
-// SQSMessage is r as a Message: its string message attributes become
+// sqsMessage is r as a Message: its string message attributes become
 // Attributes.
-func SQSMessage(r events.SQSMessage) Message {
+func sqsMessage(r events.SQSMessage) Message {
 	m := Message{ID: r.MessageId, Trigger: TriggerSQS, Body: []byte(r.Body), Group: r.Attributes["MessageGroupId"]}
 	m.Attempt, _ = strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
 	for k, a := range r.MessageAttributes {
@@ -125,9 +125,9 @@ func SQSMessage(r events.SQSMessage) Message {
 	return m
 }
 
-// SNSMessage is r as a Message: the SNS Message is the body, its String
+// snsMessage is r as a Message: the SNS Message is the body, its String
 // message attributes (and Subject, as "subject") become Attributes.
-func SNSMessage(r events.SNSEventRecord) Message {
+func snsMessage(r events.SNSEventRecord) Message {
 	m := Message{ID: r.SNS.MessageID, Trigger: TriggerSNS, Body: []byte(r.SNS.Message), Attributes: map[string]string{}}
 	if r.SNS.Subject != "" {
 		m.Attributes["subject"] = r.SNS.Subject
@@ -147,9 +147,9 @@ func SNSMessage(r events.SNSEventRecord) Message {
 	return m
 }
 
-// EventBridgeMessage is ev as a Message: detail is the body; "source" and
+// eventBridgeMessage is ev as a Message: detail is the body; "source" and
 // "detail-type" are attributes.
-func EventBridgeMessage(ev events.EventBridgeEvent) Message {
+func eventBridgeMessage(ev events.EventBridgeEvent) Message {
 	return Message{ID: ev.ID, Trigger: TriggerEventBridge, Body: []byte(ev.Detail),
 		Attributes: map[string]string{"source": ev.Source, "detail-type": ev.DetailType}}
 }
@@ -157,7 +157,7 @@ func EventBridgeMessage(ev events.EventBridgeEvent) Message {
 // lambdaMessagesHandler is what lambda.Start runs for a message function.
 func lambdaMessagesHandler(fn Function) func(context.Context, json.RawMessage) (any, error) {
 	return func(ctx context.Context, raw json.RawMessage) (any, error) {
-		out, err := HandleLambdaMessages(lambdafn.NewContext(ctx, raw), fn, raw)
+		out, err := handleLambdaMessages(lambdafn.NewContext(ctx, raw), fn, raw)
 		var pe *PayloadError
 		if errors.As(err, &pe) {
 			return nil, fmt.Errorf("%s: %w", fn.Name, err)

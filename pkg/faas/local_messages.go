@@ -40,8 +40,8 @@ func messagesHTTP(fn Function) http.Handler {
 			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body larger than %d bytes", maxLocalMessage)})
 			return
 		}
-		if shape := LambdaMessageShape(body); shape != "" {
-			out, err := HandleLambdaMessages(r.Context(), fn, body)
+		if shape := lambdaMessageShape(body); shape != "" {
+			out, err := handleLambdaMessages(r.Context(), fn, body)
 			var pe *PayloadError
 			switch {
 			case errors.As(err, &pe):

@@ -10,9 +10,10 @@ import (
 )
 
 // Message is one message from a queue, topic or event bus, whichever
-// platform delivered it: the host adapters (HandleSQS, the Azure custom
-// handler's queue, Service Bus and Event Grid triggers, ParseCloudEvent)
-// turn each platform's trigger payload into this shape.
+// platform delivered it: the host adapters (Run's Lambda handler for SQS,
+// SNS and EventBridge events, the Azure custom handler's queue, Service Bus
+// and Event Grid triggers, gcpfn.Message) turn each platform's trigger
+// payload into this shape.
 type Message struct {
 	// ID is the platform's message id (SQS messageId, SNS MessageId,
 	// EventBridge id, Azure queue Id, Service Bus MessageId, Event Grid id,

@@ -62,6 +62,10 @@ func TestParse(t *testing.T) {
 
 func TestFrameSize(t *testing.T) {
 	big := strings.Repeat("a", 800_000)
+	// Text that fits a server frame with a reliable client's sequence id by
+	// ten bytes; a group send of it also names the group in every frame.
+	edge := strings.Repeat("a", envelope.MaxFrameBytes-10-len(`{"type":"message","from":"server","dataType":"text","data":"","sequenceId":18446744073709551615}`))
+	group := strings.Repeat("g", 20)
 	cases := []struct {
 		name string
 		body string
@@ -73,6 +77,8 @@ func TestFrameSize(t *testing.T) {
 		{"810 kB of binary", `{"to":"all","binary":"` + strings.Repeat("AAAA", 270_000) + `"}`, true},
 		{"800 kB of quotes", `{"to":"all","text":"` + strings.Repeat(`\"`, 400_000) + `x"}`, false},
 		{"600 kB of quotes escaped to 1.2 MB", `{"to":"all","text":"` + strings.Repeat(`\"`, 600_000) + `"}`, true},
+		{"text at the edge to a user", `{"to":"user","id":"` + group + `","text":"` + edge + `"}`, false},
+		{"text at the edge to a group, named in the frame", `{"to":"group","id":"` + group + `","text":"` + edge + `"}`, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
