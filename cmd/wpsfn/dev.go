@@ -62,6 +62,9 @@ type devOptions struct {
 	// IDENTITY_ENDPOINT and IDENTITY_HEADER in the process environment
 	// (azidentity reads them there).
 	Keyless bool
+	// Device runs the simulated telemetry device (device_dev.go) that the
+	// dashboard page shows.
+	Device bool
 	// Logger receives the emulator's and the functions' log lines.
 	Logger *slog.Logger
 	// Ready, when set, is called once everything serves.
@@ -81,6 +84,9 @@ type devStack struct {
 	Keyless          bool
 	// Functions maps each function's name to its base URL (http://127.0.0.1:port).
 	Functions map[string]string
+	// Device is the simulated device's client id and DeviceTopic its topic
+	// ("" when it does not run).
+	Device, DeviceTopic string
 }
 
 // The functions in port order (PortBase+i).
@@ -95,6 +101,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	heartbeat := fs.Duration("heartbeat", 0, "run the scheduled broadcast (a heartbeat to all clients) at this `interval`, e.g. 10s; 0 disables")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	keyless := fs.Bool("keyless", false, "no key at all: the emulator with disableLocalAuth, the functions on its managed identity and Entra tokens")
+	device := fs.Bool("device", true, "run a simulated MQTT device publishing telemetry to topic "+defaultDeviceTopic+" every second (shown at /dashboard)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wpsfn dev [flags]")
 		fmt.Fprintln(stderr, "\nStarts the local Web PubSub emulator, serves the connect, message, broadcast and negotiate")
@@ -123,7 +130,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger) // pkg/faas logs through the default logger
 	opts := devOptions{
-		Addr: *addr, PortBase: *portBase, Hub: *hub, Heartbeat: *heartbeat, Keyless: *keyless,
+		Addr: *addr, PortBase: *portBase, Hub: *hub, Heartbeat: *heartbeat, Keyless: *keyless, Device: *device,
 		Environ: functionEnviron(os.Environ()), Logger: logger,
 		Ready: func(st *devStack) { printDevBanner(stdout, st, *heartbeat) },
 	}
@@ -291,6 +298,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	for _, p := range web.Paths {
 		mux.Handle(p, pages)
 	}
+	mountDashboard(mux, opts.Hub, opts.Device) // device_dev.go
 	mux.Handle("GET /negotiate", proxy)
 	mux.Handle("/", emu.Handler())
 	srv := &http.Server{
@@ -320,6 +328,14 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 			runHeartbeat(hbCtx, opts.Heartbeat, fnURL["broadcast-schedule"], log)
 		}
 	}()
+	stopDevice := func() {}
+	if opts.Device {
+		var derr error
+		if stopDevice, derr = startDevDevice(ctx, st, opts.Keyless, log); derr != nil {
+			log.Warn("the simulated device does not run", "err", derr)
+			stopDevice = func() {}
+		}
+	}
 	if opts.Ready != nil {
 		opts.Ready(st)
 	}
@@ -336,6 +352,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	log.Info("shutting down")
 	stopHB()
 	<-hbDone
+	stopDevice() // it disconnects while the emulator still serves
 	// Bounded: the disconnected events it sends may still be retrying.
 	grace := opts.ShutdownTimeout
 	if grace <= 0 {
@@ -498,7 +515,13 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	fmt.Fprintf(w, "\nwpsfn dev: a local Web PubSub emulator with the functions as its event handlers\n\n")
 	fmt.Fprintf(w, "  Chat         %s/            (open it in two tabs)\n", st.BaseURL)
 	fmt.Fprintf(w, "  Live trace   %s/trace\n", st.BaseURL)
+	if st.Device != "" {
+		fmt.Fprintf(w, "  Dashboard    %s/dashboard   (device %s publishes telemetry over MQTT to topic %s every second)\n", st.BaseURL, st.Device, st.DeviceTopic)
+	} else {
+		fmt.Fprintf(w, "  Dashboard    %s/dashboard   (shows what MQTT clients publish to topic %s)\n", st.BaseURL, defaultDeviceTopic)
+	}
 	fmt.Fprintf(w, "  Emulator     %s   clients: %s/client/hubs/%s   REST: %s/api/\n", st.BaseURL, wsBase, st.Hub, st.BaseURL)
+	fmt.Fprintf(w, "  MQTT         %s/clients/mqtt/hubs/%s   (a client URL: wpsfn token --protocol mqtt --user ID --role webpubsub.sendToGroup.%s)\n", wsBase, st.Hub, defaultDeviceTopic)
 	fmt.Fprintf(w, "\n  WEBPUBSUB_CONNECTION_STRING='%s'\n", st.ConnectionString)
 	fmt.Fprintf(w, "  WEBPUBSUB_HUB=%s\n", st.Hub)
 	fmt.Fprintf(w, "\n  Functions (the event handlers of hub %q, each served by pkg/faas's local mode):\n", st.Hub)

@@ -54,22 +54,18 @@ type handler struct {
 
 // New returns the HTTP-triggered broadcast function.
 func New(cfg Config) (http.Handler, error) {
-	cs, err := cfg.validate()
+	s, err := fnconf.Start("broadcast", cfg.validate, &cfg.Identity, cfg.Hub, wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	log := fnconf.Logger(cfg.Logger)
-	client, err := fnconf.NewClient("broadcast", cs, &cfg.Identity, cfg.Hub, cfg.HTTPClient, log)
+	log := s.Log
+	auth, err := bearer.WithOIDC("broadcast", &bearer.Verifier{Secret: cfg.Secret, JWTSecret: cfg.JWTSecret,
+		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway}, &cfg.OIDC, log, cfg.HTTPClient)
 	if err != nil {
 		return nil, err
-	}
-	auth := &bearer.Verifier{Secret: cfg.Secret, JWTSecret: cfg.JWTSecret,
-		Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway}
-	if err := cfg.OIDC.Apply(auth, log, cfg.HTTPClient); err != nil {
-		return nil, fmt.Errorf("broadcast: %w", err)
 	}
 	return &handler{
-		client:   client,
+		client:   s.Client,
 		auth:     auth,
 		platform: cfg.PlatformAuth,
 		maxBody:  cfg.MaxBodyBytes,

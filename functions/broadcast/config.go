@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wpsfn/wpsfn/functions/auth"
 	"github.com/wpsfn/wpsfn/functions/internal/bearer"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -34,7 +35,7 @@ type Config struct {
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING"`
 	// Identity reaches the resource without a key: WEBPUBSUB_ENDPOINT and an
 	// Entra credential (WEBPUBSUB_CREDENTIAL, AZURE_*), instead of ConnectionString.
-	fnconf.Identity
+	auth.Identity
 	// Hub the messages go to. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 
@@ -57,7 +58,7 @@ type Config struct {
 	// BROADCAST_OIDC_ISSUER and BROADCAST_OIDC_AUDIENCES turn it on;
 	// BROADCAST_OIDC_ROLES_CLAIM with BROADCAST_OIDC_REQUIRE_ROLES limits it to
 	// callers holding a role.
-	OIDC bearer.OIDCConfig `envPrefix:"BROADCAST_"`
+	OIDC auth.OIDC `envPrefix:"BROADCAST_"`
 	// PlatformAuth lets the host authenticate callers instead of a bearer
 	// credential: aws-iam (function URL AuthType AWS_IAM; the caller's ARN
 	// from the request context is logged) or host (Azure authLevel function,
@@ -99,10 +100,10 @@ func (c *Config) validate() (wps.ConnectionString, error) {
 	default:
 		return cs, fnconf.Invalid("BROADCAST_PLATFORM_AUTH", "must be aws-iam or host")
 	}
-	if c.Secret == "" && c.JWTSecret == "" && !c.OIDC.Enabled() && c.PlatformAuth == "" {
+	if c.Secret == "" && c.JWTSecret == "" && !bearer.OIDCEnabled(&c.OIDC) && c.PlatformAuth == "" {
 		return cs, fnconf.Invalid("BROADCAST_SECRET", "is required unless BROADCAST_JWT_SECRET, BROADCAST_OIDC_ISSUER or BROADCAST_PLATFORM_AUTH is set (set at least one)")
 	}
-	if err := c.OIDC.Check("BROADCAST_"); err != nil {
+	if err := bearer.CheckOIDC(&c.OIDC, "BROADCAST_"); err != nil {
 		return cs, err
 	}
 	if c.Secret != "" && len(c.Secret) < MinSecretLen {

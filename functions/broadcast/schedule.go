@@ -15,15 +15,13 @@ import (
 // configured message with now and sends it to the configured target. Its
 // error (a failed send) makes the host report the tick as failed.
 func NewSchedule(cfg ScheduleConfig) (func(ctx context.Context, now time.Time) error, error) {
-	cc, err := cfg.compile()
+	var cc compiledSchedule
+	compile := func() (cs wps.ConnectionString, err error) { cc, err = cfg.compile(); return cc.cs, err }
+	s, err := fnconf.Start("broadcast-schedule", compile, &cfg.Identity, cfg.Hub, wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	log := fnconf.Logger(cfg.Logger)
-	client, err := fnconf.NewClient("broadcast-schedule", cc.cs, &cfg.Identity, cfg.Hub, cfg.HTTPClient, log)
-	if err != nil {
-		return nil, err
-	}
+	client, log := s.Client, s.Log
 	tg, tpl := cc.target, cc.tpl
 	contentType, hub := cfg.ContentType, cfg.Hub
 	return func(ctx context.Context, now time.Time) error {

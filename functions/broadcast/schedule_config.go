@@ -10,6 +10,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/wpsfn/wpsfn/functions/auth"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -32,7 +33,7 @@ type ScheduleConfig struct {
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING"`
 	// Identity reaches the resource without a key: WEBPUBSUB_ENDPOINT and an
 	// Entra credential (WEBPUBSUB_CREDENTIAL, AZURE_*), instead of ConnectionString.
-	fnconf.Identity
+	auth.Identity
 	// Hub the messages go to. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 

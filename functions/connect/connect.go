@@ -72,19 +72,15 @@ type function struct {
 // New returns the connect function: a pkg/cloudevents handler for the
 // connect, connected, disconnected, joined and left events.
 func New(cfg Config) (http.Handler, error) {
-	cs, err := cfg.validate()
+	s, err := fnconf.Start("connect", cfg.validate, &cfg.Identity, cfg.Hub, wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	log := fnconf.Logger(cfg.Logger)
-	client, err := fnconf.NewClient("connect", cs, &cfg.Identity, cfg.Hub, cfg.HTTPClient, log)
+	log := s.Log
+	f := &function{cfg: cfg, client: s.Client, log: log, groups: newTracker(maxTracked)}
+	auth, err := fnconf.Authenticator("connect", &cfg.EventAuth, s.Conn, cfg.AccessKeys, &cfg.Identity, log, cfg.HTTPClient)
 	if err != nil {
 		return nil, err
-	}
-	f := &function{cfg: cfg, client: client, log: log, groups: newTracker(maxTracked)}
-	auth, err := cfg.EventAuth.Authenticator(append([]string{cs.AccessKey}, cfg.AccessKeys...), cfg.Identity.TenantID, log, cfg.HTTPClient)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", "connect", err)
 	}
 	h := &cloudevents.Handler{
 		Hub:           cfg.Hub,

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wpsfn/wpsfn/functions/auth"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -29,7 +30,7 @@ type Config struct {
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING"`
 	// Identity reaches the resource without a key: WEBPUBSUB_ENDPOINT and an
 	// Entra credential (WEBPUBSUB_CREDENTIAL, AZURE_*), instead of ConnectionString.
-	fnconf.Identity
+	auth.Identity
 	// Hub whose upstream events this function serves. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 
@@ -57,7 +58,7 @@ type Config struct {
 	// EventAuth chooses how upstream requests are authenticated
 	// (WEBPUBSUB_EVENTS_AUTH: ce-signature, the Entra token of the
 	// resource's managed identity, either, or none).
-	fnconf.EventAuth
+	auth.EventAuth
 
 	// Logger receives one line per event; nil means slog.Default().
 	Logger *slog.Logger `env:"-"`
@@ -85,7 +86,7 @@ func (c *Config) compile() (wps.ConnectionString, *regexp.Regexp, error) {
 	if err != nil {
 		return cs, nil, err
 	}
-	if err := c.EventAuth.Check(append([]string{cs.AccessKey}, c.AccessKeys...), c.Identity.TenantID); err != nil {
+	if err := fnconf.CheckEvents(&c.EventAuth, cs, c.AccessKeys, &c.Identity); err != nil {
 		return cs, nil, err
 	}
 	if len(c.Events) == 0 {

@@ -80,22 +80,20 @@ type function struct {
 // New returns the message function: a pkg/cloudevents handler whose user
 // events are chat messages.
 func New(cfg Config) (http.Handler, error) {
-	cs, re, err := cfg.compile()
+	var re *regexp.Regexp
+	compile := func() (cs wps.ConnectionString, err error) { cs, re, err = cfg.compile(); return cs, err }
+	s, err := fnconf.Start("message", compile, &cfg.Identity, cfg.Hub, wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	log := fnconf.Logger(cfg.Logger)
-	client, err := fnconf.NewClient("message", cs, &cfg.Identity, cfg.Hub, cfg.HTTPClient, log)
-	if err != nil {
-		return nil, err
-	}
-	f := &function{cfg: cfg, room: re, client: client, now: cfg.Now, log: log}
+	log := s.Log
+	f := &function{cfg: cfg, room: re, client: s.Client, now: cfg.Now, log: log}
 	if f.now == nil {
 		f.now = time.Now
 	}
-	auth, err := cfg.EventAuth.Authenticator(append([]string{cs.AccessKey}, cfg.AccessKeys...), cfg.Identity.TenantID, log, cfg.HTTPClient)
+	auth, err := fnconf.Authenticator("message", &cfg.EventAuth, s.Conn, cfg.AccessKeys, &cfg.Identity, log, cfg.HTTPClient)
 	if err != nil {
-		return nil, fmt.Errorf("message: %w", err)
+		return nil, err
 	}
 	h := &cloudevents.Handler{
 		Hub:           cfg.Hub,

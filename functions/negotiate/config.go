@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wpsfn/wpsfn/functions/auth"
 	"github.com/wpsfn/wpsfn/functions/internal/bearer"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -32,7 +33,7 @@ type Config struct {
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING"`
 	// Identity reaches the resource without a key: WEBPUBSUB_ENDPOINT and an
 	// Entra credential (WEBPUBSUB_CREDENTIAL, AZURE_*), instead of ConnectionString.
-	fnconf.Identity
+	auth.Identity
 	// Hub clients connect to. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 
@@ -49,7 +50,7 @@ type Config struct {
 	// OIDC verifies users' tokens from an OpenID Connect issuer (Entra ID,
 	// Auth0, Cognito, Firebase, Google...): NEGOTIATE_OIDC_ISSUER and
 	// NEGOTIATE_OIDC_AUDIENCES turn it on. HS256 tokens still go to JWTSecret.
-	OIDC bearer.OIDCConfig `envPrefix:"NEGOTIATE_"`
+	OIDC auth.OIDC `envPrefix:"NEGOTIATE_"`
 	// RoleMap maps values of the token's roles claim (NEGOTIATE_OIDC_ROLES_CLAIM)
 	// to Web PubSub roles added to the client token: "admin=webpubsub.sendToGroup,…".
 	RoleMap []string `env:"NEGOTIATE_ROLE_MAP"`
@@ -97,10 +98,10 @@ func (c *Config) validate() (wps.ConnectionString, error) {
 	if err != nil {
 		return cs, err
 	}
-	if c.JWTSecret == "" && !c.AllowQueryUser && !c.OIDC.Enabled() {
+	if c.JWTSecret == "" && !c.AllowQueryUser && !bearer.OIDCEnabled(&c.OIDC) {
 		return cs, fnconf.Invalid("NEGOTIATE_JWT_SECRET", "is required unless NEGOTIATE_OIDC_ISSUER is set or NEGOTIATE_ALLOW_QUERY_USER=true (local development)")
 	}
-	if err := c.OIDC.Check("NEGOTIATE_"); err != nil {
+	if err := bearer.CheckOIDC(&c.OIDC, "NEGOTIATE_"); err != nil {
 		return cs, err
 	}
 	for _, m := range []struct {

@@ -15,7 +15,6 @@ package negotiate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -51,21 +50,17 @@ type handler struct {
 
 // New returns the negotiate function.
 func New(cfg Config) (http.Handler, error) {
-	cs, err := cfg.validate()
+	s, err := fnconf.Start("negotiate", cfg.validate, &cfg.Identity, cfg.Hub, wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
-	log := fnconf.Logger(cfg.Logger)
-	client, err := fnconf.NewClient("negotiate", cs, &cfg.Identity, cfg.Hub, cfg.HTTPClient, log)
-	if err != nil {
-		return nil, err
-	}
-	h := &handler{cfg: cfg, client: client, log: log}
-	if cfg.JWTSecret != "" || cfg.OIDC.Enabled() {
-		h.auth = &bearer.Verifier{JWTSecret: cfg.JWTSecret, Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience,
-			Leeway: cfg.JWTLeeway, RequireSubject: true, Now: cfg.Now}
-		if err := cfg.OIDC.Apply(h.auth, log, cfg.HTTPClient); err != nil {
-			return nil, fmt.Errorf("negotiate: %w", err)
+	log := s.Log
+	h := &handler{cfg: cfg, client: s.Client, log: log}
+	if cfg.JWTSecret != "" || bearer.OIDCEnabled(&cfg.OIDC) {
+		h.auth, err = bearer.WithOIDC("negotiate", &bearer.Verifier{JWTSecret: cfg.JWTSecret, Issuer: cfg.JWTIssuer,
+			Audience: cfg.JWTAudience, Leeway: cfg.JWTLeeway, RequireSubject: true, Now: cfg.Now}, &cfg.OIDC, log, cfg.HTTPClient)
+		if err != nil {
+			return nil, err
 		}
 	}
 	h.roles, _ = parseMap(cfg.RoleMap) // validated above

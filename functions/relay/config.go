@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wpsfn/wpsfn/functions/auth"
 	"github.com/wpsfn/wpsfn/functions/internal/envelope"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -27,7 +28,7 @@ type Config struct {
 	ConnectionString string `env:"WEBPUBSUB_CONNECTION_STRING"`
 	// Identity reaches the resource without a key: WEBPUBSUB_ENDPOINT and an
 	// Entra credential (WEBPUBSUB_CREDENTIAL, AZURE_*), instead of ConnectionString.
-	fnconf.Identity
+	auth.Identity
 	// Hub the messages go to. Required.
 	Hub string `env:"WEBPUBSUB_HUB,required,notEmpty"`
 

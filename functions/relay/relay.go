@@ -58,20 +58,15 @@ type timeoutFunc func(context.Context) (context.Context, context.CancelFunc)
 
 // New returns the relay for cfg.
 func New(cfg Config) (*Relay, error) {
-	cs, err := cfg.validate()
-	if err != nil {
-		return nil, err
-	}
-	cfg = cfg.withDefaults()
-	log := fnconf.Logger(cfg.Logger)
+	cfg = cfg.withDefaults() // zero fields only: validate still sees a negative one
 	// Few retries: the platform redelivers a failed message anyway, and a
 	// batch waits for its slowest message.
-	client, err := fnconf.NewClientWithOptions(Name, cs, &cfg.Identity, cfg.Hub, &wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: log,
+	s, err := fnconf.Start(Name, cfg.validate, &cfg.Identity, cfg.Hub, wps.ClientOptions{HTTPClient: cfg.HTTPClient, Logger: cfg.Logger,
 		Retry: wps.RetryOptions{MaxRetries: cfg.SendRetries, Delay: 200 * time.Millisecond}})
 	if err != nil {
 		return nil, err
 	}
-	return newRelay(cfg, client, log), nil
+	return newRelay(cfg, s.Client, s.Log), nil
 }
 
 func newRelay(cfg Config, client envelope.Sender, log *slog.Logger) *Relay {

@@ -1,73 +1,51 @@
 package fnconf
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 
+	"github.com/wpsfn/wpsfn/functions/auth"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
-// EventAuth is how the event functions (connect, message) authenticate the
-// service's upstream requests, shared by both.
-type EventAuth struct {
-	// Auth is signature (ce-signature with the connection string's key and
-	// WEBPUBSUB_ACCESS_KEYS; the default when there is a key), entra (the
-	// Entra token the service sends when the hub's handler uses auth-type
-	// ManagedIdentity; the only choice with disableLocalAuth, and required
-	// without a key), signature-or-entra (either, while migrating) or none
-	// (local use only: anyone who reaches the function is the service).
-	Auth string `env:"WEBPUBSUB_EVENTS_AUTH"`
-	// TenantID is the Entra tenant of the Web PubSub resource's identity;
-	// empty means AZURE_TENANT_ID.
-	TenantID string `env:"WEBPUBSUB_EVENTS_TENANT_ID"`
-	// Audiences are the hub handler's auth-resource: the events app
-	// registration's App ID URI and/or client id.
-	Audiences []string `env:"WEBPUBSUB_EVENTS_AUDIENCES"`
-	// AllowedCallers are the Web PubSub resource's managed identity: its
-	// principal (object) id and/or client id.
-	AllowedCallers []string `env:"WEBPUBSUB_EVENTS_CALLERS"`
-	// Authority is the Entra authority host; empty means
-	// https://login.microsoftonline.com/ (wpsfn dev --keyless sets the emulator's).
-	Authority string `env:"WEBPUBSUB_EVENTS_AUTHORITY"`
+// eventKeys are the ce-signature keys of an event function: its connection
+// string's and its further access keys (WEBPUBSUB_ACCESS_KEYS).
+func eventKeys(cs wps.ConnectionString, more []string) []string {
+	return append([]string{cs.AccessKey}, more...)
 }
 
-// Events.Auth values.
-const (
-	EventsSignature        = "signature"
-	EventsEntra            = "entra"
-	EventsSignatureOrEntra = "signature-or-entra"
-	EventsNone             = "none"
-)
-
-func (e *EventAuth) mode(keys []string) string {
+func eventMode(e *auth.EventAuth, keys []string) string {
 	if e.Auth != "" {
 		return e.Auth
 	}
 	if slices.ContainsFunc(keys, func(k string) bool { return k != "" }) {
-		return EventsSignature
+		return auth.EventsSignature
 	}
-	return EventsEntra
+	return auth.EventsEntra
 }
 
-// Check validates e for a function with the given access keys and the
-// AZURE_TENANT_ID of its Identity.
-func (e *EventAuth) Check(keys []string, tenant string) error {
+// CheckEvents validates e for an event function with cs's key, the more
+// access keys and id's AZURE_TENANT_ID.
+func CheckEvents(e *auth.EventAuth, cs wps.ConnectionString, more []string, id *auth.Identity) error {
+	keys := eventKeys(cs, more)
 	hasKey := slices.ContainsFunc(keys, func(k string) bool { return k != "" })
-	switch m := e.mode(keys); m {
-	case EventsNone:
+	switch m := eventMode(e, keys); m {
+	case auth.EventsNone:
 		return nil
-	case EventsSignature:
+	case auth.EventsSignature:
 		if !hasKey {
 			return Invalid("WEBPUBSUB_EVENTS_AUTH", "is signature but there is no access key (WEBPUBSUB_CONNECTION_STRING or WEBPUBSUB_ACCESS_KEYS)")
 		}
 		return nil
-	case EventsEntra, EventsSignatureOrEntra:
-		if m == EventsSignatureOrEntra && !hasKey {
+	case auth.EventsEntra, auth.EventsSignatureOrEntra:
+		if m == auth.EventsSignatureOrEntra && !hasKey {
 			return Invalid("WEBPUBSUB_EVENTS_AUTH", "is signature-or-entra but there is no access key")
 		}
-		if _, err := e.entra(tenant, nil, nil); err != nil {
+		if _, err := entra(e, id, nil, nil); err != nil {
 			return Invalid("WEBPUBSUB_EVENTS_AUTH", "entra: "+strings.TrimPrefix(err.Error(), "cloudevents: EntraOptions: ")+
 				" (set WEBPUBSUB_EVENTS_TENANT_ID or AZURE_TENANT_ID, WEBPUBSUB_EVENTS_AUDIENCES, WEBPUBSUB_EVENTS_CALLERS)")
 		}
@@ -76,7 +54,8 @@ func (e *EventAuth) Check(keys []string, tenant string) error {
 	return Invalid("WEBPUBSUB_EVENTS_AUTH", "must be signature, entra, signature-or-entra or none")
 }
 
-func (e *EventAuth) entra(tenant string, log *slog.Logger, hc *http.Client) (*cloudevents.EntraAuthenticator, error) {
+func entra(e *auth.EventAuth, id *auth.Identity, log *slog.Logger, hc *http.Client) (*cloudevents.EntraAuthenticator, error) {
+	tenant := id.TenantID
 	if e.TenantID != "" {
 		tenant = e.TenantID
 	}
@@ -84,20 +63,22 @@ func (e *EventAuth) entra(tenant string, log *slog.Logger, hc *http.Client) (*cl
 		AllowedCallers: e.AllowedCallers, AuthorityHost: e.Authority, HTTPClient: hc, Logger: log})
 }
 
-// Authenticator returns the handler's authenticator for keys (checked by Check).
-func (e *EventAuth) Authenticator(keys []string, tenant string, log *slog.Logger, hc *http.Client) (cloudevents.Authenticator, error) {
-	switch e.mode(keys) {
-	case EventsNone:
+// Authenticator returns the event handler's authenticator that e (checked
+// by CheckEvents) describes; name prefixes its error.
+func Authenticator(name string, e *auth.EventAuth, cs wps.ConnectionString, more []string, id *auth.Identity, log *slog.Logger, hc *http.Client) (cloudevents.Authenticator, error) {
+	keys := eventKeys(cs, more)
+	switch eventMode(e, keys) {
+	case auth.EventsNone:
 		log.Warn("WEBPUBSUB_EVENTS_AUTH=none: events are not authenticated; use it for local development only")
 		return cloudevents.NoAuthentication, nil
-	case EventsSignature:
+	case auth.EventsSignature:
 		return cloudevents.NewKeys(keys...), nil
 	}
-	a, err := e.entra(tenant, log, hc)
+	a, err := entra(e, id, log, hc)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if e.mode(keys) == EventsSignatureOrEntra {
+	if eventMode(e, keys) == auth.EventsSignatureOrEntra {
 		return cloudevents.AnyOf(cloudevents.NewKeys(keys...), a), nil
 	}
 	return a, nil

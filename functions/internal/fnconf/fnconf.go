@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/wpsfn/wpsfn/functions/auth"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
@@ -126,10 +127,10 @@ func tagKeys(cfg any) map[string]string {
 
 // CheckService validates the variables every function shares:
 // WEBPUBSUB_CONNECTION_STRING, or instead WEBPUBSUB_ENDPOINT with an Entra
-// credential (id, see Identity; nil allows only the connection string), and
+// credential (id, see auth.Identity; nil allows only the connection string), and
 // WEBPUBSUB_HUB. It returns the parsed connection string (with only the
 // Endpoint for a keyless configuration), so that it need not be parsed again.
-func CheckService(connStr, hub string, id *Identity) (wps.ConnectionString, error) {
+func CheckService(connStr, hub string, id *auth.Identity) (wps.ConnectionString, error) {
 	var cs wps.ConnectionString
 	switch {
 	case connStr != "" && id != nil && id.Endpoint != "":
@@ -137,7 +138,7 @@ func CheckService(connStr, hub string, id *Identity) (wps.ConnectionString, erro
 	case connStr == "" && (id == nil || id.Endpoint == ""):
 		return cs, Invalid("WEBPUBSUB_CONNECTION_STRING", "is required (or WEBPUBSUB_ENDPOINT, to authenticate with Entra ID)")
 	case connStr == "":
-		if err := id.check(); err != nil {
+		if err := checkIdentity(id); err != nil {
 			return cs, err
 		}
 		cs.Endpoint = trimSlash(id.Endpoint)

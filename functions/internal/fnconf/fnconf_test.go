@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
 const key = "SECRETKEYSECRETKEYSECRETKEY0123456789ABCD="
@@ -17,11 +19,11 @@ func TestCheckServiceParsesOnce(t *testing.T) {
 	if cs.Endpoint != "https://x.webpubsub.azure.com" || cs.AccessKey != key || cs.ClientEndpoint != "https://edge.example" {
 		t.Fatalf("parsed %+v", cs)
 	}
-	c, err := NewClient("test", cs, nil, "chat", nil, nil)
+	s, err := Start("test", func() (wps.ConnectionString, error) { return cs, nil }, nil, "chat", wps.ClientOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := c.ClientAccessURL(context.Background(), nil)
+	ca, err := s.Client.ClientAccessURL(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

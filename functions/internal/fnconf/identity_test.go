@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/wpsfn/wpsfn/functions/auth"
 	"github.com/wpsfn/wpsfn/functions/internal/fnconf"
 )
 
@@ -36,8 +37,8 @@ func TestManagedIdentity(t *testing.T) {
 			defer srv.Close()
 			t.Setenv("IDENTITY_ENDPOINT", srv.URL+"/msi/token")
 			t.Setenv("IDENTITY_HEADER", "the-secret-header")
-			id := &fnconf.Identity{Endpoint: "https://x.webpubsub.azure.com", ClientID: tc.clientID}
-			cred, err := id.NewCredential(nil)
+			id := &auth.Identity{Endpoint: "https://x.webpubsub.azure.com", ClientID: tc.clientID}
+			cred, err := fnconf.NewCredential(id, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +76,7 @@ func TestAWSAssertion(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-key")
 	t.Setenv("AWS_SESSION_TOKEN", "session-token")
-	tok, err := fnconf.AWSAssertion(nil, fnconf.DefaultFederationAudience)(context.Background())
+	tok, err := fnconf.AWSAssertion(nil, auth.DefaultFederationAudience)(context.Background())
 	if err != nil || tok != "a.b.c" {
 		t.Fatalf("%q, %v", tok, err)
 	}
@@ -97,7 +98,7 @@ func TestGCPAssertion(t *testing.T) {
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
 	t.Setenv("GCE_METADATA_HOST", u.Host)
-	tok, err := fnconf.GCPAssertion(nil, fnconf.DefaultFederationAudience)(context.Background())
+	tok, err := fnconf.GCPAssertion(nil, auth.DefaultFederationAudience)(context.Background())
 	if err != nil || tok != "h.p.s" {
 		t.Fatalf("%q, %v", tok, err)
 	}
@@ -108,16 +109,16 @@ func TestCheckServiceKeyless(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		connStr string
-		id      fnconf.Identity
+		id      auth.Identity
 		want    string // "" accepts
 	}{
-		{"endpoint with managed identity", "", fnconf.Identity{Endpoint: "https://x.webpubsub.azure.com/", Credential: "managed-identity"}, ""},
-		{"both", cs, fnconf.Identity{Endpoint: "https://x.webpubsub.azure.com"}, "WEBPUBSUB_ENDPOINT and WEBPUBSUB_CONNECTION_STRING are both set"},
-		{"neither", "", fnconf.Identity{}, "WEBPUBSUB_CONNECTION_STRING is required (or WEBPUBSUB_ENDPOINT"},
-		{"endpoint with a path", "", fnconf.Identity{Endpoint: "https://x.webpubsub.azure.com/api"}, "WEBPUBSUB_ENDPOINT must be the resource's URL"},
-		{"federation without the app", "", fnconf.Identity{Endpoint: "https://x.webpubsub.azure.com", Credential: "aws-federation"}, "AZURE_TENANT_ID and AZURE_CLIENT_ID are required"},
-		{"secret without the secret", "", fnconf.Identity{Endpoint: "https://x.webpubsub.azure.com", Credential: "client-secret", TenantID: "t", ClientID: "c"}, "AZURE_CLIENT_SECRET are required"},
-		{"unknown credential", "", fnconf.Identity{Endpoint: "https://x.webpubsub.azure.com", Credential: "magic"}, "WEBPUBSUB_CREDENTIAL must be"},
+		{"endpoint with managed identity", "", auth.Identity{Endpoint: "https://x.webpubsub.azure.com/", Credential: "managed-identity"}, ""},
+		{"both", cs, auth.Identity{Endpoint: "https://x.webpubsub.azure.com"}, "WEBPUBSUB_ENDPOINT and WEBPUBSUB_CONNECTION_STRING are both set"},
+		{"neither", "", auth.Identity{}, "WEBPUBSUB_CONNECTION_STRING is required (or WEBPUBSUB_ENDPOINT"},
+		{"endpoint with a path", "", auth.Identity{Endpoint: "https://x.webpubsub.azure.com/api"}, "WEBPUBSUB_ENDPOINT must be the resource's URL"},
+		{"federation without the app", "", auth.Identity{Endpoint: "https://x.webpubsub.azure.com", Credential: "aws-federation"}, "AZURE_TENANT_ID and AZURE_CLIENT_ID are required"},
+		{"secret without the secret", "", auth.Identity{Endpoint: "https://x.webpubsub.azure.com", Credential: "client-secret", TenantID: "t", ClientID: "c"}, "AZURE_CLIENT_SECRET are required"},
+		{"unknown credential", "", auth.Identity{Endpoint: "https://x.webpubsub.azure.com", Credential: "magic"}, "WEBPUBSUB_CREDENTIAL must be"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := fnconf.CheckService(tc.connStr, "chat", &tc.id)
