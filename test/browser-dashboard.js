@@ -6,9 +6,14 @@
 // of its own as device "jsdevice" over MQTT 3.1.1 (so they reach the page
 // as base64 binary) plus one payload that is not a reading.
 //
-// usage: node browser-dashboard.js BASE_URL OBSERVER_MQTT_URL PUBLISHER_MQTT_URL OUT_DIR
+// Then the page's socket is severed as a network failure would (CONTROL_URL)
+// and the page must recover its session without losing or repeating a
+// reading.
+//
+// usage: node browser-dashboard.js BASE_URL OBSERVER_MQTT_URL PUBLISHER_MQTT_URL OUT_DIR CONTROL_URL
 // The two MQTT URLs carry client access tokens for the hub's MQTT endpoint
-// (joinLeaveGroup.telemetry, sendToGroup.telemetry). Prints one JSON object:
+// (joinLeaveGroup.telemetry, sendToGroup.telemetry); POST CONTROL_URL/drop
+// severs the dashboard's socket (no close frame). Prints one JSON object:
 // what MQTT.js saw the device publish, what it published itself, and the
 // page's table rows and device cards; exits non-zero on failure.
 "use strict";
@@ -19,9 +24,9 @@ const os = require("os");
 const mqtt = require("mqtt");
 const { chromium } = require("playwright-core");
 
-const [base, observerUrl, publisherUrl, outDir] = process.argv.slice(2);
-if (!base || !observerUrl || !publisherUrl || !outDir) {
-  console.error("usage: node browser-dashboard.js BASE_URL OBSERVER_MQTT_URL PUBLISHER_MQTT_URL OUT_DIR");
+const [base, observerUrl, publisherUrl, outDir, control] = process.argv.slice(2);
+if (!base || !observerUrl || !publisherUrl || !outDir || !control) {
+  console.error("usage: node browser-dashboard.js BASE_URL OBSERVER_MQTT_URL PUBLISHER_MQTT_URL OUT_DIR CONTROL_URL");
   process.exit(2);
 }
 const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -94,10 +99,20 @@ async function main() {
     step("mqtt.js published");
     await page.waitForFunction(() => document.querySelectorAll('#readings tr[data-device="jsdevice"]').length === 3 &&
       [...document.querySelectorAll("#readings td.raw")].some((td) => td.textContent === "hello from mqtt.js"), null, { timeout: T });
-    // One more device reading after ours, so the observer has seen all
-    // the device readings the page shows.
+    // A network failure: the page resumes its session and gets what was
+    // sent meanwhile.
+    // Held offline for 2.5 s, so readings wait for it in its session.
+    await page.evaluate(() => window.wpsfnDashboard.client.holdRecovery(2500));
+    const res = await fetch(control + "/drop", { method: "POST" });
+    if (!res.ok) throw new Error(`drop: ${res.status} ${await res.text()}`);
+    await page.waitForSelector('body[data-status="recovering"]', { timeout: T });
+    await page.waitForSelector('body[data-status="online"][data-recoveries="1"]', { timeout: T });
+    r.recovered = true;
+    step("recovered");
+    // Two more device readings, so the observer has seen all the device
+    // readings the page shows, and some arrived after the recovery.
     const last = Math.max(...(await rows(page)).filter((x) => x.device === "sensor1").map((x) => +x.seq));
-    await page.waitForFunction((last) => [...document.querySelectorAll('#readings tr[data-device="sensor1"]')].some((tr) => +tr.dataset.seq > last), last, { timeout: T });
+    await page.waitForFunction((last) => [...document.querySelectorAll('#readings tr[data-device="sensor1"]')].some((tr) => +tr.dataset.seq > last + 1), last, { timeout: T });
     await new Promise((res) => setTimeout(res, 300));
     r.rows = await rows(page);
     r.cards = await page.$$eval(".device", (ds) => ds.map((d) => ({

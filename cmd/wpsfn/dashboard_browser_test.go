@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,7 +27,7 @@ import (
 func TestBrowserDashboard(t *testing.T) {
 	requireChromium(t)
 	var logs syncbuf.Buffer
-	st, _ := startDeviceDemo(t, &logs)
+	st, _ := startDeviceDemo(t, &logs, false)
 	client, err := wps.NewClientFromConnectionString(st.ConnectionString, st.Hub, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -39,11 +41,22 @@ func TestBrowserDashboard(t *testing.T) {
 		}
 		return ca.URL
 	}
+	control := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, h := range st.Emulator.Snapshot().Hubs {
+			for _, c := range h.Connections {
+				if strings.HasPrefix(c.UserID, "dashboard-") && st.Emulator.DropSocket(c.ID) {
+					return
+				}
+			}
+		}
+		http.Error(w, "no dashboard connection", http.StatusNotFound)
+	}))
+	defer control.Close()
 	out := filepath.Join(nodetest.Dir(), "out")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	raw := nodetest.Run(ctx, t, nil, "browser-dashboard.js", st.BaseURL,
-		mint("jsobserver", wps.RoleJoinLeaveGroup("telemetry")), mint("jsdevice", wps.RoleSendToGroup("telemetry")), out)
+		mint("jsobserver", wps.RoleJoinLeaveGroup("telemetry")), mint("jsdevice", wps.RoleSendToGroup("telemetry")), out, control.URL)
 
 	type row struct{ Device, Seq, Temperature, Humidity, Time, As, Text string }
 	var res struct {
@@ -57,6 +70,7 @@ func TestBrowserDashboard(t *testing.T) {
 		Rows      []row
 		Cards     []struct{ Device, Text, Raw, Points string }
 		Errors    []string
+		Recovered bool
 	}
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatalf("browser-dashboard.js output: %v\n%s", err, raw)
@@ -100,6 +114,24 @@ func TestBrowserDashboard(t *testing.T) {
 		if as := map[string]string{"sensor1": "json", "jsdevice": "binary"}[r.Device]; r.As != as {
 			t.Errorf("%s #%s arrived as %s, want %s", r.Device, r.Seq, r.As, as)
 		}
+	}
+	// Across the severed socket: every device reading from the first shown
+	// to the last, once each.
+	var seqs []int
+	for _, r := range res.Rows {
+		if r.Device == "sensor1" {
+			n, _ := strconv.Atoi(r.Seq)
+			seqs = append(seqs, n)
+		}
+	}
+	for i := 1; i < len(seqs); i++ {
+		if seqs[i] != seqs[i-1]-1 {
+			t.Errorf("the page shows sensor1's readings %v (newest first); want each once, none missing", seqs)
+			break
+		}
+	}
+	if !res.Recovered {
+		t.Error("the page did not recover its session")
 	}
 	if shown["sensor1"] < 4 || shown["jsdevice"] != 3 || shown["raw"] != 1 {
 		t.Errorf("the page shows %v rows; want at least 4 of sensor1, the 3 readings and the one text of jsdevice", shown)

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -54,7 +53,7 @@ func startDevDevice(ctx context.Context, st *devStack, keyless bool, log *slog.L
 	}
 	cfg := deviceConfig{
 		Client:   client,
-		Endpoint: "ws" + strings.TrimPrefix(st.BaseURL, "http") + "/" + wps.ProtocolMQTT.ClientPath(st.Hub),
+		Endpoint: mqttEndpoint(st.BaseURL, st.Hub),
 		Logger:   log.With("component", "device"),
 	}
 	if err := cfg.validate(); err != nil {

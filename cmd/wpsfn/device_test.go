@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,9 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/wpsfn/wpsfn/internal/assert"
+	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/internal/syncbuf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -26,7 +30,7 @@ import (
 // startDeviceDemo runs `wpsfn dev` in-process with its simulated device,
 // logging into logs as well as t.Log; stop shuts it down and reports
 // whether runDev returned cleanly.
-func startDeviceDemo(t *testing.T, logs io.Writer) (st *devStack, stop func() error) {
+func startDeviceDemo(t *testing.T, logs io.Writer, keyless bool) (st *devStack, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *devStack, 1)
@@ -34,7 +38,7 @@ func startDeviceDemo(t *testing.T, logs io.Writer) (st *devStack, stop func() er
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, &testWriter{t: t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() {
 		done <- runDev(ctx, devOptions{
-			Addr: "127.0.0.1:0", Hub: "chat", Device: true,
+			Addr: "127.0.0.1:0", Hub: "chat", Device: true, Keyless: keyless,
 			Environ: map[string]string{}, ShutdownTimeout: 2 * time.Second, Logger: log,
 			Ready: func(st *devStack) { ready <- st },
 		})
@@ -113,7 +117,7 @@ func mqttObserver(t *testing.T, st *devStack, id, topic string) (<-chan *paho.Pu
 // INFO; none of its goroutines outlives runDev.
 func TestDevDeviceTelemetry(t *testing.T) {
 	var logs syncbuf.Buffer
-	st, stop := startDeviceDemo(t, &logs)
+	st, stop := startDeviceDemo(t, &logs, false)
 	if st.Device != "sensor1" || st.DeviceTopic != "telemetry" {
 		t.Fatalf("device %q topic %q, want sensor1 on telemetry", st.Device, st.DeviceTopic)
 	}
@@ -238,5 +242,141 @@ func TestDevDashboardServed(t *testing.T) {
 			mux.ServeHTTP(cfg, httptest.NewRequest(http.MethodGet, "/dashboard/config.json", nil))
 			assert.Equal(t, "config", cfg.Body.String(), want)
 		})
+	}
+}
+
+// TestDevDeviceKeylessSIGTERM runs the wpsfn binary's `dev --keyless`
+// (its own process: azidentity's managed-identity token cache is
+// process-wide, so a second keyless emulator in the test process would get
+// the first one's tokens). The device mints its tokens through
+// :generateToken with the emulator's managed identity, since no key exists;
+// a negotiated client in the topic's group gets its readings; SIGTERM stops
+// the device first and the process exits 0 at once with nothing logged at
+// WARN or ERROR.
+func TestDevDeviceKeylessSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the wpsfn binary")
+	}
+	bin, err := faastest.Build("./cmd/wpsfn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "dev", "--keyless", "--addr", "127.0.0.1:0", "--port-base", "0")
+	var stderr syncbuf.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	st := &devStack{Hub: "chat", Keyless: true} // dial signs in through the emulator's tenant
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "Chat" {
+			st.BaseURL = strings.TrimSuffix(f[1], "/")
+		}
+		if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	if st.BaseURL == "" {
+		t.Fatalf("no banner; stderr:\n%s", stderr.String())
+	}
+	web := dial(t, st, "watcher")
+	web.expect("connected", func(m map[string]any) bool { return m["event"] == "connected" })
+	web.send(map[string]any{"type": "joinGroup", "group": "telemetry", "ackId": 1})
+	if ack := web.expect("join ack", isAck(1)); ack["success"] != true {
+		t.Fatalf("joining the topic's group: %v", ack)
+	}
+	m := web.expect("a reading", func(m map[string]any) bool { return m["group"] == "telemetry" && data(m)["device"] == "sensor1" })
+	if m["fromUserId"] != "sensor1" || m["dataType"] != "json" || data(m)["seq"] == nil {
+		t.Errorf("got %v", m)
+	}
+
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil || time.Since(start) > 2*time.Second {
+		t.Errorf("exit %v after %v; want 0 at once", err, time.Since(start))
+	}
+	log := stderr.String()
+	_, shutdown, _ := strings.Cut(log, `msg="shutting down"`)
+	for _, l := range strings.Split(shutdown, "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			t.Errorf("logged at WARN/ERROR during shutdown: %s", l)
+		}
+	}
+	if !strings.Contains(shutdown, `msg="device stopped"`) || !strings.Contains(shutdown, `connectionId=sensor1 reason="ClientClosed: the client sent DISCONNECT."`) {
+		t.Errorf("the device did not disconnect on its own at shutdown:\n%s", shutdown)
+	}
+}
+
+func TestDeviceConfigRefusals(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  deviceConfig
+		want string
+	}{
+		{"id with an underscore", deviceConfig{ID: "mqttjs_1"}, `device id "mqttjs_1"`},
+		{"id too long", deviceConfig{ID: strings.Repeat("a", 129)}, "1 to 128 letters and digits"},
+		{"wildcard topic", deviceConfig{Topic: "a/+"}, "without the wildcards"},
+		{"reserved topic", deviceConfig{Topic: "$webpubsub/server/messages"}, "not start with $"},
+		{"blank topic", deviceConfig{Topic: "  "}, "valid group name"},
+		{"negative interval", deviceConfig{Interval: -time.Second}, "at least 10ms"},
+		{"no client", deviceConfig{Endpoint: "ws://localhost/clients/mqtt/hubs/chat"}, "no client"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.validate()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("validate: %v; want an error with %q", err, tc.want)
+			}
+		})
+	}
+	ok := deviceConfig{Client: &wps.Client{}, Endpoint: "ws://localhost/clients/mqtt/hubs/chat"}
+	assert.Success(t, ok.validate())
+	assert.Equal(t, "defaults", [3]any{ok.ID, ok.Topic, ok.Interval}, [3]any{"sensor1", "telemetry", time.Second})
+}
+
+// refusedTopic mints tokens that let the device publish to another topic
+// than its own, so the service refuses every publish.
+type refusedTopic struct{ *wps.Client }
+
+func (c refusedTopic) ClientAccessURL(ctx context.Context, o *wps.ClientAccessOptions) (wps.ClientAccess, error) {
+	o.Roles = []string{wps.RoleSendToGroup("elsewhere")}
+	return c.Client.ClientAccessURL(ctx, o)
+}
+
+// A refused publish (QoS 1: PUBACK 0x87, the session kept) is said once in
+// the log, not once a reading, and the device keeps its connection.
+func TestDeviceRefusedPublishSaidOnce(t *testing.T) {
+	st := startDev(t, 0)
+	client, err := wps.NewClientFromConnectionString(st.ConnectionString, st.Hub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncbuf.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- runDevice(ctx, deviceConfig{ID: "sensor9", Interval: 20 * time.Millisecond, Client: refusedTopic{client},
+			Endpoint: mqttEndpoint(st.BaseURL, st.Hub), Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(logs.String(), `msg="device reading not sent"`) < 5 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	log := logs.String()
+	if n := strings.Count(log, `level=WARN msg="device publish failed"`); n != 1 || !strings.Contains(log, "seq=1 ") {
+		t.Errorf("the refusal logged %d times at WARN (want once, for seq 1):\n%s", n, log)
+	}
+	if n := strings.Count(log, `msg="device connected"`); n != 1 || strings.Contains(log, "connection lost") {
+		t.Errorf("connected %d times; a refused QoS 1 publish must not cost the connection:\n%s", n, log)
 	}
 }

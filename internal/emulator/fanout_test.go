@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -14,7 +15,9 @@ import (
 // or by the sockets' writeLoops, reach every protocol whole and in each
 // sender's order; reliable clients see consecutive sequence ids.
 func TestBroadcastConcurrentOrder(t *testing.T) {
-	e := newEnv(t, Config{})
+	// No pings: the stalled client cannot answer them while it reads
+	// nothing, and a slow machine must not drop it for that.
+	e := newEnv(t, Config{KeepAlive: time.Hour})
 	raw := e.connect("chat", "a", "")
 	js := e.connect("chat", "b", SubprotocolJSON)
 	rel := e.connect("chat", "c", SubprotocolJSONReliable)
@@ -27,6 +30,19 @@ func TestBroadcastConcurrentOrder(t *testing.T) {
 	}
 	t.Cleanup(func() { sc.CloseNow() })
 	eventually(t, "4 connections", func() bool { return len(e.s.hub("chat").connections()) == 4 })
+
+	// It starts reading (into a buffer) once some write has come back
+	// partial, or once every send is done: a slow machine must not leave it
+	// unread for the write timeout.
+	before := partialWrites.Load()
+	var sent atomic.Bool
+	stalledC := make(chan *client, 1)
+	go func() {
+		for partialWrites.Load() == before && !sent.Load() {
+			time.Sleep(time.Millisecond)
+		}
+		stalledC <- newClient(t, sc)
+	}()
 
 	const senders, each = 4, 60
 	var wg sync.WaitGroup
@@ -49,6 +65,8 @@ func TestBroadcastConcurrentOrder(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	sent.Store(true)
+	stalled := <-stalledC
 
 	check := func(name string, data func() []byte) {
 		t.Helper()
@@ -70,9 +88,6 @@ func TestBroadcastConcurrentOrder(t *testing.T) {
 			next[s]++
 		}
 	}
-	// From now on it reads (into a buffer): checking the others first must
-	// not leave it unread for the write timeout under -race.
-	stalled := newClient(t, sc)
 	check("plain", func() []byte { _, b := raw.readRaw(); return b })
 	check("stalled plain", func() []byte { _, b := stalled.readRaw(); return b })
 	check("json", func() []byte {

@@ -206,7 +206,7 @@ func (cl *client) readRaw() (websocket.MessageType, []byte) {
 			cl.t.Fatalf("read: %v", cl.err)
 		}
 		return f.typ, f.data
-	case <-time.After(5 * time.Second):
+	case <-time.After(patience):
 		cl.t.Fatalf("read: timed out")
 	}
 	return 0, nil
@@ -247,7 +247,7 @@ func (cl *client) sendRaw(typ websocket.MessageType, b []byte) {
 func (cl *client) closeStatus() (websocket.StatusCode, []map[string]any) {
 	cl.t.Helper()
 	var msgs []map[string]any
-	timeout := time.After(5 * time.Second)
+	timeout := time.After(patience)
 	for {
 		select {
 		case f, ok := <-cl.frames:
@@ -298,10 +298,15 @@ func (e *testEnv) restURL(method, u, contentType string, body []byte, token stri
 	return resp.StatusCode, resp.Header, b
 }
 
-// eventually polls cond for up to 5 s.
+// patience is how long a test waits for something that should happen: long
+// enough for a machine loaded many times over under -race; a passing test
+// never waits it out.
+const patience = 20 * time.Second
+
+// eventually polls cond for up to patience.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -60,6 +60,10 @@ const (
 	mqttMaxBacklogBytes = 16 << 20
 )
 
+// mqttMaxFanouts bounds a connection's publishes whose fan-out is still
+// being written (see mqttConn.fanouts; a variable for tests).
+var mqttMaxFanouts = 32
+
 // serveMQTT is the MQTT client endpoint.
 func (s *Server) serveMQTT(w http.ResponseWriter, r *http.Request) {
 	hubName := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/clients/mqtt/hubs/"), "/")
@@ -85,7 +89,9 @@ func (s *Server) serveMQTT(w http.ResponseWriter, r *http.Request) {
 	sk := newSocket(ws, cw.cork)
 	s.conns.Add(1)
 	defer s.conns.Done()
-	mc := &mqttConn{s: s, r: r, sk: sk, hubName: hubName, offered: offered, physID: s.newID()}
+	mc := &mqttConn{s: s, r: r, sk: sk, hubName: hubName, offered: offered, physID: s.newID(),
+		fanouts: make(chan struct{}, mqttMaxFanouts)}
+	mc.release = func() { <-mc.fanouts }
 	mc.serve()
 }
 
@@ -104,6 +110,12 @@ type mqttConn struct {
 
 	c  *conn // the session, once CONNECT was accepted
 	mq *mqttSession
+	// fanouts holds a token per fan-out of this connection's publishes
+	// whose writes are not done yet (hub.broadcastAsync); release returns
+	// one. When it is full the reader waits: a publisher that outruns the
+	// writes is slowed down, as a synchronous fan-out slowed it.
+	fanouts chan struct{}
+	release func()
 }
 
 func (mc *mqttConn) serve() {
@@ -326,12 +338,17 @@ func (mc *mqttConn) connect(pk *packets.Packet) bool {
 	var c *conn
 	if present {
 		c = old
+		if c.mq.isOnline() {
+			// The old socket is still open: it is told before attach
+			// closes it, at its own protocol level.
+			c.mq.takeOver(c.socketNow(), c.mq.version())
+		}
 		c.mq.reconnected(v, pk, expiry)
 	} else {
 		if old != nil {
 			s.mqttMu.Unlock()
 			// A clean start ends the old session first ([MQTT-3.1.2-4]).
-			old.mq.setServerDisconnect(0x8E, "Session taken over by a new clean connection.")
+			old.mq.setServerDisconnect(packets.ErrSessionTakenOver.Code, mqttTakenOverReason)
 			old.close(closeReason{code: websocket.StatusNormalClosure, reason: "SessionTakenOver: a new connection with the same client id started a clean session."})
 			s.mqttMu.Lock()
 			if h.conn(clientID) != nil {
@@ -369,7 +386,8 @@ func (mc *mqttConn) connect(pk *packets.Packet) bool {
 		p.MaximumPacketSize = uint32(s.cfg.MaxMessageBytes)
 		p.RetainAvailable, p.RetainAvailableFlag = 0, true
 		p.WildcardSubAvailable, p.WildcardSubAvailableFlag = 0, true
-		p.SubIDAvailable, p.SubIDAvailableFlag = 0, true
+		// Subscription Identifier Available absent means 1: supported
+		// (mqtt_subid.go).
 		p.SharedSubAvailable, p.SharedSubAvailableFlag = 0, true
 		// Topic Alias Maximum absent means 0: no topic aliases.
 		p.User = toMochiProps(ackProps)

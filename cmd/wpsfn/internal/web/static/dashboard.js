@@ -177,9 +177,19 @@ async function main() {
   client.on("status", setStatus);
   client.on("message", onMessage);
   // A fresh connection (first, or after the session was lost) joins again.
+  let recoveries = 0;
   client.on("connected", async (c) => {
-    if (c.recovered) return;
-    try { await client.joinGroup(topic); document.body.dataset.joined = topic; } catch (e) { console.warn("join", topic, e); }
+    if (c.recovered) {
+      document.body.dataset.recoveries = ++recoveries;
+      return;
+    }
+    try {
+      await client.joinGroup(topic);
+      document.body.dataset.joined = topic;
+    } catch (e) {
+      // E.g. CONNECT_ROLES without webpubsub.joinLeaveGroup[.topic].
+      if (!e.reset) $("about").textContent = `Joining group “${topic}” was refused (${e.message}): the connect function grants the roles (CONNECT_ROLES).`;
+    }
   });
   await client.start();
 }
