@@ -71,9 +71,35 @@ func (h *hub) selected(sel *selector) []*conn {
 // goroutine per connection. When as many fan-outs are writing as
 // fanoutWriters allows, the writes are left to those.
 func (h *hub) broadcast(sel *selector, d *delivery) int {
-	var slow []*conn
-	fl := flushListPool.Get().(*flushList)
-	n := 0
+	fl, slow, n := h.enqueueAll(sel, d)
+	h.s.writers.write(fl)
+	for _, c := range slow {
+		c.closeSlow()
+	}
+	return n
+}
+
+// broadcastAsync is broadcast for a caller that goes on reading while the
+// writes are made: an MQTT publisher's reader. Its next publishes then find
+// most connections still claimed by this fan-out and only queue their
+// frames, which leave with this fan-out's in one system call per
+// connection: the group commit that concurrent REST calls get, for a single
+// publisher. release is called once the writes are done (at once when
+// other fan-outs already have every connection).
+func (h *hub) broadcastAsync(sel *selector, d *delivery, release func()) int {
+	fl, slow, n := h.enqueueAll(sel, d)
+	fl.release = release
+	h.s.writers.writeAsync(fl)
+	for _, c := range slow {
+		c.closeSlow()
+	}
+	return n
+}
+
+// enqueueAll enqueues d for sel's connections; it returns the connections
+// the caller now writes, those too slow to keep, and how many got d.
+func (h *hub) enqueueAll(sel *selector, d *delivery) (fl *flushList, slow []*conn, n int) {
+	fl = flushListPool.Get().(*flushList)
 	h.mu.RLock()
 	h.eachLocked(sel, func(c *conn) {
 		ok, claim := c.deliver(d)
@@ -91,11 +117,7 @@ func (h *hub) broadcast(sel *selector, d *delivery) int {
 	// about once per pass over the others, not anywhere between at once and
 	// after two passes, as the maps' random order would have it.
 	slices.SortFunc(fl.conns, func(a, b *conn) int { return cmp.Compare(a.ord, b.ord) })
-	h.s.writers.write(fl)
-	for _, c := range slow {
-		c.closeSlow()
-	}
-	return n
+	return fl, slow, n
 }
 
 // flushAll writes to fl's connections. A large fan-out is split over the
@@ -178,6 +200,24 @@ func (w *fanoutWriters) write(fl *flushList) {
 	w.drain(fl)
 }
 
+// writeAsync is write from a goroutine of its own, counted by the server,
+// when a writer is free; the caller does not wait for the writes.
+func (w *fanoutWriters) writeAsync(fl *flushList) {
+	if len(fl.conns) == 0 {
+		putFlushList(fl)
+		return
+	}
+	w.mu.Lock()
+	if w.running >= maxFanoutWriters() {
+		w.queue = append(w.queue, fl)
+		w.mu.Unlock()
+		return
+	}
+	w.running++
+	w.mu.Unlock()
+	w.goDrain(fl)
+}
+
 // drain writes fl (if any) and then the queued fan-outs until none is left;
 // the caller is one of the running writers. A REST call that became the
 // writer gets its answer after at most about drainBudget: a longer backlog
@@ -198,7 +238,7 @@ func (w *fanoutWriters) drain(fl *flushList) {
 		}
 		if fl != nil && time.Since(start) > drainBudget {
 			w.mu.Unlock()
-			w.goDrain() // keeps this writer's place in running
+			w.goDrain(nil) // keeps this writer's place in running
 			return
 		}
 		fl = w.queue[0]
@@ -208,13 +248,14 @@ func (w *fanoutWriters) drain(fl *flushList) {
 	}
 }
 
-// goDrain hands the queue to a goroutine of its own, counted by the server.
-func (w *fanoutWriters) goDrain() {
+// goDrain hands fl (if any) and the queue to a goroutine of its own,
+// counted by the server.
+func (w *fanoutWriters) goDrain(fl *flushList) {
 	if w.work == nil {
-		go w.drain(nil)
+		go w.drain(fl)
 		return
 	}
-	w.work.Go(func() { w.drain(nil) })
+	w.work.Go(func() { w.drain(fl) })
 }
 
 // drainBudget bounds how long one caller writes other fan-outs' frames (a
@@ -222,6 +263,10 @@ func (w *fanoutWriters) goDrain() {
 var drainBudget = 50 * time.Millisecond
 
 func putFlushList(fl *flushList) {
+	if fl.release != nil {
+		fl.release()
+		fl.release = nil
+	}
 	clear(fl.conns)
 	fl.conns = fl.conns[:0]
 	if cap(fl.buf) > 256<<10 {
@@ -237,6 +282,7 @@ type flushList struct {
 	conns          []*conn
 	buf, scratch   []byte
 	writes, frames int64
+	release        func() // see broadcastAsync
 }
 
 var flushListPool = sync.Pool{New: func() any { return new(flushList) }}

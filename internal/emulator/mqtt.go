@@ -60,6 +60,10 @@ const (
 	mqttMaxBacklogBytes = 16 << 20
 )
 
+// mqttMaxFanouts bounds a connection's publishes whose fan-out is still
+// being written (see mqttConn.fanouts; a variable for tests).
+var mqttMaxFanouts = 32
+
 // serveMQTT is the MQTT client endpoint.
 func (s *Server) serveMQTT(w http.ResponseWriter, r *http.Request) {
 	hubName := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/clients/mqtt/hubs/"), "/")
@@ -85,7 +89,9 @@ func (s *Server) serveMQTT(w http.ResponseWriter, r *http.Request) {
 	sk := newSocket(ws, cw.cork)
 	s.conns.Add(1)
 	defer s.conns.Done()
-	mc := &mqttConn{s: s, r: r, sk: sk, hubName: hubName, offered: offered, physID: s.newID()}
+	mc := &mqttConn{s: s, r: r, sk: sk, hubName: hubName, offered: offered, physID: s.newID(),
+		fanouts: make(chan struct{}, mqttMaxFanouts)}
+	mc.release = func() { <-mc.fanouts }
 	mc.serve()
 }
 
@@ -104,6 +110,12 @@ type mqttConn struct {
 
 	c  *conn // the session, once CONNECT was accepted
 	mq *mqttSession
+	// fanouts holds a token per fan-out of this connection's publishes
+	// whose writes are not done yet (hub.broadcastAsync); release returns
+	// one. When it is full the reader waits: a publisher that outruns the
+	// writes is slowed down, as a synchronous fan-out slowed it.
+	fanouts chan struct{}
+	release func()
 }
 
 func (mc *mqttConn) serve() {

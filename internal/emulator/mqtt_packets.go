@@ -218,7 +218,10 @@ func (mc *mqttConn) publish(pk *packets.Packet) bool {
 		}
 		return true
 	}
-	n := c.h.broadcast(&selector{group: topic}, mqttToDelivery(c, pk))
+	// The fan-out is written while the next packets are read, so that a
+	// stream of publishes leaves in few system calls per subscriber.
+	mc.fanouts <- struct{}{}
+	n := c.h.broadcastAsync(&selector{group: topic}, mqttToDelivery(c, pk), mc.release)
 	code := byte(0)
 	if n == 0 && v == mqttV5 {
 		code = packets.CodeNoMatchingSubscribers.Code
