@@ -338,12 +338,17 @@ func (mc *mqttConn) connect(pk *packets.Packet) bool {
 	var c *conn
 	if present {
 		c = old
+		if c.mq.isOnline() {
+			// The old socket is still open: it is told before attach
+			// closes it, at its own protocol level.
+			c.mq.takeOver(c.socketNow(), c.mq.version())
+		}
 		c.mq.reconnected(v, pk, expiry)
 	} else {
 		if old != nil {
 			s.mqttMu.Unlock()
 			// A clean start ends the old session first ([MQTT-3.1.2-4]).
-			old.mq.setServerDisconnect(0x8E, "Session taken over by a new clean connection.")
+			old.mq.setServerDisconnect(packets.ErrSessionTakenOver.Code, mqttTakenOverReason)
 			old.close(closeReason{code: websocket.StatusNormalClosure, reason: "SessionTakenOver: a new connection with the same client id started a clean session."})
 			s.mqttMu.Lock()
 			if h.conn(clientID) != nil {
@@ -381,7 +386,8 @@ func (mc *mqttConn) connect(pk *packets.Packet) bool {
 		p.MaximumPacketSize = uint32(s.cfg.MaxMessageBytes)
 		p.RetainAvailable, p.RetainAvailableFlag = 0, true
 		p.WildcardSubAvailable, p.WildcardSubAvailableFlag = 0, true
-		p.SubIDAvailable, p.SubIDAvailableFlag = 0, true
+		// Subscription Identifier Available absent means 1: supported
+		// (mqtt_subid.go).
 		p.SharedSubAvailable, p.SharedSubAvailableFlag = 0, true
 		// Topic Alias Maximum absent means 0: no topic aliases.
 		p.User = toMochiProps(ackProps)

@@ -84,6 +84,8 @@ func (r *rawMQTT) sendPacket(pk packets.Packet) {
 		err = pk.SubscribeEncode(&buf)
 	case packets.Pingreq:
 		err = pk.PingreqEncode(&buf)
+	case packets.Pubrel:
+		err = pk.PubrelEncode(&buf)
 	}
 	if err != nil {
 		r.t.Fatal(err)

@@ -62,8 +62,9 @@ type lockedConn struct {
 // pahoV5 is a connected paho.golang (MQTT 5.0) client and what it received.
 type pahoV5 struct {
 	*paho.Client
-	got chan *paho.Publish
-	ack *paho.Connack
+	got  chan *paho.Publish
+	ack  *paho.Connack
+	disc chan *paho.Disconnect // DISCONNECTs the server sent
 }
 
 type pahoV5Opts struct {
@@ -74,12 +75,16 @@ type pahoV5Opts struct {
 	username      string
 	password      []byte
 	query         string // appended to the URL
+	receiveMax    uint16 // 0: none sent
+	will          *paho.WillMessage
+	willDelay     uint32
 }
 
 func (e *testEnv) pahoV5(t testing.TB, hub, token string, o pahoV5Opts) (*pahoV5, error) {
 	t.Helper()
-	p := &pahoV5{got: make(chan *paho.Publish, 1000)}
+	p := &pahoV5{got: make(chan *paho.Publish, 1000), disc: make(chan *paho.Disconnect, 1)}
 	cfg := paho.ClientConfig{
+		OnServerDisconnect:         func(d *paho.Disconnect) { p.disc <- d },
 		Conn:                       e.mqttNetConn(t, hub, token, o.query),
 		EnableManualAcknowledgment: o.manualAck,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
@@ -90,8 +95,18 @@ func (e *testEnv) pahoV5(t testing.TB, hub, token string, o pahoV5Opts) (*pahoV5
 	p.Client = paho.NewClient(cfg)
 	cp := &paho.Connect{ClientID: o.clientID, KeepAlive: 30, CleanStart: o.clean, Username: o.username, Password: o.password,
 		UsernameFlag: o.username != "", PasswordFlag: o.password != nil}
+	cp.Properties = &paho.ConnectProperties{}
 	if o.sessionExpiry > 0 {
-		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &o.sessionExpiry}
+		cp.Properties.SessionExpiryInterval = &o.sessionExpiry
+	}
+	if o.receiveMax > 0 {
+		cp.Properties.ReceiveMaximum = &o.receiveMax
+	}
+	if o.will != nil {
+		cp.WillMessage = o.will
+		if o.willDelay > 0 {
+			cp.WillProperties = &paho.WillProperties{WillDelayInterval: &o.willDelay}
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -110,6 +125,18 @@ func (p *pahoV5) next(t testing.TB) *paho.Publish {
 		return m
 	case <-time.After(5 * time.Second):
 		t.Fatal("no PUBLISH received within 5 s")
+		return nil
+	}
+}
+
+// serverDisconnect is the DISCONNECT the server sent, within 5 s.
+func (p *pahoV5) serverDisconnect(t testing.TB) *paho.Disconnect {
+	t.Helper()
+	select {
+	case d := <-p.disc:
+		return d
+	case <-time.After(5 * time.Second):
+		t.Fatal("no DISCONNECT from the server within 5 s")
 		return nil
 	}
 }

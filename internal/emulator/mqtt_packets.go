@@ -125,21 +125,28 @@ func (mc *mqttConn) protocolError(code packets.Code, why string) {
 		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: mqttV5, ReasonCode: code.Code}
 		pk.Properties.ReasonString = truncateReason(why)
 		if b, err := encodeMQTT(&pk); err == nil {
-			frame := []outMsg{{typ: websocket.MessageBinary, data: b, kind: kindSystem}}
-			if sk.cork != nil {
-				var scratch []byte
-				sk.cork.writeFrames(frame, &scratch, writeTimeout)
-			} else {
-				ctx, cancel := context.WithTimeout(sk.ctx, writeTimeout)
-				sk.ws.Write(ctx, websocket.MessageBinary, b)
-				cancel()
-			}
+			writeNow(sk, b, writeTimeout)
+			mc.mq.serverSent(code.Code)
 			if s.tracing() && mc.c != nil {
 				s.traceMQTT(TraceFrameOut, hub, id, mc.c.userID, &pk)
 			}
 		}
 	}
 	sk.ws.CloseNow()
+}
+
+// writeNow writes one binary message to sk at once, past its queue: a last
+// packet before the socket is closed. The corkWriter's lock keeps it from
+// landing inside a frame that sk's writeLoop is writing.
+func writeNow(sk *socket, b []byte, timeout time.Duration) {
+	if sk.cork != nil {
+		var scratch []byte
+		sk.cork.writeFrames([]outMsg{{typ: websocket.MessageBinary, data: b, kind: kindSystem}}, &scratch, timeout)
+		return
+	}
+	ctx, cancel := context.WithTimeout(sk.ctx, timeout)
+	sk.ws.Write(ctx, websocket.MessageBinary, b)
+	cancel()
 }
 
 // mqttToDelivery is what an MQTT publish delivers: the payload typed by its
@@ -190,9 +197,17 @@ func (mc *mqttConn) publish(pk *packets.Packet) bool {
 		mc.protocolError(packets.ErrPayloadFormatInvalid, "the payload is not UTF-8 as its format indicator says")
 		return false
 	}
-	if qos == 2 && !m.received2(pk.PacketID) {
-		c.send(m.ackMsg(packets.Pubrec, pk.PacketID, 0)) // a resend: already delivered
-		return true
+	if qos == 2 {
+		switch m.received2(pk.PacketID) {
+		case mqttResent:
+			c.send(m.ackMsg(packets.Pubrec, pk.PacketID, 0)) // already delivered
+			return true
+		case mqttOverReceiveMax:
+			// [MQTT-3.3.4-9]: more unacknowledged publishes than the
+			// CONNACK's Receive Maximum allows.
+			mc.protocolError(packets.ErrReceiveMaximum, "more than "+strconv.Itoa(mqttServerReceiveMax)+" QoS 2 publishes awaiting PUBREL")
+			return false
+		}
 	}
 	if name, ok := strings.CutPrefix(pk.TopicName, mqttEventsPrefix); ok && name != "" && !strings.Contains(name, "/") {
 		mc.ack(pk, 0)
@@ -311,8 +326,9 @@ func (mc *mqttConn) subscribe(pk *packets.Packet) bool {
 		mc.protocolError(code, code.Reason)
 		return false
 	}
-	if len(pk.Properties.SubscriptionIdentifier) > 0 {
-		mc.protocolError(packets.ErrSubscriptionIdentifiersNotSupported, "subscription identifiers are not supported")
+	subID, ok := subscriptionID(pk)
+	if !ok {
+		mc.protocolError(packets.ErrProtocolViolation, "a SUBSCRIBE must carry at most one subscription identifier, from 1 to 268435455")
 		return false
 	}
 	codes := make([]byte, len(pk.Filters))
@@ -335,7 +351,7 @@ func (mc *mqttConn) subscribe(pk *packets.Packet) bool {
 			c.s.log.Info("emulator: MQTT subscribe refused: no permission to join the topic", "hub", c.h.name, "connectionId", c.id, "topic", quoteShort(t))
 			codes[i] = pick(v, 0x80, packets.ErrNotAuthorized.Code)
 		default:
-			m.subscribe(t, mqttSub{qos: qos, noLocal: f.NoLocal})
+			m.subscribe(t, mqttSub{qos: qos, noLocal: f.NoLocal, id: subID})
 			joined = append(joined, t)
 			codes[i] = qos
 		}

@@ -30,6 +30,9 @@ type mqttSession struct {
 	dmu        sync.Mutex
 	discCode   byte
 	discReason string
+	// sent is the DISCONNECT the server sent on the last network
+	// connection (5.0), for the disconnected event; nil if none.
+	sent *cloudevents.MQTTDisconnectPacket
 
 	mu        sync.Mutex
 	recvMax   int    // QoS 1/2 messages the client takes unacknowledged
@@ -57,6 +60,7 @@ func (m *mqttSession) expiry() time.Duration { return time.Duration(m.exp.Load()
 type mqttSub struct {
 	qos     byte
 	noLocal bool
+	id      int // MQTT 5 subscription identifier; 0 for none
 }
 
 // defaultSub is a subscription made by REST, the token's groups or the
@@ -102,7 +106,7 @@ func (m *mqttSession) configure(v byte, pk *packets.Packet, expiry time.Duration
 	}
 	m.byClient, m.discPacket = false, nil
 	m.dmu.Lock()
-	m.discCode, m.discReason = 0, ""
+	m.discCode, m.discReason, m.sent = 0, "", nil
 	m.dmu.Unlock()
 }
 
@@ -196,14 +200,75 @@ func (m *mqttSession) disconnectFrame(why string) (outMsg, bool) {
 	if err != nil {
 		return outMsg{}, false
 	}
+	m.serverSent(code)
 	return outMsg{typ: websocket.MessageBinary, data: b, kind: kindSystem}, true
 }
 
-// disconnectedProps are the disconnected event's mqtt fields.
+// serverSent records the DISCONNECT the server sent (5.0 only; a 3.1.1
+// client is just closed).
+func (m *mqttSession) serverSent(code byte) {
+	m.dmu.Lock()
+	m.sent = &cloudevents.MQTTDisconnectPacket{Code: int(code)}
+	m.dmu.Unlock()
+}
+
+// disconnectedProps are the disconnected event's mqtt fields: the client's
+// DISCONNECT, or else the server's (its user properties null, as the
+// service sends them), or null when none was sent (an I/O error).
 func (m *mqttSession) disconnectedProps() *cloudevents.MQTTDisconnectedProperties {
 	m.mu.Lock()
+	byClient, dp := m.byClient, m.discPacket
+	m.mu.Unlock()
+	if dp == nil && !byClient {
+		m.dmu.Lock()
+		dp = m.sent
+		m.dmu.Unlock()
+	}
+	return &cloudevents.MQTTDisconnectedProperties{InitiatedByClient: byClient, DisconnectPacket: dp}
+}
+
+// takeOver ends the network connection of a session that a new CONNECT
+// with the same client id resumes while the old socket is still open: a
+// 5.0 client gets DISCONNECT 0x8E (Session taken over) first, a 3.1.1
+// client is just closed ([MQTT-3.1.4-3]). sk is the old socket, v its
+// protocol level; conn.attach closes it after this.
+func (m *mqttSession) takeOver(sk *socket, v byte) {
+	if sk == nil || v != mqttV5 {
+		return
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: mqttV5, ReasonCode: packets.ErrSessionTakenOver.Code}
+	pk.Properties.ReasonString = mqttTakenOverReason
+	b, err := encodeMQTT(&pk)
+	if err != nil {
+		return
+	}
+	// Bounded: the old peer may have stopped reading.
+	writeNow(sk, b, mqttTakeOverWriteTimeout)
+	c := m.c
+	if c.s.tracing() {
+		c.s.traceMQTT(TraceFrameOut, c.h.name, c.id, c.userID, &pk)
+	}
+}
+
+// mqttTakenOverReason is the reason string of a takeover's DISCONNECT.
+const mqttTakenOverReason = "Session taken over: another network connection with the same client id connected."
+
+// mqttTakeOverWriteTimeout bounds the takeover DISCONNECT to the old socket,
+// written while the session's new CONNECT waits.
+const mqttTakeOverWriteTimeout = time.Second
+
+// socketNow is c's current socket (nil when none is attached).
+func (c *conn) socketNow() *socket {
+	c.omu.Lock()
+	defer c.omu.Unlock()
+	return c.sock
+}
+
+// isOnline reports whether a network connection is attached to the session.
+func (m *mqttSession) isOnline() bool {
+	m.mu.Lock()
 	defer m.mu.Unlock()
-	return &cloudevents.MQTTDisconnectedProperties{InitiatedByClient: m.byClient, DisconnectPacket: m.discPacket}
+	return m.online
 }
 
 // ended runs when the session ends: a delayed will goes out now.
@@ -241,6 +306,9 @@ type mqttDelivery struct {
 	enc    [2][3][]byte
 	expiry uint32 // seconds left, computed once
 	done   [2][3]bool
+	// bySubID: 5.0 encodings that carry a subscription identifier
+	// (mqtt_subid.go), made only for sessions that subscribed with one.
+	bySubID map[mqttSubIDKey][]byte
 }
 
 func (d *delivery) mqttInfo() *mqttDelivery {
@@ -261,6 +329,22 @@ func (md *mqttDelivery) publish(s *Server, d *delivery, v, qos byte, topic strin
 		return md.enc[vi][qos]
 	}
 	md.done[vi][qos] = true
+	pk, ok := md.publishPacket(s, d, v, qos, topic)
+	if !ok {
+		return nil
+	}
+	b, err := encodeMQTT(&pk)
+	if err != nil {
+		s.log.Debug("emulator: MQTT PUBLISH not encodable", "err", err)
+		return nil
+	}
+	md.enc[vi][qos] = b
+	return b
+}
+
+// publishPacket is the PUBLISH of d for version v at qos on topic; false
+// when d's message expiry has passed.
+func (md *mqttDelivery) publishPacket(s *Server, d *delivery, v, qos byte, topic string) (packets.Packet, bool) {
 	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos}, TopicName: topic,
 		ProtocolVersion: v, Payload: d.p.data, Mods: packets.Mods{AllowResponseInfo: true}}
 	if qos > 0 {
@@ -275,20 +359,14 @@ func (md *mqttDelivery) publish(s *Server, d *delivery, v, qos byte, topic strin
 		if d.expires != 0 {
 			left := d.expires - s.now()
 			if left <= 0 {
-				return nil
+				return pk, false
 			}
 			pk.Properties.MessageExpiryInterval = uint32((left + int64(time.Second) - 1) / int64(time.Second))
 		} else {
 			pk.Properties.MessageExpiryInterval = 0
 		}
 	}
-	b, err := encodeMQTT(&pk)
-	if err != nil {
-		s.log.Debug("emulator: MQTT PUBLISH not encodable", "err", err)
-		return nil
-	}
-	md.enc[vi][qos] = b
-	return b
+	return pk, true
 }
 
 // deliver queues d for the session: on its group's topic, or on
@@ -309,7 +387,12 @@ func (m *mqttSession) deliver(d *delivery) (ok, claim bool) {
 		}
 	}
 	qos := min(md.qos, sub.qos)
-	tmpl := md.publish(m.c.s, d, m.version(), qos, topic)
+	var tmpl []byte
+	if sub.id != 0 && m.version() == mqttV5 {
+		tmpl = md.publishWithSubID(m.c.s, d, qos, topic, sub.id)
+	} else {
+		tmpl = md.publish(m.c.s, d, m.version(), qos, topic)
+	}
 	if tmpl == nil || (m.maxPacket > 0 && len(tmpl) > m.maxPacket) {
 		return true, false // [MQTT-3.1.2-25]: not sent, as if delivered
 	}
@@ -439,16 +522,30 @@ func (m *mqttSession) sendAll(out []outMsg) {
 	}
 }
 
-// received2 records an inbound QoS 2 packet id; false if it was already
-// received (a DUP resend: acknowledged again, not delivered again).
-func (m *mqttSession) received2(id uint16) bool {
+// How an inbound QoS 2 publish stands (received2).
+type mqttInbound int
+
+const (
+	mqttNew            mqttInbound = iota
+	mqttResent                     // a DUP resend: acknowledged again, not delivered again
+	mqttOverReceiveMax             // 5.0: the client exceeded the Receive Maximum advertised
+)
+
+// received2 records an inbound QoS 2 packet id. The client's QoS 2
+// publishes count against the Receive Maximum the CONNACK advertised until
+// their PUBREL: QoS 1 ones are acknowledged before the next packet is read,
+// so they never add up. A 3.1.1 session is bounded by its 65,535 ids.
+func (m *mqttSession) received2(id uint16) mqttInbound {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.received[id]; ok {
-		return false
+		return mqttResent
+	}
+	if m.version() == mqttV5 && len(m.received) >= mqttServerReceiveMax {
+		return mqttOverReceiveMax
 	}
 	m.received[id] = struct{}{}
-	return true
+	return mqttNew
 }
 
 func (m *mqttSession) released2(id uint16) bool {

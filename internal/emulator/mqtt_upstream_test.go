@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"sync"
@@ -22,6 +23,9 @@ type mqttRecorder struct {
 	connected    []*cloudevents.ConnectedRequest
 	disconnected []*cloudevents.DisconnectedRequest
 	events       []*cloudevents.UserEventRequest
+	// sources are each request's ce-source and ce-physicalConnectionId,
+	// as sent.
+	sources [][2]string
 }
 
 func (r *mqttRecorder) snapshot() ([]*cloudevents.ConnectRequest, []*cloudevents.ConnectedRequest, []*cloudevents.DisconnectedRequest) {
@@ -74,7 +78,14 @@ func newMQTTRecorder(t *testing.T) (*mqttRecorder, *httptest.Server) {
 			return nil
 		},
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost { // not the abuse-protection OPTIONS
+			rec.mu.Lock()
+			rec.sources = append(rec.sources, [2]string{r.Header.Get("ce-source"), r.Header.Get("ce-physicalConnectionId")})
+			rec.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	return rec, srv
 }
@@ -167,6 +178,21 @@ func TestMQTTUpstreamEvents(t *testing.T) {
 	if d.MQTT == nil || !d.MQTT.InitiatedByClient || d.MQTT.DisconnectPacket == nil || d.MQTT.DisconnectPacket.Code != 0 ||
 		len(d.MQTT.DisconnectPacket.UserProperties) != 1 || d.SessionID != cd[0].SessionID {
 		t.Errorf("disconnected %+v mqtt %+v", d.ConnectionContext, d.MQTT)
+	}
+
+	// Every event's ce-source ends with its network connection's id
+	// (reference-mqtt-cloud-events): connect, connected, the user event,
+	// the second connect, disconnected and any other.
+	rec.mu.Lock()
+	sources := rec.sources
+	rec.mu.Unlock()
+	if len(sources) < 5 {
+		t.Fatalf("%d events recorded, want at least 5", len(sources))
+	}
+	for i, s := range sources {
+		if s[1] == "" || s[0] != "/hubs/h/client/dev1/"+s[1] {
+			t.Errorf("event %d: ce-source %q with ce-physicalConnectionId %q", i, s[0], s[1])
+		}
 	}
 }
 

@@ -68,7 +68,7 @@ func EncodeEvent(h http.Header, ev Event) ([]byte, error) {
 	}
 	set(HeaderSpecVersion, "1.0")
 	set(HeaderType, typ)
-	set(HeaderSource, "/hubs/"+c.Hub+"/client/"+c.ConnectionID)
+	set(HeaderSource, source(c))
 	set(HeaderID, id)
 	set(HeaderTime, tm)
 	set(HeaderAWPSVersion, "1.0")
@@ -88,4 +88,15 @@ func EncodeEvent(h http.Header, ev Event) ([]byte, error) {
 		}
 	}
 	return body, nil
+}
+
+// source is ce-source: /hubs/{hub}/client/{connectionId}, and for MQTT the
+// physical connection id after it, as the service sends it
+// (reference-mqtt-cloud-events).
+func source(c *ConnectionContext) string {
+	s := "/hubs/" + c.Hub + "/client/" + c.ConnectionID
+	if c.PhysicalConnectionID != "" {
+		s += "/" + c.PhysicalConnectionID
+	}
+	return s
 }
