@@ -81,6 +81,7 @@ type devStack struct {
 	ConnectionString string
 	Hub              string
 	BroadcastSecret  string
+	Keyless          bool
 	// Functions maps each function's name to its base URL (http://127.0.0.1:port).
 	Functions map[string]string
 	// Device is the simulated device's client id and DeviceTopic its topic
@@ -215,8 +216,11 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 
 	trace := &web.Trace{Logger: log}
 	var upstreamAuth emulator.UpstreamAuth
+	var logins []emulator.LoginClient
+	var pageLogin *web.Login
 	if opts.Keyless {
 		upstreamAuth = emulator.UpstreamAuth{Type: "ManagedIdentity", Resource: devEventsResource}
+		logins, pageLogin = devLogin(baseURL)
 	}
 	emu, err := emulator.New(emulator.Config{
 		Logger: log.With("component", "emulator"),
@@ -239,6 +243,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 		},
 		Trace:            trace.Publish,
 		DisableLocalAuth: opts.Keyless,
+		LoginClients:     logins,
 		URL:              baseURL,
 	})
 	if err != nil {
@@ -289,7 +294,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 			http.Error(w, "negotiate function unreachable", http.StatusBadGateway)
 		},
 	}
-	pages := web.Handler(web.Options{NegotiateURL: "/negotiate", Hub: opts.Hub, Limits: limits, Trace: trace})
+	pages := web.Handler(web.Options{NegotiateURL: "/negotiate", Hub: opts.Hub, Limits: limits, Trace: trace, Login: pageLogin})
 	mux := http.NewServeMux()
 	for _, p := range web.Paths {
 		mux.Handle(p, pages)
@@ -314,7 +319,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 
 	st := &devStack{
 		Emulator: emu, Trace: trace, BaseURL: baseURL, ConnectionString: connStr,
-		Hub: opts.Hub, BroadcastSecret: secret, Functions: fnURL,
+		Hub: opts.Hub, BroadcastSecret: secret, Functions: fnURL, Keyless: opts.Keyless,
 	}
 	hbDone := make(chan struct{})
 	hbCtx, stopHB := context.WithCancel(ctx)
@@ -396,7 +401,9 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 	e["WEBPUBSUB_HUB"] = hub
 	// Local development: the page signs in with a name (a NEGOTIATE_JWT_SECRET
 	// set in the environment still lets bearer tokens be tried).
-	e["NEGOTIATE_ALLOW_QUERY_USER"] = "true"
+	if _, set := e["NEGOTIATE_ALLOW_QUERY_USER"]; !set { // keyless mode sets it false
+		e["NEGOTIATE_ALLOW_QUERY_USER"] = "true"
+	}
 	secret := e["BROADCAST_SECRET"]
 	if secret == "" {
 		var b [16]byte
@@ -521,7 +528,11 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	fmt.Fprintf(w, "\n  Functions (the event handlers of hub %q, each served by pkg/faas's local mode):\n", st.Hub)
 	fmt.Fprintf(w, "    connect             %s/api/connect/{event}   system events connect, connected, disconnected; group events\n", st.Functions["connect"])
 	fmt.Fprintf(w, "    message             %s/api/message/{event}   user events *\n", st.Functions["message"])
-	fmt.Fprintf(w, "    negotiate           %s/api/negotiate?userId=NAME   (development mode; the chat page uses it via %s/negotiate)\n", st.Functions["negotiate"], st.BaseURL)
+	if st.Keyless {
+		fmt.Fprintf(w, "    negotiate           %s/api/negotiate   Authorization: Bearer <a token of the local tenant's sign-in>\n", st.Functions["negotiate"])
+	} else {
+		fmt.Fprintf(w, "    negotiate           %s/api/negotiate?userId=NAME   (development mode; the chat page uses it via %s/negotiate)\n", st.Functions["negotiate"], st.BaseURL)
+	}
 	fmt.Fprintf(w, "    broadcast           %s/api/broadcast   Authorization: Bearer %s\n", st.Functions["broadcast"], st.BroadcastSecret)
 	if heartbeat > 0 {
 		fmt.Fprintf(w, "    broadcast-schedule  %s/   runs every %s (POST to run it once)\n", st.Functions["broadcast-schedule"], heartbeat)
@@ -551,8 +562,31 @@ func keylessEnviron(environ map[string]string, base string) map[string]string {
 		"WEBPUBSUB_EVENTS_AUTH": "entra", "AZURE_TENANT_ID": emulator.LocalTenant,
 		"WEBPUBSUB_EVENTS_AUDIENCES": devEventsResource, "WEBPUBSUB_EVENTS_CALLERS": emulator.ServiceIdentity,
 		"WEBPUBSUB_EVENTS_AUTHORITY": base,
+		// The chat page signs in through the emulator's tenant; negotiate
+		// takes only its tokens.
+		"NEGOTIATE_ALLOW_QUERY_USER": "false", "NEGOTIATE_OIDC_ISSUER": emulator.Authority(base),
+		"NEGOTIATE_OIDC_AUDIENCES": devLoginClient,
 	} {
 		e[k] = v
 	}
 	return e
+}
+
+// devLoginClient is the chat page's client id at the emulator's tenant.
+const devLoginClient = "wpsfn-dev-chat"
+
+// devLogin registers the chat page with the emulator's sign-in (its
+// redirect URI is the page itself, also under 127.0.0.1 for localhost) and
+// tells the page to use it.
+func devLogin(base string) ([]emulator.LoginClient, *web.Login) {
+	uris := []string{base + "/"}
+	if u, err := url.Parse(base); err == nil && u.Hostname() == "localhost" {
+		uris = append(uris, "http://127.0.0.1:"+u.Port()+"/")
+	}
+	disc, err := url.Parse(emulator.Authority(base) + "/.well-known/openid-configuration")
+	if err != nil {
+		return nil, nil
+	}
+	return []emulator.LoginClient{{ID: devLoginClient, RedirectURIs: uris}},
+		&web.Login{Discovery: disc.Path, ClientID: devLoginClient}
 }

@@ -274,7 +274,7 @@ func TestDevDeviceKeylessSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	st := &devStack{Hub: "chat"}
+	st := &devStack{Hub: "chat", Keyless: true} // dial signs in through the emulator's tenant
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "Chat" {

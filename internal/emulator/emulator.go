@@ -91,6 +91,13 @@ type Config struct {
 	// the local tenant only; :generateToken mints client tokens with a key of
 	// its own), and upstream requests carry no ce-signature.
 	DisableLocalAuth bool
+	// LoginClients are the applications the local tenant's sign-in serves
+	// (identity_login.go); none means every sign-in request is refused.
+	LoginClients []LoginClient
+	// FederatedCredentials let apps of the local tenant trade tokens of
+	// other issuers for its tokens (workload identity federation,
+	// identity_token.go).
+	FederatedCredentials []FederatedCredential
 	// URL is the emulator's own base URL (http://host:port), the authority
 	// of its local tenant in the tokens it sends upstream; empty means the
 	// host each request came to (REST) or http://localhost (upstream).
@@ -228,6 +235,14 @@ func New(cfg Config) (*Server, error) {
 		s.keys = append(s.keys, cfg.SecondaryKey)
 	}
 	s.id.header = newSecret()
+	if err := validateLoginClients(cfg.LoginClients); err != nil {
+		return nil, err
+	}
+	fed, err := newFederation(append([]FederatedCredential(nil), cfg.FederatedCredentials...), log)
+	if err != nil {
+		return nil, err
+	}
+	s.id.fed = fed
 	if cfg.DisableLocalAuth {
 		// The published keys verify nothing; client tokens minted by
 		// :generateToken are signed with a key nobody else has.
