@@ -111,6 +111,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "functions on loopback ports as its event handlers (through pkg/faas's local mode), and serves")
 		fmt.Fprintln(stderr, "the demo chat page and the live trace page. Function settings (CONNECT_*, MESSAGE_*,")
 		fmt.Fprintln(stderr, "NEGOTIATE_*, BROADCAST_*) are read from the environment; the service settings are the emulator's.")
+		fmt.Fprintln(stderr, "A simulated MQTT device publishes telemetry that the dashboard page (/dashboard) shows live.")
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}

@@ -121,13 +121,15 @@ func TestDevDeviceTelemetry(t *testing.T) {
 	if st.Device != "sensor1" || st.DeviceTopic != "telemetry" {
 		t.Fatalf("device %q topic %q, want sensor1 on telemetry", st.Device, st.DeviceTopic)
 	}
-	mqttGot, observer := mqttObserver(t, st, "observer1", "telemetry")
+	// The WebSocket client joins first: every reading the observer gets
+	// after it subscribed then reaches the WebSocket client too.
 	web := dial(t, st, "watcher")
 	web.expect("connected", func(m map[string]any) bool { return m["event"] == "connected" })
 	web.send(map[string]any{"type": "joinGroup", "group": "telemetry", "ackId": 1})
 	if ack := web.expect("join ack", isAck(1)); ack["success"] != true {
 		t.Fatalf("joining the topic's group: %v", ack)
 	}
+	mqttGot, observer := mqttObserver(t, st, "observer1", "telemetry")
 
 	// next returns the next reading both subscribers got, checking they got
 	// the same one.
