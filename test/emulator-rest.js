@@ -15,15 +15,19 @@ const [connStr, hub, mode] = process.argv.slice(2);
 const opts = { allowInsecureConnection: true, retryOptions: { maxRetries: 0 } };
 let client;
 if (mode === "entra") {
-  // A TokenCredential stand-in: the emulator accepts tokens signed with its
-  // key for the Entra resource, so the SDK's :generateToken path runs.
-  const jwt = require("jsonwebtoken");
-  const m = /Endpoint=([^;]+);AccessKey=([^;]+);/i.exec(connStr);
+  // A TokenCredential on the emulator's managed-identity endpoint (the App
+  // Service protocol, IDENTITY_ENDPOINT and IDENTITY_HEADER from the Go
+  // test): the tenant's RS256 token, which the REST API verifies.
+  const m = /Endpoint=([^;]+);/i.exec(connStr);
   const credential = {
-    getToken: async () => ({
-      token: jwt.sign({}, m[2], { audience: "https://webpubsub.azure.com", expiresIn: "1h", algorithm: "HS256" }),
-      expiresOnTimestamp: Date.now() + 3600 * 1000,
-    }),
+    getToken: async () => {
+      const u = new URL(process.env.IDENTITY_ENDPOINT);
+      u.search = new URLSearchParams({ "api-version": "2019-08-01", resource: "https://webpubsub.azure.com" });
+      const res = await fetch(u, { headers: { "X-IDENTITY-HEADER": process.env.IDENTITY_HEADER } });
+      if (!res.ok) throw new Error(`managed identity endpoint answered ${res.status}`);
+      const body = await res.json();
+      return { token: body.access_token, expiresOnTimestamp: Number(body.expires_on) * 1000 };
+    },
   };
   client = new WebPubSubServiceClient(m[1], credential, hub, opts);
 } else {

@@ -65,6 +65,8 @@ type devOptions struct {
 	// Device runs the simulated telemetry device (device_dev.go) that the
 	// dashboard page shows.
 	Device bool
+	// Limits are the emulator's size, count and duration flags.
+	Limits emulatorLimits
 	// Logger receives the emulator's and the functions' log lines.
 	Logger *slog.Logger
 	// Ready, when set, is called once everything serves.
@@ -81,6 +83,7 @@ type devStack struct {
 	ConnectionString string
 	Hub              string
 	BroadcastSecret  string
+	Keyless          bool
 	// Functions maps each function's name to its base URL (http://127.0.0.1:port).
 	Functions map[string]string
 	// Device is the simulated device's client id and DeviceTopic its topic
@@ -100,6 +103,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	heartbeat := fs.Duration("heartbeat", 0, "run the scheduled broadcast (a heartbeat to all clients) at this `interval`, e.g. 10s; 0 disables")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	keyless := fs.Bool("keyless", false, "no key at all: the emulator with disableLocalAuth, the functions on its managed identity and Entra tokens")
+	limits := addEmulatorLimits(fs)
 	device := fs.Bool("device", true, "run a simulated MQTT device publishing telemetry to topic "+defaultDeviceTopic+" every second (shown at /dashboard)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wpsfn dev [flags]")
@@ -107,6 +111,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "functions on loopback ports as its event handlers (through pkg/faas's local mode), and serves")
 		fmt.Fprintln(stderr, "the demo chat page and the live trace page. Function settings (CONNECT_*, MESSAGE_*,")
 		fmt.Fprintln(stderr, "NEGOTIATE_*, BROADCAST_*) are read from the environment; the service settings are the emulator's.")
+		fmt.Fprintln(stderr, "A simulated MQTT device publishes telemetry that the dashboard page (/dashboard) shows live.")
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}
@@ -129,7 +134,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger) // pkg/faas logs through the default logger
 	opts := devOptions{
-		Addr: *addr, PortBase: *portBase, Hub: *hub, Heartbeat: *heartbeat, Keyless: *keyless, Device: *device,
+		Addr: *addr, PortBase: *portBase, Hub: *hub, Heartbeat: *heartbeat, Keyless: *keyless, Device: *device, Limits: *limits,
 		Environ: functionEnviron(os.Environ()), Logger: logger,
 		Ready: func(st *devStack) { printDevBanner(stdout, st, *heartbeat) },
 	}
@@ -214,10 +219,13 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 
 	trace := &web.Trace{Logger: log}
 	var upstreamAuth emulator.UpstreamAuth
+	var logins []emulator.LoginClient
+	var pageLogin *web.Login
 	if opts.Keyless {
 		upstreamAuth = emulator.UpstreamAuth{Type: "ManagedIdentity", Resource: devEventsResource}
+		logins, pageLogin = devLogin(baseURL)
 	}
-	emu, err := emulator.New(emulator.Config{
+	emuCfg := emulator.Config{
 		Logger: log.With("component", "emulator"),
 		Hubs: map[string]emulator.HubSettings{
 			opts.Hub: {EventHandlers: []emulator.EventHandler{
@@ -238,10 +246,13 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 		},
 		Trace:            trace.Publish,
 		DisableLocalAuth: opts.Keyless,
+		LoginClients:     logins,
 		URL:              baseURL,
-	})
+	}
+	opts.Limits.apply(&emuCfg)
+	emu, err := emulator.New(emuCfg)
 	if err != nil {
-		return &devConfigError{err}
+		return &devConfigError{limitError(err)}
 	}
 	trace.Snapshot = emu.Snapshot
 	connStr := emu.ConnectionString(baseURL)
@@ -288,7 +299,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 			http.Error(w, "negotiate function unreachable", http.StatusBadGateway)
 		},
 	}
-	pages := web.Handler(web.Options{NegotiateURL: "/negotiate", Hub: opts.Hub, Limits: limits, Trace: trace})
+	pages := web.Handler(web.Options{NegotiateURL: "/negotiate", Hub: opts.Hub, Limits: limits, Trace: trace, Login: pageLogin})
 	mux := http.NewServeMux()
 	for _, p := range web.Paths {
 		mux.Handle(p, pages)
@@ -313,7 +324,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 
 	st := &devStack{
 		Emulator: emu, Trace: trace, BaseURL: baseURL, ConnectionString: connStr,
-		Hub: opts.Hub, BroadcastSecret: secret, Functions: fnURL,
+		Hub: opts.Hub, BroadcastSecret: secret, Functions: fnURL, Keyless: opts.Keyless,
 	}
 	hbDone := make(chan struct{})
 	hbCtx, stopHB := context.WithCancel(ctx)
@@ -395,7 +406,9 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 	e["WEBPUBSUB_HUB"] = hub
 	// Local development: the page signs in with a name (a NEGOTIATE_JWT_SECRET
 	// set in the environment still lets bearer tokens be tried).
-	e["NEGOTIATE_ALLOW_QUERY_USER"] = "true"
+	if _, set := e["NEGOTIATE_ALLOW_QUERY_USER"]; !set { // keyless mode sets it false
+		e["NEGOTIATE_ALLOW_QUERY_USER"] = "true"
+	}
 	secret := e["BROADCAST_SECRET"]
 	if secret == "" {
 		var b [16]byte
@@ -520,7 +533,11 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	fmt.Fprintf(w, "\n  Functions (the event handlers of hub %q, each served by pkg/faas's local mode):\n", st.Hub)
 	fmt.Fprintf(w, "    connect             %s/api/connect/{event}   system events connect, connected, disconnected; group events\n", st.Functions["connect"])
 	fmt.Fprintf(w, "    message             %s/api/message/{event}   user events *\n", st.Functions["message"])
-	fmt.Fprintf(w, "    negotiate           %s/api/negotiate?userId=NAME   (development mode; the chat page uses it via %s/negotiate)\n", st.Functions["negotiate"], st.BaseURL)
+	if st.Keyless {
+		fmt.Fprintf(w, "    negotiate           %s/api/negotiate   Authorization: Bearer <a token of the local tenant's sign-in>\n", st.Functions["negotiate"])
+	} else {
+		fmt.Fprintf(w, "    negotiate           %s/api/negotiate?userId=NAME   (development mode; the chat page uses it via %s/negotiate)\n", st.Functions["negotiate"], st.BaseURL)
+	}
 	fmt.Fprintf(w, "    broadcast           %s/api/broadcast   Authorization: Bearer %s\n", st.Functions["broadcast"], st.BroadcastSecret)
 	if heartbeat > 0 {
 		fmt.Fprintf(w, "    broadcast-schedule  %s/   runs every %s (POST to run it once)\n", st.Functions["broadcast-schedule"], heartbeat)
@@ -550,8 +567,31 @@ func keylessEnviron(environ map[string]string, base string) map[string]string {
 		"WEBPUBSUB_EVENTS_AUTH": "entra", "AZURE_TENANT_ID": emulator.LocalTenant,
 		"WEBPUBSUB_EVENTS_AUDIENCES": devEventsResource, "WEBPUBSUB_EVENTS_CALLERS": emulator.ServiceIdentity,
 		"WEBPUBSUB_EVENTS_AUTHORITY": base,
+		// The chat page signs in through the emulator's tenant; negotiate
+		// takes only its tokens.
+		"NEGOTIATE_ALLOW_QUERY_USER": "false", "NEGOTIATE_OIDC_ISSUER": emulator.Authority(base),
+		"NEGOTIATE_OIDC_AUDIENCES": devLoginClient,
 	} {
 		e[k] = v
 	}
 	return e
+}
+
+// devLoginClient is the chat page's client id at the emulator's tenant.
+const devLoginClient = "wpsfn-dev-chat"
+
+// devLogin registers the chat page with the emulator's sign-in (its
+// redirect URI is the page itself, also under 127.0.0.1 for localhost) and
+// tells the page to use it.
+func devLogin(base string) ([]emulator.LoginClient, *web.Login) {
+	uris := []string{base + "/"}
+	if u, err := url.Parse(base); err == nil && u.Hostname() == "localhost" {
+		uris = append(uris, "http://127.0.0.1:"+u.Port()+"/")
+	}
+	disc, err := url.Parse(emulator.Authority(base) + "/.well-known/openid-configuration")
+	if err != nil {
+		return nil, nil
+	}
+	return []emulator.LoginClient{{ID: devLoginClient, RedirectURIs: uris}},
+		&web.Login{Discovery: disc.Path, ClientID: devLoginClient}
 }

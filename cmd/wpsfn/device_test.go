@@ -121,13 +121,15 @@ func TestDevDeviceTelemetry(t *testing.T) {
 	if st.Device != "sensor1" || st.DeviceTopic != "telemetry" {
 		t.Fatalf("device %q topic %q, want sensor1 on telemetry", st.Device, st.DeviceTopic)
 	}
-	mqttGot, observer := mqttObserver(t, st, "observer1", "telemetry")
+	// The WebSocket client joins first: every reading the observer gets
+	// after it subscribed then reaches the WebSocket client too.
 	web := dial(t, st, "watcher")
 	web.expect("connected", func(m map[string]any) bool { return m["event"] == "connected" })
 	web.send(map[string]any{"type": "joinGroup", "group": "telemetry", "ackId": 1})
 	if ack := web.expect("join ack", isAck(1)); ack["success"] != true {
 		t.Fatalf("joining the topic's group: %v", ack)
 	}
+	mqttGot, observer := mqttObserver(t, st, "observer1", "telemetry")
 
 	// next returns the next reading both subscribers got, checking they got
 	// the same one.
@@ -272,7 +274,7 @@ func TestDevDeviceKeylessSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	st := &devStack{Hub: "chat"}
+	st := &devStack{Hub: "chat", Keyless: true} // dial signs in through the emulator's tenant
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "Chat" {

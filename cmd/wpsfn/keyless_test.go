@@ -2,17 +2,25 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/wpsfn/wpsfn/internal/assert"
+	"github.com/wpsfn/wpsfn/internal/emulator"
+	"github.com/wpsfn/wpsfn/internal/nodetest"
 )
 
-// TestDevKeyless runs `wpsfn dev --keyless`: the emulator with
-// disableLocalAuth, every function on the emulator's managed identity (the
-// real azidentity ManagedIdentityCredential) and upstream calls
-// authenticated by Entra tokens only. Clients connect through negotiate
-// (:generateToken), are greeted (REST), and chat (upstream, then REST).
-func TestDevKeyless(t *testing.T) {
+// startKeyless runs `wpsfn dev --keyless` until the test ends.
+func startKeyless(t *testing.T) *devStack {
+	t.Helper()
 	t.Setenv("IDENTITY_ENDPOINT", "") // restored after the test; runDev sets them
 	t.Setenv("IDENTITY_HEADER", "")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -33,12 +41,73 @@ func TestDevKeyless(t *testing.T) {
 		cancel()
 		t.Fatal("not ready")
 	}
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 			t.Error(err)
 		}
-	}()
+	})
+	return st
+}
+
+// devSignIn signs user in the way the chat page does, over plain HTTP: the
+// emulator tenant's authorize form, then the code and its PKCE verifier
+// for an access token.
+func devSignIn(t *testing.T, st *devStack, user string) string {
+	t.Helper()
+	verifier := strings.Repeat("v", 20) + base64.RawURLEncoding.EncodeToString([]byte(user+"-verifier-padding"))
+	sum := sha256.Sum256([]byte(verifier))
+	redirect := st.BaseURL + "/"
+	f := url.Values{"response_type": {"code"}, "client_id": {devLoginClient}, "redirect_uri": {redirect},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		"state": {"s"}, "name": {user}}
+	tenant := st.BaseURL + "/" + emulator.LocalTenant + "/oauth2/v2.0/"
+	nr := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := nr.PostForm(tenant+"authorize", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	back, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || back.Query().Get("code") == "" {
+		t.Fatalf("sign-in as %s: %d to %q", user, resp.StatusCode, back.Redacted())
+	}
+	resp, err = http.PostForm(tenant+"token", url.Values{"grant_type": {"authorization_code"}, "code": {back.Query().Get("code")},
+		"client_id": {devLoginClient}, "redirect_uri": {redirect}, "code_verifier": {verifier}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error_description"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
+		t.Fatalf("token for %s: %d %v %s", user, resp.StatusCode, err, body.Error)
+	}
+	return body.AccessToken
+}
+
+// TestDevKeyless runs `wpsfn dev --keyless` once for all its subtests: MSAL
+// keeps managed-identity tokens in a process-wide cache, so a second keyless
+// stack in the same test binary would be handed the first one's tokens
+// (signed by a key the new emulator never had).
+//
+// It checks the stack: the emulator with disableLocalAuth, every function on
+// the emulator's managed identity (the real azidentity
+// ManagedIdentityCredential) and upstream calls authenticated by Entra
+// tokens only. Users sign in through the emulator
+// tenant's authorization-code flow, connect through negotiate (which
+// verifies their token; :generateToken), are greeted (REST), and chat
+// (upstream, then REST).
+func TestDevKeyless(t *testing.T) {
+	st := startKeyless(t)
+	t.Run("go clients", func(t *testing.T) { testKeylessChat(t, st) })
+	t.Run("negotiate refusals", func(t *testing.T) { testKeylessNegotiateRefusals(t, st) })
+	t.Run("browser sign-in", func(t *testing.T) { testBrowserKeylessLogin(t, st) })
+}
+
+func testKeylessChat(t *testing.T, st *devStack) {
 	alice, bob := dial(t, st, "alice"), dial(t, st, "bob")
 	for _, c := range []*wsClient{alice, bob} {
 		c.expect("connected", func(m map[string]any) bool { return m["type"] == "system" && m["event"] == "connected" })
@@ -60,5 +129,84 @@ func TestDevKeyless(t *testing.T) {
 	// the managed identity's token, negotiate through :generateToken.
 	if st.ConnectionString != "" {
 		t.Fatalf("keyless mode hands out a connection string: %q", st.ConnectionString)
+	}
+}
+
+// testKeylessNegotiateRefusals: negotiate takes only the tenant's sign-in tokens.
+func testKeylessNegotiateRefusals(t *testing.T, st *devStack) {
+	forged, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "mallory", "aud": devLoginClient,
+		"iss": emulator.Authority(st.BaseURL), "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte("guessed-secret-guessed-secret"))
+	for _, tc := range []struct{ name, query, auth, reason string }{
+		{"a query user", "?userId=mallory", "", "unauthorized"},
+		{"an HS256 token", "", "Bearer " + forged, ""},
+		{"garbage", "", "Bearer not.a.jwt", ""},
+	} {
+		t.Run("negotiate refuses "+tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, st.BaseURL+"/negotiate"+tc.query, nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body map[string]any
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			assert.Equal(t, "status", resp.StatusCode, http.StatusUnauthorized)
+			_, hasURL := body["url"]
+			assert.True(t, "no url", !hasURL)
+		})
+	}
+}
+
+// testBrowserKeylessLogin signs two users in on the chat page of `wpsfn dev
+// --keyless` in headless Chromium (test/browser-login.js): the page
+// redirects to the emulator's authorize form, comes back with a code,
+// trades it (PKCE) for tokens, negotiates with the access token (no
+// ?userId=), and the two chat.
+func testBrowserKeylessLogin(t *testing.T, st *devStack) {
+	requireChromium(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	raw := nodetest.Run(ctx, t, nil, "browser-login.js", st.BaseURL)
+	var res struct {
+		AuthorizeURL  string
+		AuthorizePage bool
+		Whoami        []string
+		Negotiate     []struct{ URL, Authorization string }
+		Received      string
+		AddressAfter  string
+		ReloadKept    bool
+		Errors        []string
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("browser-login.js output: %v\n%s", err, raw)
+	}
+	au, err := url.Parse(res.AuthorizeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := au.Query()
+	assert.Equal(t, "authorize path", au.Path, "/"+emulator.LocalTenant+"/oauth2/v2.0/authorize")
+	assert.Equal(t, "client_id", q.Get("client_id"), devLoginClient)
+	assert.Equal(t, "code_challenge_method", q.Get("code_challenge_method"), "S256")
+	assert.Equal(t, "code_challenge length", len(q.Get("code_challenge")), 43)
+	assert.True(t, "state and nonce", q.Get("state") != "" && q.Get("nonce") != "")
+	assert.True(t, "the authorize page asked for a name", res.AuthorizePage)
+	assert.Equal(t, "whoami", strings.Join(res.Whoami, ","), "ada,grace")
+	assert.Equal(t, "grace received", res.Received, "hello from ada")
+	assert.True(t, "the code left the address bar", !strings.Contains(res.AddressAfter, "code="))
+	assert.True(t, "a reload keeps the session", res.ReloadKept)
+	if len(res.Negotiate) < 2 {
+		t.Fatalf("negotiate requests %v", res.Negotiate)
+	}
+	for _, n := range res.Negotiate {
+		if strings.Contains(n.URL, "userId") || !strings.HasPrefix(n.Authorization, "Bearer ey") {
+			t.Errorf("negotiate request %q with Authorization %.12q…, want a bearer token and no userId", n.URL, n.Authorization)
+		}
+	}
+	if len(res.Errors) > 0 {
+		t.Errorf("page errors: %v", res.Errors)
 	}
 }

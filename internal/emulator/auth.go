@@ -137,9 +137,6 @@ func clientAudienceOK(claims jwt.MapClaims, hub string) bool {
 // sign the full URL).
 func restAudienceOK(claims jwt.MapClaims, r *http.Request) bool {
 	for _, a := range audiences(claims) {
-		if isEntraAudience(a) {
-			return true
-		}
 		u, err := url.Parse(a)
 		if err != nil {
 			continue
@@ -154,16 +151,10 @@ func restAudienceOK(claims jwt.MapClaims, r *http.Request) bool {
 	return false
 }
 
-// EntraAudience is the audience of Microsoft Entra tokens for Web PubSub. The
-// emulator has no Entra ID; it accepts an HS256 token signed with its access
-// key for this audience in place of one, so that code using a
-// TokenCredential (and the :generateToken path) runs locally.
+// EntraAudience is the audience of Microsoft Entra tokens for Web PubSub.
+// The REST API takes tokens for it only from the local tenant (RS256,
+// verified: identity.go), never key-signed ones, as the service does.
 const EntraAudience = "https://webpubsub.azure.com"
-
-func isEntraAudience(a string) bool {
-	a = strings.TrimSuffix(strings.TrimSuffix(a, "/.default"), "/")
-	return a == EntraAudience
-}
 
 func sameQuery(a, b url.Values) bool {
 	if len(a) != len(b) {

@@ -60,6 +60,9 @@ type Config struct {
 	// called concurrently and must be cheap.
 	Trace func(TraceEvent)
 
+	// The sizes, counts and durations below mean their Default… when zero;
+	// New refuses a negative one (*ConfigError).
+
 	// KeepAlive is the interval of WebSocket pings to idle clients
 	// (default 20 s, the service's default).
 	KeepAlive time.Duration
@@ -91,6 +94,13 @@ type Config struct {
 	// the local tenant only; :generateToken mints client tokens with a key of
 	// its own), and upstream requests carry no ce-signature.
 	DisableLocalAuth bool
+	// LoginClients are the applications the local tenant's sign-in serves
+	// (identity_login.go); none means every sign-in request is refused.
+	LoginClients []LoginClient
+	// FederatedCredentials let apps of the local tenant trade tokens of
+	// other issuers for its tokens (workload identity federation,
+	// identity_token.go).
+	FederatedCredentials []FederatedCredential
 	// URL is the emulator's own base URL (http://host:port), the authority
 	// of its local tenant in the tokens it sends upstream; empty means the
 	// host each request came to (REST) or http://localhost (upstream).
@@ -182,30 +192,34 @@ type Server struct {
 }
 
 // New returns a Server for cfg. It fails on an invalid hub name or event
-// handler URL template.
+// handler URL template, and with a *ConfigError on a negative size, count
+// or duration.
 func New(cfg Config) (*Server, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	if cfg.AccessKey == "" {
 		cfg.AccessKey = DefaultAccessKey
 	}
-	if cfg.KeepAlive <= 0 {
+	if cfg.KeepAlive == 0 {
 		cfg.KeepAlive = DefaultKeepAlive
 	}
-	if cfg.ReconnectWindow <= 0 {
+	if cfg.ReconnectWindow == 0 {
 		cfg.ReconnectWindow = DefaultReconnectWindow
 	}
-	if cfg.UpstreamTimeout <= 0 {
+	if cfg.UpstreamTimeout == 0 {
 		cfg.UpstreamTimeout = DefaultUpstreamTimeout
 	}
-	if cfg.MaxMessageBytes <= 0 {
+	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	if cfg.OutboundQueue <= 0 {
+	if cfg.OutboundQueue == 0 {
 		cfg.OutboundQueue = DefaultOutboundQueue
 	}
-	if cfg.OutboundQueueBytes <= 0 {
+	if cfg.OutboundQueueBytes == 0 {
 		cfg.OutboundQueueBytes = DefaultOutboundBytes
 	}
-	if cfg.ReadTimeout <= 0 {
+	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	log := cfg.Logger
@@ -228,6 +242,14 @@ func New(cfg Config) (*Server, error) {
 		s.keys = append(s.keys, cfg.SecondaryKey)
 	}
 	s.id.header = newSecret()
+	if err := validateLoginClients(cfg.LoginClients); err != nil {
+		return nil, err
+	}
+	fed, err := newFederation(append([]FederatedCredential(nil), cfg.FederatedCredentials...), log)
+	if err != nil {
+		return nil, err
+	}
+	s.id.fed = fed
 	if cfg.DisableLocalAuth {
 		// The published keys verify nothing; client tokens minted by
 		// :generateToken are signed with a key nobody else has.

@@ -28,6 +28,9 @@ import (
 //     minting the tenant's tokens for the resource asked for;
 //   - the REST API accepts those tokens for https://webpubsub.azure.com,
 //     checking signature, audience and expiry;
+//   - a sign-in for users (identity_login.go: authorization code with
+//     PKCE) and workload identity federation (identity_token.go), both at
+//     Entra's authorize and token endpoints of the tenant;
 //   - a hub handler with Auth ManagedIdentity gets such a token, for its
 //     resource, on every upstream call (as the resource's identity,
 //     ServiceIdentity).
@@ -60,6 +63,8 @@ type identity struct {
 	p      *idp.Provider
 	err    error
 	header string // the X-IDENTITY-HEADER secret
+	codes  loginCodes
+	fed    *federation
 }
 
 func (s *Server) provider() (*idp.Provider, error) {
@@ -110,6 +115,10 @@ func (s *Server) identityRoutes(mux *http.ServeMux) {
 	mux.Handle("GET "+disc, tenant)
 	mux.Handle("GET "+keys, tenant)
 	mux.HandleFunc("GET "+ManagedIdentityPath, s.serveManagedIdentity)
+	authorize, token := idp.EntraEndpoints(LocalTenant)
+	mux.HandleFunc("GET "+authorize, s.serveAuthorize)
+	mux.HandleFunc("POST "+authorize, s.serveAuthorize)
+	mux.HandleFunc("POST "+token, s.serveToken)
 }
 
 // serveManagedIdentity answers the App Service managed-identity protocol.

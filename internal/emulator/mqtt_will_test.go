@@ -227,7 +227,7 @@ func TestMQTTExpiryOffset(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			off := mqttExpiryOffset(b, mqttPacketIDOffset(b, "t"))
+			off := mqttExpiryOffset(b, mqttPacketIDOffset(b))
 			assert.Equal(t, "found", off > 0, tc.expiry)
 			if off == 0 {
 				return

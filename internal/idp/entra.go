@@ -11,15 +11,22 @@ func EntraPaths(tenant string) (discovery, keys string) {
 	return "/" + tenant + "/v2.0/.well-known/openid-configuration", "/" + tenant + "/discovery/v2.0/keys"
 }
 
-// EntraHandler serves tenant's discovery document and key set at
-// EntraPaths, for an authority whose base URL (scheme://host, no slash)
+// EntraEndpoints are a tenant's v2 authorization and token endpoints under
+// an authority, as on login.microsoftonline.com.
+func EntraEndpoints(tenant string) (authorize, token string) {
+	return "/" + tenant + "/oauth2/v2.0/authorize", "/" + tenant + "/oauth2/v2.0/token"
+}
+
+// EntraHandler serves tenant's discovery document (listing EntraEndpoints,
+// which it does not serve) and key set at EntraPaths, for an authority whose base URL (scheme://host, no slash)
 // base returns for a request.
 func (p *Provider) EntraHandler(tenant string, base func(*http.Request) string) http.Handler {
 	disc, keys := EntraPaths(tenant)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+disc, func(w http.ResponseWriter, r *http.Request) {
 		b := strings.TrimSuffix(base(r), "/")
-		doc, err := p.DiscoveryJSON(b+"/"+tenant+"/v2.0", b+keys, "", b+"/"+tenant+"/oauth2/v2.0/token")
+		authorize, token := EntraEndpoints(tenant)
+		doc, err := p.DiscoveryJSON(b+"/"+tenant+"/v2.0", b+keys, b+authorize, b+token)
 		writeJSON(w, doc, err)
 	})
 	mux.HandleFunc("GET "+keys, func(w http.ResponseWriter, r *http.Request) {

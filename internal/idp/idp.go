@@ -146,6 +146,7 @@ type Discovery struct {
 	SigningAlgs            []string `json:"id_token_signing_alg_values_supported"`
 	CodeChallengeMethods   []string `json:"code_challenge_methods_supported,omitempty"`
 	TokenEndpointAuthMeths []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	GrantTypes             []string `json:"grant_types_supported,omitempty"`
 }
 
 // DiscoveryJSON returns the discovery document for an issuer whose key set
@@ -155,7 +156,8 @@ func (p *Provider) DiscoveryJSON(issuer, jwksURI, authorize, token string) ([]by
 		ResponseTypes: []string{"code"}, SubjectTypes: []string{"public"}, SigningAlgs: []string{string(p.alg)}}
 	if authorize != "" {
 		d.CodeChallengeMethods = []string{"S256"}
-		d.TokenEndpointAuthMeths = []string{"none", "client_secret_post"}
+		d.TokenEndpointAuthMeths = []string{"none", "private_key_jwt"}
+		d.GrantTypes = []string{"authorization_code", "client_credentials"}
 	}
 	return json.Marshal(d)
 }

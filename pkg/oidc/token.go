@@ -1,10 +1,12 @@
 package oidc
 
 import (
-	"crypto/sha256"
+	"crypto/subtle"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Token is a verified token. Its Claims are shared with the verifier's
@@ -45,49 +47,89 @@ func (t *Token) Strings(name string) []string {
 	return nil
 }
 
-// tokenCache remembers verified tokens by their SHA-256 until they expire,
-// at most max of them; a full cache first drops expired entries and then, if
+// tokenCache remembers verified tokens until they expire, at most max of
+// them and maxCacheBytes of token text. The hit path is a seeded maphash of
+// the token, one map lookup and a constant-time compare with the stored
+// token (so a hash collision can never return another token's claims); it
+// allocates nothing. A full cache first drops expired entries and then, if
 // still full, starts over (bounded, and cheap for the common case of few
-// long-lived tokens).
+// long-lived tokens). An expired entry is dropped when it is looked up.
 type tokenCache struct {
-	max int
-	mu  sync.Mutex
-	m   map[[sha256.Size]byte]*Token
+	max   int
+	seed  maphash.Seed
+	mu    sync.Mutex
+	m     map[uint64]cacheEntry
+	bytes int // of the stored tokens
 }
+
+type cacheEntry struct {
+	raw string
+	t   *Token
+}
+
+// maxCacheBytes bounds the token text a cache holds (with the default 4096
+// entries, 2 KiB per token on average).
+const maxCacheBytes = 8 << 20
+
+func newTokenCache(max int) tokenCache { return tokenCache{max: max, seed: maphash.MakeSeed()} }
 
 func (c *tokenCache) get(raw string, now time.Time) *Token {
 	if c.max <= 0 {
 		return nil
 	}
-	k := sha256.Sum256([]byte(raw))
+	k := maphash.String(c.seed, raw)
 	c.mu.Lock()
-	t := c.m[k]
+	e, ok := c.m[k]
+	if ok && !now.Before(e.t.Expiry) {
+		c.drop(k, e)
+		ok = false
+	}
 	c.mu.Unlock()
-	if t == nil || !now.Before(t.Expiry) {
+	if !ok || !sameToken(e.raw, raw) {
 		return nil
 	}
-	return t
+	return e.t
 }
 
 func (c *tokenCache) put(raw string, t *Token, now time.Time) {
-	if c.max <= 0 || !now.Before(t.Expiry) {
+	if c.max <= 0 || !now.Before(t.Expiry) || len(raw) > maxCacheBytes {
 		return
 	}
-	k := sha256.Sum256([]byte(raw))
+	k := maphash.String(c.seed, raw)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = make(map[[sha256.Size]byte]*Token)
+		c.m = make(map[uint64]cacheEntry)
 	}
-	if len(c.m) >= c.max {
+	if old, ok := c.m[k]; ok {
+		c.drop(k, old)
+	}
+	if len(c.m) >= c.max || c.bytes+len(raw) > maxCacheBytes {
 		for k, v := range c.m {
-			if !now.Before(v.Expiry) {
-				delete(c.m, k)
+			if !now.Before(v.t.Expiry) {
+				c.drop(k, v)
 			}
 		}
-		if len(c.m) >= c.max {
+		if len(c.m) >= c.max || c.bytes+len(raw) > maxCacheBytes {
 			clear(c.m)
+			c.bytes = 0
 		}
 	}
-	c.m[k] = t
+	c.m[k] = cacheEntry{raw: raw, t: t}
+	c.bytes += len(raw)
+}
+
+// drop removes entry k (held: c.mu).
+func (c *tokenCache) drop(k uint64, e cacheEntry) {
+	delete(c.m, k)
+	c.bytes -= len(e.raw)
+}
+
+// sameToken compares two tokens in constant time for their length, without
+// copying them.
+func sameToken(a, b string) bool {
+	if len(a) != len(b) || len(a) == 0 {
+		return false
+	}
+	return subtle.ConstantTimeCompare(unsafe.Slice(unsafe.StringData(a), len(a)), unsafe.Slice(unsafe.StringData(b), len(b))) == 1
 }

@@ -105,7 +105,7 @@ func New(cfg Config) (*Verifier, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{cfg: cfg, cache: tokenCache{max: cfg.CacheSize}}
+	v := &Verifier{cfg: cfg, cache: newTokenCache(cfg.CacheSize)}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(cfg.Algorithms),
 		jwt.WithLeeway(cfg.Leeway),

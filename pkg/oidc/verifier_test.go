@@ -307,3 +307,44 @@ func TestNewRefuses(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkVerifyCached is the hit path: a token verified before, as the
+// service's reused upstream token or a user's session token.
+func BenchmarkVerifyCached(b *testing.B) {
+	is := newIssuer(b, idp.RS256)
+	v, err := oidc.New(oidc.Config{Issuer: is.URL, Audiences: []string{"api://bench"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw := is.token(b, "api://bench", "caller", nil)
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, raw); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := v.Verify(ctx, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestVerifyCachedAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation allocates")
+	}
+	is := newIssuer(t, idp.RS256)
+	v, err := oidc.New(oidc.Config{Issuer: is.URL, Audiences: []string{"api://a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := is.token(t, "api://a", "caller", nil)
+	ctx := context.Background()
+	if _, err := v.Verify(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() { v.Verify(ctx, raw) }); n != 0 {
+		t.Fatalf("a cached verification allocates %.0f times", n)
+	}
+}

@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -104,31 +107,53 @@ func TestClientAccessURL(t *testing.T) {
 	}
 }
 
-// entraStandIn is an azcore.TokenCredential for the emulator: it signs, with the
-// access key, a token for the Entra audience, which the emulator accepts in
-// place of a Microsoft Entra ID token.
-type entraStandIn struct {
-	key   string
-	calls atomic.Int32
+// tenantCredential is an azcore.TokenCredential on the emulator's
+// managed-identity endpoint: the local tenant's RS256 tokens, which its REST
+// API verifies. (azidentity's ManagedIdentityCredential would do the same,
+// but MSAL caches its tokens process-wide, and these tests run emulators in
+// parallel, each with its own key.) token, when set, replaces the answer.
+type tenantCredential struct {
+	endpoint, header string
+	token            string
+	calls            atomic.Int32
 }
 
-func (c *entraStandIn) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+func newTenantCredential(e *env) *tenantCredential {
+	mi := e.emu.ManagedIdentityEnv(e.base)
+	return &tenantCredential{endpoint: mi["IDENTITY_ENDPOINT"], header: mi["IDENTITY_HEADER"]}
+}
+
+func (c *tenantCredential) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	c.calls.Add(1)
 	if !slices.Equal(o.Scopes, []string{wps.Scope}) {
 		return azcore.AccessToken{}, errors.New("unexpected scopes " + strings.Join(o.Scopes, ","))
 	}
-	exp := time.Now().Add(time.Hour)
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"aud": emulator.EntraAudience, "iat": time.Now().Unix(), "exp": exp.Unix(),
-	}).SignedString([]byte(c.key))
-	return azcore.AccessToken{Token: tok, ExpiresOn: exp}, err
+	if c.token != "" {
+		return azcore.AccessToken{Token: c.token, ExpiresOn: time.Now().Add(time.Hour)}, nil
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint+"?api-version=2019-08-01&resource="+strings.TrimSuffix(wps.Scope, "/.default"), nil)
+	req.Header.Set("X-IDENTITY-HEADER", c.header)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return azcore.AccessToken{}, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+		ExpiresOn   string `json:"expires_on"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		return azcore.AccessToken{}, fmt.Errorf("managed identity endpoint: %d %v", resp.StatusCode, err)
+	}
+	exp, _ := strconv.ParseInt(body.ExpiresOn, 10, 64)
+	return azcore.AccessToken{Token: body.AccessToken, ExpiresOn: time.Unix(exp, 0)}, nil
 }
 
 func TestTokenCredential(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := e.ctx()
-	cred := &entraStandIn{key: emulator.DefaultAccessKey}
+	cred := newTenantCredential(e)
 	c, err := wps.NewClient(e.base, e.hub, cred, &wps.ClientOptions{Retry: wps.RetryOptions{MaxRetries: -1}})
 	e.must("NewClient", err)
 
@@ -169,13 +194,21 @@ func TestTokenCredential(t *testing.T) {
 		t.Errorf("GetToken called %d times for 4 calls, want 1 (the token is cached until it expires)", n)
 	}
 
-	// A bearer token signed with another key is refused.
-	bad, err := wps.NewClient(e.base, e.hub, &entraStandIn{key: "wrong"}, &wps.ClientOptions{Retry: wps.RetryOptions{MaxRetries: -1}})
-	e.must("NewClient", err)
-	err = bad.SendToAll(ctx, wps.Text("no"), nil)
-	var re *wps.ResponseError
-	if !errors.As(err, &re) || re.StatusCode != http.StatusUnauthorized {
-		t.Errorf("SendToAll with a bad bearer token: %v, want a 401 *wps.ResponseError", err)
+	// A token signed with the access key for the Entra audience is refused,
+	// as is one from another emulator's tenant.
+	keySigned, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"aud": emulator.EntraAudience, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString([]byte(emulator.DefaultAccessKey))
+	otherTenant, err := newTenantCredential(newEnv(t)).GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{wps.Scope}})
+	e.must("another emulator's token", err)
+	for name, tok := range map[string]string{"key-signed": keySigned, "another tenant's": otherTenant.Token} {
+		bad, err := wps.NewClient(e.base, e.hub, &tenantCredential{token: tok}, &wps.ClientOptions{Retry: wps.RetryOptions{MaxRetries: -1}})
+		e.must("NewClient", err)
+		err = bad.SendToAll(ctx, wps.Text("no"), nil)
+		var re *wps.ResponseError
+		if !errors.As(err, &re) || re.StatusCode != http.StatusUnauthorized {
+			t.Errorf("SendToAll with a %s bearer token: %v, want a 401 *wps.ResponseError", name, err)
+		}
 	}
 	u.expectNone()
 }

@@ -39,6 +39,10 @@ type Options struct {
 	Limits ChatLimits
 	// Trace serves the live trace stream at /trace/events when set.
 	Trace *Trace
+	// Login, when set, makes the chat page sign users in through an OpenID
+	// Connect provider (authorization code with PKCE) and send negotiate its
+	// access token, instead of a name in ?userId=.
+	Login *Login
 	// TracePublic serves the trace to any client; by default only to
 	// loopback peers, since it shows every message of every user.
 	TracePublic bool
@@ -51,12 +55,24 @@ type ChatLimits struct {
 	RoomPattern  string `json:"roomPattern,omitempty"`  // MESSAGE_ROOM_PATTERN
 }
 
+// Login names the provider the chat page signs in with.
+type Login struct {
+	// Discovery is the provider's discovery document URL; a path is on the
+	// page's own origin (the provider's endpoints are then too).
+	Discovery string `json:"discovery"`
+	// ClientID is the page's client id at the provider.
+	ClientID string `json:"clientId"`
+	// Scope is asked for; empty means "openid profile".
+	Scope string `json:"scope,omitempty"`
+}
+
 // Config is what the pages read from /config.json.
 type Config struct {
 	NegotiateURL string     `json:"negotiateUrl,omitempty"`
 	Hub          string     `json:"hub"`
 	TraceURL     string     `json:"traceUrl,omitempty"`
 	Limits       ChatLimits `json:"limits"`
+	Login        *Login     `json:"login,omitempty"`
 }
 
 // Handler serves the chat page at "/", the trace page at "/trace", their
@@ -66,7 +82,7 @@ type Config struct {
 func Handler(opts Options) http.Handler {
 	mux := http.NewServeMux()
 	files := http.FileServerFS(Files())
-	cfg := Config{NegotiateURL: opts.NegotiateURL, Hub: opts.Hub, Limits: opts.Limits}
+	cfg := Config{NegotiateURL: opts.NegotiateURL, Hub: opts.Hub, Limits: opts.Limits, Login: opts.Login}
 	guard := func(h http.Handler) http.Handler {
 		if opts.TracePublic {
 			return h

@@ -13,7 +13,10 @@
 // also when that takes a fresh connection (the emulator restarted).
 // The name, the rooms and the last messages are kept in sessionStorage, so
 // a reload keeps the session.
+// With a login in /config.json (`wpsfn dev --keyless`), the page signs in
+// through the provider instead (login.js) and negotiates with its token.
 import { ReliableClient } from "/static/wps-client.js";
+import { startLogin, finishLogin, session } from "/static/login.js";
 
 const $ = (id) => document.getElementById(id);
 const SAVED = "wpsfn-chat";
@@ -47,9 +50,14 @@ function setStatus(s) {
 async function negotiate(name) {
   const cfg = await config();
   const u = new URL(cfg.negotiateUrl, location.href);
-  u.searchParams.set("userId", name);
+  const init = {};
+  if (cfg.login) {
+    const s = session();
+    if (!s) throw new Error("the sign-in has expired: sign in again");
+    init.headers = { Authorization: "Bearer " + s.token };
+  } else u.searchParams.set("userId", name);
   let res;
-  try { res = await fetch(u); } catch { throw new Error("the server cannot be reached"); }
+  try { res = await fetch(u, init); } catch { throw new Error("the server cannot be reached"); }
   if (!res.ok) throw new Error(`negotiate answered ${res.status}: ${(await res.text()).trim()}`);
   const body = await res.json();
   if (!body.url) throw new Error("negotiate answered without a url");
@@ -365,6 +373,14 @@ async function enter(name, restore) {
 
 $("signin").addEventListener("submit", async (e) => {
   e.preventDefault();
+  if (state.cfg?.login) {
+    $("signin-btn").disabled = true;
+    startLogin(state.cfg.login).catch((err) => {
+      $("signin-error").textContent = err.message;
+      $("signin-btn").disabled = false;
+    });
+    return;
+  }
   const name = $("name").value.trim();
   $("signin-error").textContent = "";
   if (!name) {
@@ -428,20 +444,31 @@ state.send = send; // the browser test sends past the page's own checks
 
 $("leave-btn").onclick = () => state.current && leave(state.current).catch((e) => { $("join-error").textContent = e.message; });
 
-config().then((c) => {
+function signinFailed(err) {
+  $("signin").hidden = false;
+  $("chat").hidden = true;
+  $("signin-error").textContent = err.message;
+  setStatus("offline");
+}
+
+setStatus("signed out");
+config().then(async (c) => {
   $("hub").textContent = c.hub || "chat";
   const l = limits();
   // maxlength counts UTF-16 units: leave room for characters outside the BMP; check() counts characters.
   $("text").maxLength = l.maxTextRunes * 2;
-}).catch(() => {});
-setStatus("signed out");
-const prev = saved();
-if (prev?.name) {
-  $("name").value = prev.name;
-  enter(prev.name, prev).catch((err) => {
-    $("signin").hidden = false;
-    $("chat").hidden = true;
-    $("signin-error").textContent = err.message;
-    setStatus("offline");
-  });
-}
+  const prev = saved();
+  if (c.login) {
+    $("name").hidden = true;
+    $("signin-btn").textContent = "Sign in with the local identity provider";
+    $("signin-intro").textContent = "The emulator's local tenant signs you in (an OpenID Connect authorization-code flow); negotiate checks its token and makes a client access URL for hub ";
+    const fresh = await finishLogin(c.login);
+    const s = fresh || session();
+    if (s) await enter(s.name, prev?.name === s.name ? prev : null);
+    return;
+  }
+  if (prev?.name) {
+    $("name").value = prev.name;
+    await enter(prev.name, prev);
+  }
+}).catch(signinFailed);
