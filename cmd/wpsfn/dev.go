@@ -65,6 +65,8 @@ type devOptions struct {
 	// Device runs the simulated telemetry device (device_dev.go) that the
 	// dashboard page shows.
 	Device bool
+	// Limits are the emulator's size, count and duration flags.
+	Limits emulatorLimits
 	// Logger receives the emulator's and the functions' log lines.
 	Logger *slog.Logger
 	// Ready, when set, is called once everything serves.
@@ -101,6 +103,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	heartbeat := fs.Duration("heartbeat", 0, "run the scheduled broadcast (a heartbeat to all clients) at this `interval`, e.g. 10s; 0 disables")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	keyless := fs.Bool("keyless", false, "no key at all: the emulator with disableLocalAuth, the functions on its managed identity and Entra tokens")
+	limits := addEmulatorLimits(fs)
 	device := fs.Bool("device", true, "run a simulated MQTT device publishing telemetry to topic "+defaultDeviceTopic+" every second (shown at /dashboard)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wpsfn dev [flags]")
@@ -131,7 +134,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger) // pkg/faas logs through the default logger
 	opts := devOptions{
-		Addr: *addr, PortBase: *portBase, Hub: *hub, Heartbeat: *heartbeat, Keyless: *keyless, Device: *device,
+		Addr: *addr, PortBase: *portBase, Hub: *hub, Heartbeat: *heartbeat, Keyless: *keyless, Device: *device, Limits: *limits,
 		Environ: functionEnviron(os.Environ()), Logger: logger,
 		Ready: func(st *devStack) { printDevBanner(stdout, st, *heartbeat) },
 	}
@@ -222,7 +225,7 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 		upstreamAuth = emulator.UpstreamAuth{Type: "ManagedIdentity", Resource: devEventsResource}
 		logins, pageLogin = devLogin(baseURL)
 	}
-	emu, err := emulator.New(emulator.Config{
+	emuCfg := emulator.Config{
 		Logger: log.With("component", "emulator"),
 		Hubs: map[string]emulator.HubSettings{
 			opts.Hub: {EventHandlers: []emulator.EventHandler{
@@ -245,9 +248,11 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 		DisableLocalAuth: opts.Keyless,
 		LoginClients:     logins,
 		URL:              baseURL,
-	})
+	}
+	opts.Limits.apply(&emuCfg)
+	emu, err := emulator.New(emuCfg)
 	if err != nil {
-		return &devConfigError{err}
+		return &devConfigError{limitError(err)}
 	}
 	trace.Snapshot = emu.Snapshot
 	connStr := emu.ConnectionString(baseURL)

@@ -81,6 +81,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	verbose := fs.Bool("v", false, "log every connection and upstream call")
 	tracePublic := fs.Bool("trace-public", false, "serve the live trace (/trace) to every host, not only to this machine's loopback clients")
 	disableTrace := fs.Bool("disable-trace", false, "no live trace: tracing summarizes and redacts every frame, work a load test may not want")
+	limits := addEmulatorLimits(fs)
 	var hubs hubFlag
 	fs.Var(&hubs, "hub", "NAME=URLTEMPLATE: a hub whose connect/connected/disconnected and user events\n"+
 		"go to URLTEMPLATE ({hub} and {event} are substituted); repeatable")
@@ -104,6 +105,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Addr = *addr
 	cfg.DisableLocalAuth = *disableLocalAuth
+	limits.apply(&cfg)
 	var trace *web.Trace
 	if !*disableTrace {
 		trace = &web.Trace{Logger: cfg.Logger}
@@ -118,7 +120,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	emu, err := emulator.New(cfg)
 	if err != nil {
 		ln.Close()
-		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", err)
+		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", limitError(err))
 		return 2
 	}
 	if trace != nil {

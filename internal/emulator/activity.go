@@ -92,7 +92,7 @@ func (c *conn) traceFrame(kind, what string, typ websocket.MessageType, data []b
 // traceBatch traces the frames of a written batch.
 func (c *conn) traceBatch(batch []outMsg, scratch *[]byte) {
 	for _, m := range batch {
-		data := m.data
+		data := m.bytes(scratch)
 		if m.seq > 0 {
 			*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
 			data = *scratch

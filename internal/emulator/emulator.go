@@ -60,6 +60,9 @@ type Config struct {
 	// called concurrently and must be cheap.
 	Trace func(TraceEvent)
 
+	// The sizes, counts and durations below mean their Default… when zero;
+	// New refuses a negative one (*ConfigError).
+
 	// KeepAlive is the interval of WebSocket pings to idle clients
 	// (default 20 s, the service's default).
 	KeepAlive time.Duration
@@ -189,30 +192,34 @@ type Server struct {
 }
 
 // New returns a Server for cfg. It fails on an invalid hub name or event
-// handler URL template.
+// handler URL template, and with a *ConfigError on a negative size, count
+// or duration.
 func New(cfg Config) (*Server, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	if cfg.AccessKey == "" {
 		cfg.AccessKey = DefaultAccessKey
 	}
-	if cfg.KeepAlive <= 0 {
+	if cfg.KeepAlive == 0 {
 		cfg.KeepAlive = DefaultKeepAlive
 	}
-	if cfg.ReconnectWindow <= 0 {
+	if cfg.ReconnectWindow == 0 {
 		cfg.ReconnectWindow = DefaultReconnectWindow
 	}
-	if cfg.UpstreamTimeout <= 0 {
+	if cfg.UpstreamTimeout == 0 {
 		cfg.UpstreamTimeout = DefaultUpstreamTimeout
 	}
-	if cfg.MaxMessageBytes <= 0 {
+	if cfg.MaxMessageBytes == 0 {
 		cfg.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	if cfg.OutboundQueue <= 0 {
+	if cfg.OutboundQueue == 0 {
 		cfg.OutboundQueue = DefaultOutboundQueue
 	}
-	if cfg.OutboundQueueBytes <= 0 {
+	if cfg.OutboundQueueBytes == 0 {
 		cfg.OutboundQueueBytes = DefaultOutboundBytes
 	}
-	if cfg.ReadTimeout <= 0 {
+	if cfg.ReadTimeout == 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
 	log := cfg.Logger

@@ -80,6 +80,21 @@ type outMsg struct {
 	expires int64
 	needSeq bool
 	kind    frameKind // for the trace
+	// mqttID is the packet id of a QoS 1 or 2 MQTT PUBLISH whose data is
+	// the fan-out's shared encoding: every write path writes it into its
+	// copy of the bytes (see bytes); 0 for every other frame.
+	mqttID uint16
+}
+
+// bytes is m's data as sent, the MQTT packet id written in (into scratch)
+// when it has one. The corkWriter's path patches its own buffer instead.
+func (m *outMsg) bytes(scratch *[]byte) []byte {
+	if m.mqttID == 0 {
+		return m.data
+	}
+	*scratch = append((*scratch)[:0], m.data...)
+	setMQTTPacketID(*scratch, m.mqttID)
+	return *scratch
 }
 
 // frameKind is what an outMsg is, for the trace. A byte rather than a

@@ -200,12 +200,20 @@ func encodeMQTT(pk *packets.Packet) ([]byte, error) {
 	return buf.Bytes(), err
 }
 
-// mqttPacketIDOffset is where the packet identifier of an encoded QoS > 0
-// PUBLISH starts: after the fixed header and the topic name.
-func mqttPacketIDOffset(b []byte, topic string) int {
+// setMQTTPacketID writes id into b, an encoded QoS 1 or 2 PUBLISH: after
+// the fixed header and the topic name ([MQTT-3.3.2]). b is the fan-out's
+// template or a copy of it, so it is well formed.
+func setMQTTPacketID(b []byte, id uint16) {
 	i := 1
 	for i < len(b) && b[i]&0x80 != 0 {
 		i++
 	}
-	return i + 1 + 2 + len(topic)
+	i++ // past the remaining length
+	if i+2 > len(b) {
+		return
+	}
+	i += 2 + (int(b[i])<<8 | int(b[i+1]))
+	if i+2 <= len(b) {
+		b[i], b[i+1] = byte(id>>8), byte(id)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -149,5 +150,72 @@ func TestMQTTPublisherFanoutBound(t *testing.T) {
 	}
 	if m := subs[0].next(t); string(m.Payload) != "last" {
 		t.Fatalf("subscriber of t1 got %q, want last", m.Payload)
+	}
+}
+
+// A QoS 1 fan-out shares one encoding: each subscriber still gets its own
+// session's next packet id, the bytes otherwise identical, and an
+// unacknowledged one comes back with the same id (DUP) after a reconnect.
+func TestMQTTQoS1SharedEncodingIDs(t *testing.T) {
+	e := newEnv(t, Config{})
+	tok := e.mqttToken("h", "u", wps.RoleJoinLeaveGroupAny, wps.RoleSendToGroupAny)
+	a, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "a", clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "b", clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "p", clean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a's session is two ids ahead of b's.
+	a.sub(t, "only", 1)
+	for _, body := range []string{"x1", "x2"} {
+		mqttPublish(t, pub, "only", 1, body)
+		if m := a.next(t); m.PacketID != map[string]uint16{"x1": 1, "x2": 2}[body] {
+			t.Fatalf("%s: packet id %d", body, m.PacketID)
+		}
+	}
+	a.sub(t, "both", 1)
+	b.sub(t, "both", 1)
+	for i, body := range []string{"y1", "y2", "y3"} {
+		mqttPublish(t, pub, "both", 1, body)
+		ma, mb := a.next(t), b.next(t)
+		if string(ma.Payload) != body || string(mb.Payload) != body || ma.Topic != "both" || mb.Topic != "both" || ma.QoS != 1 || mb.QoS != 1 {
+			t.Fatalf("got %q on %q and %q on %q, want %q on both at QoS 1", ma.Payload, ma.Topic, mb.Payload, mb.Topic, body)
+		}
+		if ma.PacketID != uint16(3+i) || mb.PacketID != uint16(1+i) {
+			t.Fatalf("%s: packet ids %d and %d, want %d and %d (each session's own)", body, ma.PacketID, mb.PacketID, 3+i, 1+i)
+		}
+	}
+}
+
+// A QoS 1 delivery to a session allocates nothing: the fan-out's one
+// encoding is shared, the packet id written as the bytes are sent.
+func TestMQTTDeliverAllocs(t *testing.T) {
+	e := newEnv(t, Config{})
+	h := e.s.hub("h")
+	c := &conn{s: e.s, h: h, id: "c", groups: map[string]struct{}{}, attached: true}
+	c.mq = newMQTTSession(c, mqttV5, &packets.Packet{}, 0)
+	c.proto = c.mq
+	c.mq.online = true
+	c.mq.subscribe("g", mqttSub{qos: 1})
+	d := &delivery{p: payload{dataType: dataBinary, data: []byte("payload")}, from: "group", group: "g"}
+	deliver := func() {
+		if ok, _ := c.mq.deliver(d); !ok {
+			t.Fatal("deliver refused")
+		}
+		c.mq.mu.Lock()
+		for id := range c.mq.inflight {
+			delete(c.mq.inflight, id) // acknowledged
+		}
+		c.mq.mu.Unlock()
+	}
+	deliver() // encodes the PUBLISH once
+	if n := testing.AllocsPerRun(100, deliver); n != 0 {
+		t.Errorf("%.1f allocations per QoS 1 delivery, want 0", n)
 	}
 }

@@ -312,7 +312,7 @@ func (mc *mqttConn) userEvent(name string, pk *packets.Packet) {
 	if reply.FixedHeader.Qos == 0 {
 		f = outMsg{typ: websocket.MessageBinary, data: b, kind: kindMessage}
 	} else {
-		f = m.assignLocked(&mqttOut{tmpl: b, idOff: mqttPacketIDOffset(b, topic), qos: 1})
+		f = m.assignLocked(mqttOut{tmpl: b, qos: 1})
 	}
 	m.mu.Unlock()
 	c.send(f)

@@ -42,8 +42,8 @@ type mqttSession struct {
 	subs      map[string]mqttSub
 	nextID    uint16
 	order     uint64
-	inflight  map[uint16]*mqttOut
-	backlog   []*mqttOut
+	inflight  map[uint16]mqttOut
+	backlog   []mqttOut
 	backBytes int
 	received  map[uint16]struct{} // inbound QoS 2 ids awaiting PUBREL
 	will      *packets.Packet
@@ -67,11 +67,13 @@ type mqttSub struct {
 // connect event: QoS 1, the QoS of the service's sends.
 var defaultSub = mqttSub{qos: 1}
 
-// mqttOut is a QoS 1 or 2 message to the client, until acknowledged.
+// mqttOut is a QoS 1 or 2 message to the client, until acknowledged. It is
+// kept by value (inflight, backlog) and its bytes are the fan-out's one
+// encoding, shared by every session: the packet id is written into the
+// copy that goes out (outMsg.mqttID), so a fan-out allocates nothing per
+// subscriber.
 type mqttOut struct {
-	tmpl     []byte // the encoded PUBLISH, packet id to be patched in
-	idOff    int
-	pkt      []byte // the PUBLISH as sent (with its id)
+	tmpl     []byte // the encoded PUBLISH, packet id 1 (nil once released)
 	id       uint16
 	seq      uint64
 	qos      byte
@@ -81,7 +83,7 @@ type mqttOut struct {
 
 func newMQTTSession(c *conn, v byte, pk *packets.Packet, expiry time.Duration) *mqttSession {
 	m := &mqttSession{c: c, sessionID: c.s.newID(), subs: map[string]mqttSub{},
-		inflight: map[uint16]*mqttOut{}, received: map[uint16]struct{}{}}
+		inflight: map[uint16]mqttOut{}, received: map[uint16]struct{}{}}
 	m.configure(v, pk, expiry)
 	return m
 }
@@ -129,18 +131,19 @@ func (m *mqttSession) attach(sk *socket, physID string, connack []byte) bool {
 	defer m.mu.Unlock()
 	m.physID, m.online = physID, true
 	first := []outMsg{{typ: websocket.MessageBinary, data: connack, kind: kindSystem}}
-	outs := make([]*mqttOut, 0, len(m.inflight))
+	outs := make([]mqttOut, 0, len(m.inflight))
 	for _, o := range m.inflight {
 		outs = append(outs, o)
 	}
-	slices.SortFunc(outs, func(a, b *mqttOut) int { return cmp.Compare(a.seq, b.seq) })
+	slices.SortFunc(outs, func(a, b mqttOut) int { return cmp.Compare(a.seq, b.seq) })
 	for _, o := range outs {
 		if o.released {
 			first = append(first, m.ackMsg(packets.Pubrel, o.id, 0))
 			continue
 		}
-		dup := append([]byte(nil), o.pkt...)
+		dup := append([]byte(nil), o.tmpl...)
 		dup[0] |= 0x08
+		setMQTTPacketID(dup, o.id)
 		first = append(first, outMsg{typ: websocket.MessageBinary, data: dup, kind: kindMessage})
 	}
 	for len(m.backlog) > 0 && len(m.inflight) < m.recvMax {
@@ -402,7 +405,7 @@ func (m *mqttSession) deliver(d *delivery) (ok, claim bool) {
 		}
 		return m.c.enqueueClaim(outMsg{typ: websocket.MessageBinary, data: tmpl, kind: kindMessage, expires: d.expires}, true)
 	}
-	o := &mqttOut{tmpl: tmpl, idOff: mqttPacketIDOffset(tmpl, topic), qos: qos, expires: d.expires}
+	o := mqttOut{tmpl: tmpl, qos: qos, expires: d.expires}
 	if !m.online || len(m.inflight) >= m.recvMax || len(m.backlog) > 0 {
 		return m.queueLocked(o), false
 	}
@@ -412,7 +415,7 @@ func (m *mqttSession) deliver(d *delivery) (ok, claim bool) {
 // queueLocked keeps o for later; false when the backlog is full while the
 // client is online (a slow client). An offline session drops what does not
 // fit: the service keeps nothing beyond its bounds either.
-func (m *mqttSession) queueLocked(o *mqttOut) bool {
+func (m *mqttSession) queueLocked(o mqttOut) bool {
 	if len(m.backlog) >= m.c.s.cfg.OutboundQueue || m.backBytes+len(o.tmpl) > mqttMaxBacklogBytes {
 		if m.online {
 			return false
@@ -425,9 +428,9 @@ func (m *mqttSession) queueLocked(o *mqttOut) bool {
 	return true
 }
 
-func (m *mqttSession) popBacklogLocked() *mqttOut {
+func (m *mqttSession) popBacklogLocked() mqttOut {
 	o := m.backlog[0]
-	m.backlog[0] = nil
+	m.backlog[0] = mqttOut{}
 	m.backlog = m.backlog[1:]
 	m.backBytes -= len(o.tmpl)
 	if len(m.backlog) == 0 {
@@ -436,8 +439,9 @@ func (m *mqttSession) popBacklogLocked() *mqttOut {
 	return o
 }
 
-// assignLocked gives o a packet id, records it in flight and returns its frame.
-func (m *mqttSession) assignLocked(o *mqttOut) outMsg {
+// assignLocked gives o a packet id, records it in flight and returns its
+// frame: the shared bytes, the id written in as they are sent.
+func (m *mqttSession) assignLocked(o mqttOut) outMsg {
 	for {
 		m.nextID++
 		if m.nextID == 0 {
@@ -450,11 +454,8 @@ func (m *mqttSession) assignLocked(o *mqttOut) outMsg {
 	o.id = m.nextID
 	m.order++
 	o.seq = m.order
-	o.pkt = append([]byte(nil), o.tmpl...)
-	o.pkt[o.idOff], o.pkt[o.idOff+1] = byte(o.id>>8), byte(o.id)
-	o.tmpl = nil
 	m.inflight[o.id] = o
-	return outMsg{typ: websocket.MessageBinary, data: o.pkt, kind: kindMessage}
+	return outMsg{typ: websocket.MessageBinary, data: o.tmpl, mqttID: o.id, kind: kindMessage}
 }
 
 // pumpLocked moves waiting messages into the inflight window and returns
@@ -485,25 +486,26 @@ func (m *mqttSession) ackMsg(typ byte, id uint16, code byte) outMsg {
 func (m *mqttSession) acked(pk *packets.Packet) {
 	m.mu.Lock()
 	var out []outMsg
-	o := m.inflight[pk.PacketID]
+	o, found := m.inflight[pk.PacketID]
 	switch pk.FixedHeader.Type {
 	case packets.Puback:
-		if o != nil && o.qos == 1 {
+		if found && o.qos == 1 {
 			delete(m.inflight, o.id)
 		}
 	case packets.Pubrec:
-		if o != nil && o.qos == 2 {
+		if found && o.qos == 2 {
 			if pk.ReasonCode >= 0x80 {
 				delete(m.inflight, o.id) // refused: the flow ends ([MQTT-4.3.3-4])
 			} else {
-				o.released, o.pkt = true, nil
+				o.released, o.tmpl = true, nil
+				m.inflight[o.id] = o
 				out = append(out, m.ackMsg(packets.Pubrel, o.id, 0))
 			}
 		} else if m.version() == mqttV5 {
 			out = append(out, m.ackMsg(packets.Pubrel, pk.PacketID, packets.ErrPacketIdentifierNotFound.Code))
 		}
 	case packets.Pubcomp:
-		if o != nil && o.released {
+		if found && o.released {
 			delete(m.inflight, o.id)
 		}
 	}

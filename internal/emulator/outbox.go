@@ -399,7 +399,7 @@ func (c *conn) writeBatch(sk *socket, batch []outMsg, scratch *[]byte) error {
 		ctx, cancel := context.WithTimeout(sk.ctx, writeTimeout)
 		defer cancel()
 		for _, m := range batch {
-			data := m.data
+			data := m.bytes(scratch)
 			if m.seq > 0 {
 				*scratch = appendSequenced((*scratch)[:0], m.seq, m.data)
 				data = *scratch

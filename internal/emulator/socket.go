@@ -206,6 +206,9 @@ func appendFrames(b []byte, batch []outMsg, scratch *[]byte) []byte {
 		b = appendFrameHeader(b, op, len(prefix)+len(m.data))
 		b = append(b, prefix...)
 		b = append(b, m.data...)
+		if m.mqttID != 0 { // an MQTT PUBLISH's id, in this copy of the shared bytes
+			setMQTTPacketID(b[len(b)-len(m.data):], m.mqttID)
+		}
 	}
 	return b
 }
