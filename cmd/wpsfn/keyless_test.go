@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +21,11 @@ import (
 	"github.com/wpsfn/wpsfn/internal/assert"
 	"github.com/wpsfn/wpsfn/internal/emulator"
 	"github.com/wpsfn/wpsfn/internal/nodetest"
+	"github.com/wpsfn/wpsfn/internal/syncbuf"
 )
 
 // startKeyless runs `wpsfn dev --keyless` until the test ends.
-func startKeyless(t *testing.T) *devStack {
+func startKeyless(t *testing.T, logs io.Writer) *devStack {
 	t.Helper()
 	t.Setenv("IDENTITY_ENDPOINT", "") // restored after the test; runDev sets them
 	t.Setenv("IDENTITY_HEADER", "")
@@ -28,8 +34,9 @@ func startKeyless(t *testing.T) *devStack {
 	done := make(chan error, 1)
 	go func() {
 		done <- runDev(ctx, devOptions{Addr: "127.0.0.1:0", Hub: "chat", Keyless: true,
-			Environ: map[string]string{}, ShutdownTimeout: 2 * time.Second, Logger: testLogger(t),
-			Ready: func(st *devStack) { ready <- st }})
+			Environ: map[string]string{}, ShutdownTimeout: 2 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(io.MultiWriter(&testWriter{t: t}, logs), &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Ready:  func(st *devStack) { ready <- st }})
 	}()
 	var st *devStack
 	select {
@@ -101,10 +108,108 @@ func devSignIn(t *testing.T, st *devStack, user string) string {
 // verifies their token; :generateToken), are greeted (REST), and chat
 // (upstream, then REST).
 func TestDevKeyless(t *testing.T) {
-	st := startKeyless(t)
+	var logs syncbuf.Buffer
+	st := startKeyless(t, &logs)
 	t.Run("go clients", func(t *testing.T) { testKeylessChat(t, st) })
 	t.Run("negotiate refusals", func(t *testing.T) { testKeylessNegotiateRefusals(t, st) })
 	t.Run("browser sign-in", func(t *testing.T) { testBrowserKeylessLogin(t, st) })
+	t.Run("web-pubsub-client and the trace", func(t *testing.T) { testKeylessSDKTrace(t, st, true) })
+	// Nothing logged (at debug level) holds a token.
+	if jwtRE.MatchString(logs.String()) {
+		t.Errorf("the logs show a token:\n%s", jwtRE.FindString(logs.String()))
+	}
+}
+
+var jwtRE = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{10,}\.eyJ`)
+
+// TestDevKeyedSDKTrace is the same SDK flow with keys: signed upstream
+// calls, no bearer token.
+func TestDevKeyedSDKTrace(t *testing.T) {
+	st, stop := launchDev(t, "127.0.0.1:0", 0)
+	defer stop()
+	testKeylessSDKTrace(t, st, false)
+}
+
+// testKeylessSDKTrace chats through Microsoft's @azure/web-pubsub-client
+// (test/keyless-client.js) and then reads the live trace: every event call
+// is authenticated the way the mode says (keyless: a bearer token and no
+// ce-signature; keyed: a ce-signature and no bearer token), and no token,
+// key or signature shows anywhere in it.
+func testKeylessSDKTrace(t *testing.T, st *devStack, keyless bool) {
+	nodetest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	raw := nodetest.Run(ctx, t, nil, "keyless-client.js", negotiateURL(t, st, "sdk-a"), negotiateURL(t, st, "sdk-b"))
+	var res struct {
+		Acked     bool
+		Connected []string
+		From      string
+		Text      string
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatalf("keyless-client.js: %v\n%s", err, raw)
+	}
+	assert.Equal(t, "connected", strings.Join(res.Connected, ","), "sdk-a,sdk-b")
+	assert.Equal(t, "from", res.From, "sdk-a")
+	assert.Equal(t, "text", res.Text, "hi from the SDK")
+	assert.True(t, "acked", res.Acked)
+
+	// The trace's history, then each upstream call's detail.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, st.BaseURL+"/trace/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 16<<20)
+	var hist struct {
+		Events []struct {
+			ID uint64 `json:"id"`
+			K  string `json:"k"`
+			S  string `json:"s"`
+			D  bool   `json:"d"`
+		} `json:"events"`
+	}
+	for sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			json.Unmarshal([]byte(d), &hist)
+			break
+		}
+	}
+	resp.Body.Close()
+	secrets := regexp.MustCompile(`eyJ[A-Za-z0-9_-]{10,}\.eyJ|` + regexp.QuoteMeta(emulator.DefaultAccessKey) + `|sha256=[0-9a-f]{16,}`)
+	upstream := 0
+	for _, ev := range hist.Events {
+		if secrets.MatchString(ev.S) {
+			t.Errorf("trace summary shows a secret: %s", ev.S)
+		}
+		if !ev.D {
+			continue
+		}
+		resp, err := http.Get(st.BaseURL + "/trace/events/" + strconv.FormatUint(ev.ID, 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if secrets.Match(b) {
+			t.Errorf("trace detail of %q shows a secret:\n%s", ev.S, b)
+		}
+		if ev.K != "upstream" || !strings.Contains(string(b), "POST ") {
+			continue
+		}
+		upstream++
+		if keyless {
+			assert.Contains(t, "keyless upstream call", string(b), "Signed: no")
+			assert.Contains(t, "keyless upstream call", string(b), "Bearer: yes")
+		} else {
+			assert.Contains(t, "keyed upstream call", string(b), "Signed: yes")
+			assert.Contains(t, "keyed upstream call", string(b), "Bearer: no")
+		}
+	}
+	if upstream < 3 {
+		t.Fatalf("%d upstream calls in the trace, want connect, connected and message at least", upstream)
+	}
 }
 
 func testKeylessChat(t *testing.T, st *devStack) {

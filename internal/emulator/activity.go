@@ -375,13 +375,13 @@ func restBodyPreview(b *traceBuffer) string {
 }
 
 // traceUpstream traces one upstream call: the event, the handler's answer.
-func (s *Server) traceUpstream(h *hub, cc *cloudevents.ConnectionContext, event, target string, ev cloudevents.Event, ans *cloudevents.Answer, err error, start time.Time) {
+func (s *Server) traceUpstream(h *hub, cc *cloudevents.ConnectionContext, event, target, auth string, ev cloudevents.Event, ans *cloudevents.Answer, err error, start time.Time) {
 	status := 0
 	if ans != nil {
 		status = ans.Status
 	}
 	var d strings.Builder
-	fmt.Fprintf(&d, "POST %s (%s event)\n\n", redactTemplate(target), event)
+	fmt.Fprintf(&d, "POST %s (%s event)\n%s\n", redactTemplate(target), event, auth)
 	if b, jerr := json.MarshalIndent(ev, "", "  "); jerr == nil {
 		d.Write(b)
 	}

@@ -67,6 +67,19 @@ func newUpstream(s *Server) *upstream {
 	return &upstream{s: s, caller: caller, mi: &mi, validated: map[string]validation{}}
 }
 
+// authText says how a call to eh is authenticated, for the trace (never
+// the token or signature itself).
+func (u *upstream) authText(eh *EventHandler) string {
+	t := "Signed: no (local auth is disabled: no ce-signature header)\n"
+	if u.caller.Keys != nil {
+		t = "Signed: yes (ce-signature header)\n"
+	}
+	if strings.EqualFold(eh.Auth.Type, "ManagedIdentity") {
+		return t + "Bearer: yes (Authorization header: the resource identity's token for " + eh.Auth.Resource + ")\n"
+	}
+	return t + "Bearer: no\n"
+}
+
 // forget drops cached validations (after SetHub).
 func (u *upstream) forget() {
 	u.mu.Lock()
@@ -198,7 +211,7 @@ func (u *upstream) call(ctx context.Context, h *hub, eh *EventHandler, event str
 	c, ctx := u.callerFor(ctx, eh)
 	ans, err := c.Send(ctx, target, ev)
 	if u.s.tracing() {
-		u.s.traceUpstream(h, cc, event, target, ev, ans, err, start)
+		u.s.traceUpstream(h, cc, event, target, u.authText(eh), ev, ans, err, start)
 	}
 	if err != nil {
 		u.s.log.Warn("emulator: upstream call failed", "hub", h.name, "event", event, "connectionId", cc.ConnectionID, "err", err)
