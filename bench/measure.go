@@ -12,7 +12,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -108,18 +107,7 @@ func raiseNoFile(want uint64) uint64 {
 }
 
 // rssBytes reads the process's resident set size from /proc (0 elsewhere).
-func rssBytes() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseUint(f[1], 10, 64)
-	return pages * uint64(os.Getpagesize())
-}
+func rssBytes() uint64 { return pidRSS(os.Getpid()) }
 
 func heapBytes() uint64 {
 	runtime.GC()

@@ -185,37 +185,34 @@ func maxFanoutWriters() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 // write writes fl's connections, and then the fan-outs queued meanwhile,
 // or queues fl when the writers are all busy.
 func (w *fanoutWriters) write(fl *flushList) {
-	if len(fl.conns) == 0 {
-		putFlushList(fl)
-		return
+	if w.claim(fl) {
+		w.drain(fl)
 	}
-	w.mu.Lock()
-	if w.running >= maxFanoutWriters() {
-		w.queue = append(w.queue, fl)
-		w.mu.Unlock()
-		return
-	}
-	w.running++
-	w.mu.Unlock()
-	w.drain(fl)
 }
 
 // writeAsync is write from a goroutine of its own, counted by the server,
 // when a writer is free; the caller does not wait for the writes.
 func (w *fanoutWriters) writeAsync(fl *flushList) {
+	if w.claim(fl) {
+		w.goDrain(fl)
+	}
+}
+
+// claim makes the caller one of the running writers for fl and says so,
+// or queues fl for the busy writers (or drops an empty fl) and says not.
+func (w *fanoutWriters) claim(fl *flushList) bool {
 	if len(fl.conns) == 0 {
 		putFlushList(fl)
-		return
+		return false
 	}
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.running >= maxFanoutWriters() {
 		w.queue = append(w.queue, fl)
-		w.mu.Unlock()
-		return
+		return false
 	}
 	w.running++
-	w.mu.Unlock()
-	w.goDrain(fl)
+	return true
 }
 
 // drain writes fl (if any) and then the queued fan-outs until none is left;
