@@ -57,3 +57,11 @@ func Contains(t testing.TB, name, s, sub string) {
 		t.Errorf("%s = %q, want it to contain %q", name, s, sub)
 	}
 }
+
+// NotContains fails t if s contains sub (a secret that must not leak, say).
+func NotContains(t testing.TB, name, s, sub string) {
+	t.Helper()
+	if strings.Contains(s, sub) {
+		t.Errorf("%s contains %q, want it not to", name, sub)
+	}
+}

@@ -34,6 +34,8 @@ func TestChecks(t *testing.T) {
 		{"ErrorIs other", func(tb testing.TB) { ErrorIs(tb, errors.New("y"), errX) }, true},
 		{"Contains", func(tb testing.TB) { Contains(tb, "s", "abc", "b") }, false},
 		{"Contains not", func(tb testing.TB) { Contains(tb, "s", "abc", "d") }, true},
+		{"NotContains", func(tb testing.TB) { NotContains(tb, "s", "abc", "d") }, false},
+		{"NotContains does", func(tb testing.TB) { NotContains(tb, "s", "abc", "b") }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &recorder{TB: t}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/wpsfn/wpsfn/internal/assert"
 	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents/upstream"
@@ -182,9 +183,9 @@ func sent(t *testing.T, rec *faastest.Recorder, wantPath string) map[string]any 
 		t.Fatalf("REST calls = %+v, want one", got)
 	}
 	r := got[0]
-	if r.Method != "POST" || r.Path != wantPath || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-		t.Errorf("REST call %s %s (auth %v), want POST %s", r.Method, r.Path, r.Header.Get("Authorization") != "", wantPath)
-	}
+	assert.Equal(t, "REST method", r.Method, "POST")
+	assert.Equal(t, "REST path", r.Path, wantPath)
+	assert.True(t, "REST call has a bearer token", strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "))
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
 		t.Fatalf("REST body %q: %v", r.Body, err)
@@ -197,12 +198,13 @@ func TestConnect(t *testing.T) {
 	for h, rec := range hostsFor(t, "connect") {
 		t.Run(h.name(), func(t *testing.T) {
 			// Abuse protection.
-			opt, _ := http.NewRequest("OPTIONS", "https://fn.example/", nil)
+			opt, err := http.NewRequest("OPTIONS", "https://fn.example/", nil)
+			assert.Success(t, err)
 			opt.Header.Set("WebHook-Request-Origin", "wpsfn.webpubsub.azure.com")
 			a := h.do(t, opt)
-			if a.Status != 200 || a.Header.Get("WebHook-Allowed-Origin") == "" {
-				t.Errorf("abuse protection: %d %v", a.Status, a.Header)
-			}
+			assert.Equal(t, "abuse protection status", a.Status, 200)
+			origin := a.Header.Get("WebHook-Allowed-Origin")
+			assert.True(t, "WebHook-Allowed-Origin is * or the service's origin", origin == "*" || origin == "wpsfn.webpubsub.azure.com")
 
 			// connect: the user from the token's sub, the group asked for.
 			a = h.do(t, signed(t, &cloudevents.ConnectRequest{
@@ -217,19 +219,17 @@ func TestConnect(t *testing.T) {
 				Roles       []string `json:"roles"`
 				Subprotocol string   `json:"subprotocol"`
 			}
-			if err := json.Unmarshal(a.Body, &cr); err != nil || a.Status != 200 {
-				t.Fatalf("connect: %d %s", a.Status, a.Body)
-			}
-			if cr.UserID != "alice" || len(cr.Groups) != 1 || cr.Groups[0] != "room1" || cr.Subprotocol != "json.reliable.webpubsub.azure.v1" {
-				t.Errorf("connect answer %s", a.Body)
-			}
+			assert.Equal(t, "connect status", a.Status, 200)
+			assert.Success(t, json.Unmarshal(a.Body, &cr))
+			assert.Equal(t, "connect userId", cr.UserID, "alice")
+			assert.Equal(t, "connect groups", cr.Groups, []string{"room1"})
+			assert.Equal(t, "connect subprotocol", cr.Subprotocol, "json.reliable.webpubsub.azure.v1")
 
 			// A bad signature is refused and nothing reaches the service.
 			bad := signed(t, &cloudevents.ConnectedRequest{ConnectionContext: cloudevents.ConnectionContext{Hub: hub, ConnectionID: "conn-1", UserID: "alice"}})
 			bad.Header.Set("Ce-Signature", "sha256=00")
-			if a := h.do(t, bad); a.Status < 400 || a.Status >= 500 {
-				t.Errorf("bad signature: %d %s", a.Status, a.Body)
-			}
+			a = h.do(t, bad)
+			assert.True(t, "bad signature answered 4xx", a.Status >= 400 && a.Status < 500)
 			if n := len(rec.Requests()); n != 0 {
 				t.Fatalf("REST calls after refusals: %d", n)
 			}
@@ -240,9 +240,8 @@ func TestConnect(t *testing.T) {
 				t.Errorf("connected: %d %s", a.Status, a.Body)
 			}
 			m := sent(t, rec, "/api/hubs/chat/connections/conn-1/:send")
-			if m["type"] != "system" || m["text"] != "welcome alice" {
-				t.Errorf("greeting %v", m)
-			}
+			assert.Equal(t, "greeting type", m["type"], any("system"))
+			assert.Equal(t, "greeting text", m["text"], any("welcome alice"))
 		})
 	}
 }
@@ -260,16 +259,18 @@ func TestMessage(t *testing.T) {
 				OK bool   `json:"ok"`
 				ID string `json:"id"`
 			}
-			if err := json.Unmarshal(a.Body, &ack); err != nil || a.Status != 200 || !ack.OK || ack.ID == "" {
-				t.Fatalf("ack: %d %s", a.Status, a.Body)
-			}
+			assert.Equal(t, "ack status", a.Status, 200)
+			assert.Success(t, json.Unmarshal(a.Body, &ack))
+			assert.True(t, "ack ok", ack.OK)
+			assert.True(t, "ack has an id", ack.ID != "")
 			m := sent(t, rec, "/api/hubs/chat/groups/room1/:send")
-			if m["type"] != "message" || m["room"] != "room1" || m["from"] != "bob" || m["text"] != "hello, room" {
-				t.Errorf("published %v", m)
-			}
-			if _, err := time.Parse(time.RFC3339, m["time"].(string)); err != nil {
-				t.Errorf("time stamp: %v", err)
-			}
+			assert.Equal(t, "published type", m["type"], any("message"))
+			assert.Equal(t, "published room", m["room"], any("room1"))
+			assert.Equal(t, "published from", m["from"], any("bob"))
+			assert.Equal(t, "published text", m["text"], any("hello, room"))
+			stamp, _ := m["time"].(string)
+			_, err := time.Parse(time.RFC3339, stamp)
+			assert.Success(t, err)
 		})
 	}
 }
@@ -278,7 +279,8 @@ func TestBroadcast(t *testing.T) {
 	t.Parallel()
 	for h, rec := range hostsFor(t, "broadcast") {
 		t.Run(h.name(), func(t *testing.T) {
-			req, _ := http.NewRequest("POST", "https://fn.example/", strings.NewReader(`{"to":"group","id":"room1","json":{"note":"maintenance at noon"}}`))
+			req, err := http.NewRequest("POST", "https://fn.example/", strings.NewReader(`{"to":"group","id":"room1","json":{"note":"maintenance at noon"}}`))
+			assert.Success(t, err)
 			req.Header.Set("Content-Type", "application/json")
 			if a := h.do(t, req); a.Status != 401 {
 				t.Errorf("without a secret: %d %s", a.Status, a.Body)
@@ -286,7 +288,8 @@ func TestBroadcast(t *testing.T) {
 			if n := len(rec.Requests()); n != 0 {
 				t.Fatalf("unauthorized broadcast reached the service")
 			}
-			req, _ = http.NewRequest("POST", "https://fn.example/", strings.NewReader(`{"to":"group","id":"room1","json":{"note":"maintenance at noon"}}`))
+			req, err = http.NewRequest("POST", "https://fn.example/", strings.NewReader(`{"to":"group","id":"room1","json":{"note":"maintenance at noon"}}`))
+			assert.Success(t, err)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+broadcastSecret)
 			if a := h.do(t, req); a.Status/100 != 2 {
@@ -307,20 +310,20 @@ func TestNegotiate(t *testing.T) {
 	}
 	for h := range hostsFor(t, "negotiate") {
 		t.Run(h.name(), func(t *testing.T) {
-			req, _ := http.NewRequest("GET", "https://fn.example/?userId=mallory", nil)
+			req, err := http.NewRequest("GET", "https://fn.example/?userId=mallory", nil)
+			assert.Success(t, err)
 			if a := h.do(t, req); a.Status != 401 {
 				t.Errorf("userId without a token: %d %s", a.Status, a.Body)
 			}
-			req, _ = http.NewRequest("GET", "https://fn.example/", nil)
+			req, err = http.NewRequest("GET", "https://fn.example/", nil)
+			assert.Success(t, err)
 			req.Header.Set("Authorization", "Bearer "+tok)
 			a := h.do(t, req)
 			var r struct{ URL, BaseURL, Token string }
-			if err := json.Unmarshal(a.Body, &r); err != nil || a.Status != 200 {
-				t.Fatalf("negotiate: %d %s", a.Status, a.Body)
-			}
-			if !strings.Contains(r.URL, "/client/hubs/chat") || !strings.Contains(r.URL, "access_token="+r.Token) {
-				t.Errorf("url %q", r.URL)
-			}
+			assert.Equal(t, "negotiate status", a.Status, 200)
+			assert.Success(t, json.Unmarshal(a.Body, &r))
+			assert.Contains(t, "url", r.URL, "/client/hubs/chat")
+			assert.Contains(t, "url", r.URL, "access_token="+r.Token)
 			claims := jwt.MapClaims{}
 			if _, err := jwt.ParseWithClaims(r.Token, claims, func(*jwt.Token) (any, error) { return []byte(accessKey), nil }, jwt.WithValidMethods([]string{"HS256"})); err != nil {
 				t.Fatalf("client token: %v", err)
@@ -339,9 +342,9 @@ func TestBroadcastSchedule(t *testing.T) {
 	check := func(t *testing.T, rec *faastest.Recorder) {
 		t.Helper()
 		m := sent(t, rec, "/api/hubs/chat/groups/lobby/:send")
-		if m["type"] != "heartbeat" || !strings.HasPrefix(m["time"].(string), "2026-11-27T05:00:00") {
-			t.Errorf("heartbeat %v", m)
-		}
+		assert.Equal(t, "heartbeat type", m["type"], any("heartbeat"))
+		stamp, _ := m["time"].(string)
+		assert.True(t, "heartbeat at the scheduled time", strings.HasPrefix(stamp, "2026-11-27T05:00:00"))
 	}
 	t.Run("lambda", func(t *testing.T) {
 		t.Parallel()
@@ -370,11 +373,12 @@ func TestBroadcastSchedule(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !json.Valid(b) || !strings.Contains(string(b), `"Outputs":{}`) {
-			t.Errorf("answer %d %s", resp.StatusCode, b)
-		}
+		assert.Success(t, err)
+		assert.Equal(t, "status", resp.StatusCode, 200)
+		assert.True(t, "answer is JSON", json.Valid(b))
+		assert.Contains(t, "answer", string(b), `"Outputs":{}`)
 		check(t, rec)
 		// The service failing fails the invocation (non-2xx) with the reason logged.
 		rec.Reset()
@@ -382,16 +386,17 @@ func TestBroadcastSchedule(t *testing.T) {
 		port = faastest.FreePort(t)
 		faastest.Start(t, append(env(failing), "FUNCTIONS_CUSTOMHANDLER_PORT="+port), bin)
 		base = "http://127.0.0.1:" + port
-		faastest.WaitHTTP(t.Context(), base+"/", 10*time.Second)
+		assert.Success(t, faastest.WaitHTTP(t.Context(), base+"/", 10*time.Second))
 		resp, err = http.Post(base+"/broadcast-schedule", "application/json", bytes.NewReader(faastest.AzureTimerPayload("broadcast-schedule", at)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, _ = io.ReadAll(resp.Body)
+		b, err = io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 500 || !strings.Contains(string(b), "broadcast-schedule") || strings.Contains(string(b), accessKey) {
-			t.Errorf("failing service: %d %s", resp.StatusCode, b)
-		}
+		assert.Success(t, err)
+		assert.Equal(t, "failing service: status", resp.StatusCode, 500)
+		assert.Contains(t, "failing service: answer", string(b), "broadcast-schedule")
+		assert.NotContains(t, "failing service: answer", string(b), accessKey)
 	})
 	t.Run("local", func(t *testing.T) {
 		t.Parallel()
@@ -411,9 +416,7 @@ func TestBroadcastSchedule(t *testing.T) {
 			t.Errorf("POST / = %d", resp.StatusCode)
 		}
 		m := sent(t, rec, "/api/hubs/chat/groups/lobby/:send")
-		if m["type"] != "heartbeat" {
-			t.Errorf("heartbeat %v", m)
-		}
+		assert.Equal(t, "heartbeat type", m["type"], any("heartbeat"))
 	})
 }
 
@@ -423,7 +426,8 @@ func TestMissingConfigOneLine(t *testing.T) {
 	p := faastest.Start(t, []string{"WEBPUBSUB_HUB=chat", "WEBPUBSUB_CONNECTION_STRING=Endpoint=http://127.0.0.1:1;AccessKey=" + accessKey + ";Version=1.0;", "MESSAGE_MAX_BYTES=lots"}, bin)
 	<-p.Done()
 	out := strings.TrimSpace(p.Output())
-	if p.Cmd.ProcessState.ExitCode() == 0 || strings.Count(out, "\n") != 0 || !strings.Contains(out, "MESSAGE_MAX_BYTES") || strings.Contains(out, accessKey) {
-		t.Errorf("exit %d, output %q", p.Cmd.ProcessState.ExitCode(), out)
-	}
+	assert.True(t, "exit status is not 0", p.Cmd.ProcessState.ExitCode() != 0)
+	assert.Equal(t, "lines of output", strings.Count(out, "\n")+1, 1)
+	assert.Contains(t, "output", out, "MESSAGE_MAX_BYTES")
+	assert.NotContains(t, "output", out, accessKey)
 }
