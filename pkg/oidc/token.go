@@ -1,7 +1,7 @@
 package oidc
 
 import (
-	"crypto/subtle"
+	"encoding/binary"
 	"hash/maphash"
 	"strings"
 	"sync"
@@ -126,10 +126,21 @@ func (c *tokenCache) drop(k uint64, e cacheEntry) {
 }
 
 // sameToken compares two tokens in constant time for their length, without
-// copying them.
+// copying them. It works a word at a time: subtle.ConstantTimeCompare goes
+// byte by byte, which was most of a cached verification's cost for a
+// 1.5 KB token. No branch depends on the bytes.
 func sameToken(a, b string) bool {
 	if len(a) != len(b) || len(a) == 0 {
 		return false
 	}
-	return subtle.ConstantTimeCompare(unsafe.Slice(unsafe.StringData(a), len(a)), unsafe.Slice(unsafe.StringData(b), len(b))) == 1
+	x, y := unsafe.Slice(unsafe.StringData(a), len(a)), unsafe.Slice(unsafe.StringData(b), len(b))
+	var diff uint64
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		diff |= binary.LittleEndian.Uint64(x[i:]) ^ binary.LittleEndian.Uint64(y[i:])
+	}
+	for ; i < len(x); i++ {
+		diff |= uint64(x[i] ^ y[i])
+	}
+	return diff == 0
 }
