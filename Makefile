@@ -65,6 +65,8 @@ fmt-check:
 # ordinary tests and run here too.
 gotest:
 	$(GO) test -race -count=1 -timeout 15m ./...
+	# Allocation checks, which the race detector's instrumentation defeats.
+	$(GO) test -count=1 -run 'AllocatesNothing' ./pkg/oidc
 
 # Each fuzz target for FUZZTIME (default 2m): make fuzz FUZZTIME=10m
 fuzz:
