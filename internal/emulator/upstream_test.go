@@ -275,26 +275,34 @@ func TestSetHubAndTimeout(t *testing.T) {
 	}
 }
 
-// A handler that labels a reply application/json must send valid JSON: the
-// reply is embedded as is in the client's frame, so anything else fails the
-// invocation rather than corrupting the frame.
-func TestUserEventReplyInvalidJSON(t *testing.T) {
+// replyEnv is an emulator whose hub chat has a user-event handler answering
+// contentType: good to the event named "good", bad to any other.
+func replyEnv(t *testing.T, contentType, good, bad string) *testEnv {
+	t.Helper()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions {
 			w.Header().Set("WebHook-Allowed-Origin", "*")
 			return
 		}
 		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Type", contentType)
 		if r.Header.Get("ce-eventName") == "good" {
-			io.WriteString(w, `{"ok":true}`)
+			io.WriteString(w, good)
 			return
 		}
-		io.WriteString(w, `{"ok":tru`)
+		io.WriteString(w, bad)
 	}))
-	defer up.Close()
+	t.Cleanup(up.Close) // after the emulator's shutdown, registered later
 	e := newEnv(t, Config{})
 	e.s.SetHub("chat", HubSettings{EventHandlers: []EventHandler{{URLTemplate: up.URL + "/{event}", UserEvents: "*"}}})
+	return e
+}
+
+// A handler that labels a reply application/json must send valid JSON: the
+// reply is embedded as is in the client's frame, so anything else fails the
+// invocation rather than corrupting the frame.
+func TestUserEventReplyInvalidJSON(t *testing.T) {
+	e := replyEnv(t, "application/json", `{"ok":true}`, `{"ok":tru`)
 	cl := e.connect("chat", "u", SubprotocolJSON)
 	cl.send(map[string]any{"type": "event", "event": "bad", "ackId": 1, "data": 1})
 	if m := cl.read(); errName(m) != "InvocationFailed" || !strings.Contains(fmt.Sprint(m["error"]), "not valid JSON") {
@@ -313,22 +321,7 @@ func TestUserEventReplyInvalidJSON(t *testing.T) {
 // so both fail the invocation instead (the plain client, which has no ack,
 // by a 1011 close that says why).
 func TestUserEventReplyInvalidText(t *testing.T) {
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodOptions {
-			w.Header().Set("WebHook-Allowed-Origin", "*")
-			return
-		}
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if r.Header.Get("ce-eventName") == "good" {
-			io.WriteString(w, "h\u00e9llo")
-			return
-		}
-		io.WriteString(w, "h\xe9llo")
-	}))
-	defer up.Close()
-	e := newEnv(t, Config{})
-	e.s.SetHub("chat", HubSettings{EventHandlers: []EventHandler{{URLTemplate: up.URL + "/{event}", UserEvents: "*"}}})
+	e := replyEnv(t, "text/plain; charset=utf-8", "h\u00e9llo", "h\xe9llo")
 	cl := e.connect("chat", "u", SubprotocolJSON)
 	cl.send(map[string]any{"type": "event", "event": "bad", "ackId": 1, "data": 1})
 	if m := cl.read(); errName(m) != "InvocationFailed" || !strings.Contains(fmt.Sprint(m["error"]), "not valid UTF-8") {
