@@ -47,17 +47,34 @@ func startDev(t *testing.T, heartbeat time.Duration) *devStack {
 // whether that was clean.
 func launchDev(t *testing.T, addr string, heartbeat time.Duration) (st *devStack, stop func() error) {
 	t.Helper()
+	return launchDevWith(t, devOptions{Addr: addr, Heartbeat: heartbeat})
+}
+
+// launchDevWith starts the dev stack with opts (hub chat, an empty
+// environment, a 2 s shutdown grace and testLogger unless opts say
+// otherwise); stop shuts it down and reports whether that was clean.
+func launchDevWith(t *testing.T, opts devOptions) (st *devStack, stop func() error) {
+	t.Helper()
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.Hub == "" {
+		opts.Hub = "chat"
+	}
+	if opts.Environ == nil {
+		opts.Environ = map[string]string{}
+	}
+	if opts.ShutdownTimeout == 0 {
+		opts.ShutdownTimeout = 2 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *devStack, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- runDev(ctx, devOptions{
-			Addr: addr, Hub: "chat", Heartbeat: heartbeat,
-			Environ: map[string]string{}, ShutdownTimeout: 2 * time.Second,
-			Logger: testLogger(t),
-			Ready:  func(st *devStack) { ready <- st },
-		})
-	}()
+	opts.Ready = func(st *devStack) { ready <- st }
+	go func() { done <- runDev(ctx, opts) }()
 	select {
 	case st = <-ready:
 	case err := <-done:

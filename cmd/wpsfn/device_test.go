@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,35 +30,8 @@ import (
 // whether runDev returned cleanly.
 func startDeviceDemo(t *testing.T, logs io.Writer, keyless bool) (st *devStack, stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *devStack, 1)
-	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logs, &testWriter{t: t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	go func() {
-		done <- runDev(ctx, devOptions{
-			Addr: "127.0.0.1:0", Hub: "chat", Device: true, Keyless: keyless,
-			Environ: map[string]string{}, ShutdownTimeout: 2 * time.Second, Logger: log,
-			Ready: func(st *devStack) { ready <- st },
-		})
-	}()
-	select {
-	case st = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("runDev: %v", err)
-	case <-time.After(20 * time.Second):
-		cancel()
-		t.Fatal("dev stack not ready within 20s")
-	}
-	stop = sync.OnceValue(func() error {
-		cancel()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(20 * time.Second):
-			return errors.New("dev stack did not shut down within 20s")
-		}
-	})
+	st, stop = launchDevWith(t, devOptions{Device: true, Keyless: keyless, Logger: log})
 	t.Cleanup(func() { stop() })
 	return st, stop
 }

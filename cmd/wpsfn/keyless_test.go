@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -29,28 +28,10 @@ func startKeyless(t *testing.T, logs io.Writer) *devStack {
 	t.Helper()
 	t.Setenv("IDENTITY_ENDPOINT", "") // restored after the test; runDev sets them
 	t.Setenv("IDENTITY_HEADER", "")
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *devStack, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- runDev(ctx, devOptions{Addr: "127.0.0.1:0", Hub: "chat", Keyless: true,
-			Environ: map[string]string{}, ShutdownTimeout: 2 * time.Second,
-			Logger: slog.New(slog.NewTextHandler(io.MultiWriter(&testWriter{t: t}, logs), &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Ready:  func(st *devStack) { ready <- st }})
-	}()
-	var st *devStack
-	select {
-	case st = <-ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("runDev: %v", err)
-	case <-time.After(20 * time.Second):
-		cancel()
-		t.Fatal("not ready")
-	}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(&testWriter{t: t}, logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	st, stop := launchDevWith(t, devOptions{Keyless: true, Logger: log})
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		if err := stop(); err != nil {
 			t.Error(err)
 		}
 	})
