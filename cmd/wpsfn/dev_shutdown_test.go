@@ -29,35 +29,7 @@ func TestDevShutdownOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the wpsfn binary")
 	}
-	bin, err := faastest.Build("./cmd/wpsfn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "dev", "--addr", "127.0.0.1:0", "--port-base", "0", "--log-level", "info")
-	var stderr syncbuf.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	base := ""
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "Chat" {
-			base = strings.TrimSuffix(f[1], "/")
-		}
-		if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, out)
-	if base == "" {
-		t.Fatalf("no banner; stderr:\n%s", stderr.String())
-	}
+	cmd, base, stderr := startDevBinary(t, "--addr", "127.0.0.1:0", "--port-base", "0", "--log-level", "info")
 
 	type client struct {
 		name string
@@ -157,4 +129,41 @@ func TestDevShutdownOnSIGTERM(t *testing.T) {
 	if t.Failed() {
 		t.Logf("stderr:\n%s", log)
 	}
+}
+
+// startDevBinary builds the wpsfn binary, runs `wpsfn dev` with args and
+// reads its banner up to "Press Ctrl-C": it returns the process (killed
+// when the test ends), the chat page's base URL and its stderr.
+func startDevBinary(t *testing.T, args ...string) (*exec.Cmd, string, *syncbuf.Buffer) {
+	t.Helper()
+	bin, err := faastest.Build("./cmd/wpsfn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, append([]string{"dev"}, args...)...)
+	stderr := new(syncbuf.Buffer)
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	base := ""
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "Chat" {
+			base = strings.TrimSuffix(f[1], "/")
+		}
+		if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, out) // ends when the process does
+	if base == "" {
+		t.Fatalf("no banner; stderr:\n%s", stderr.String())
+	}
+	return cmd, base, stderr
 }

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"runtime"
 	"strings"
 	"syscall"
@@ -20,7 +18,6 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/wpsfn/wpsfn/internal/assert"
-	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/internal/syncbuf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -230,35 +227,8 @@ func TestDevDeviceKeylessSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the wpsfn binary")
 	}
-	bin, err := faastest.Build("./cmd/wpsfn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "dev", "--keyless", "--addr", "127.0.0.1:0", "--port-base", "0")
-	var stderr syncbuf.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	st := &devStack{Hub: "chat", Keyless: true} // dial signs in through the emulator's tenant
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "Chat" {
-			st.BaseURL = strings.TrimSuffix(f[1], "/")
-		}
-		if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, out)
-	if st.BaseURL == "" {
-		t.Fatalf("no banner; stderr:\n%s", stderr.String())
-	}
+	cmd, base, stderr := startDevBinary(t, "--keyless", "--addr", "127.0.0.1:0", "--port-base", "0")
+	st := &devStack{Hub: "chat", Keyless: true, BaseURL: base} // dial signs in through the emulator's tenant
 	web := dial(t, st, "watcher")
 	web.expect("connected", func(m map[string]any) bool { return m["event"] == "connected" })
 	web.send(map[string]any{"type": "joinGroup", "group": "telemetry", "ackId": 1})
