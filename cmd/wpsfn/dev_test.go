@@ -752,7 +752,7 @@ func TestDevCommandBanner(t *testing.T) {
 	connLine := ""
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); strings.HasPrefix(l, "WEBPUBSUB_CONNECTION_STRING=") {
+		if l := strings.TrimSpace(sc.Text()); strings.HasPrefix(l, "export WEBPUBSUB_CONNECTION_STRING=") {
 			connLine = l
 		}
 		f := strings.Fields(sc.Text())
@@ -781,7 +781,7 @@ func TestDevCommandBanner(t *testing.T) {
 	if !strings.HasPrefix(lines["broadcast-schedule"], "http://127.0.0.1:") {
 		t.Errorf("banner lacks the scheduled broadcast: %v", lines)
 	}
-	cs, err := wps.ParseConnectionString(strings.Trim(strings.TrimPrefix(connLine, "WEBPUBSUB_CONNECTION_STRING="), "'"))
+	cs, err := wps.ParseConnectionString(strings.Trim(strings.TrimPrefix(connLine, "export WEBPUBSUB_CONNECTION_STRING="), "'"))
 	if err != nil || cs.Endpoint != strings.TrimSuffix(chat, "/") {
 		t.Errorf("banner's connection string %q: %+v, %v", connLine, cs.Endpoint, err)
 	}

@@ -28,7 +28,9 @@ async function config() {
   if (!state.cfg) state.cfg = await (await fetch("/config.json")).json();
   return state.cfg;
 }
-const limits = () => ({ maxTextRunes: 1000, maxBytes: 4096, ...(state.cfg?.limits || {}) });
+// The message function's limits, from its configuration (/config.json): a
+// limit it does not name is left to the function to check.
+const limits = () => state.cfg?.limits || {};
 
 function save() {
   const rooms = [...state.rooms.values()].filter((r) => r.joined).map((r) => ({
@@ -270,9 +272,9 @@ function onMessage(msg) {
 function check(roomName, text) {
   const l = limits();
   const runes = [...text].length;
-  if (runes > l.maxTextRunes) return `The message is ${runes.toLocaleString()} characters; the limit is ${l.maxTextRunes.toLocaleString()}.`;
+  if (l.maxTextRunes && runes > l.maxTextRunes) return `The message is ${runes.toLocaleString()} characters; the limit is ${l.maxTextRunes.toLocaleString()}.`;
   const bytes = new TextEncoder().encode(JSON.stringify({ room: roomName, text })).length;
-  if (bytes > l.maxBytes) return `The message is ${bytes.toLocaleString()} bytes as sent; the limit is ${l.maxBytes.toLocaleString()}.`;
+  if (l.maxBytes && bytes > l.maxBytes) return `The message is ${bytes.toLocaleString()} bytes as sent; the limit is ${l.maxBytes.toLocaleString()}.`;
   return "";
 }
 
@@ -425,7 +427,7 @@ function showLimit() {
   const runes = [...text].length;
   const el = $("compose-info");
   const why = check(state.current || "", text);
-  el.textContent = why || (runes > l.maxTextRunes * 0.8 ? `${runes} / ${l.maxTextRunes}` : "");
+  el.textContent = why || (l.maxTextRunes && runes > l.maxTextRunes * 0.8 ? `${runes} / ${l.maxTextRunes}` : "");
   el.className = "compose-info" + (why ? " bad" : "");
 }
 $("text").addEventListener("input", showLimit);
@@ -456,7 +458,7 @@ config().then(async (c) => {
   $("hub").textContent = c.hub || "chat";
   const l = limits();
   // maxlength counts UTF-16 units: leave room for characters outside the BMP; check() counts characters.
-  $("text").maxLength = l.maxTextRunes * 2;
+  if (l.maxTextRunes) $("text").maxLength = l.maxTextRunes * 2;
   const prev = saved();
   if (c.login) {
     $("name").hidden = true;
