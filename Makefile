@@ -75,6 +75,11 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
+# The pictures in docs/screenshots, taken by the browser tests (needs Chromium).
+.PHONY: screenshots
+screenshots: test-deps
+	WPSFN_UPDATE_SCREENSHOTS=1 $(GO) test -count=1 -run 'TestBrowserChat|TestBrowserDashboard' ./cmd/wpsfn
+
 ## ---- benchmarks ---------------------------------------------------------------
 
 # Side by side against the anchors named in the issues, in one run, as ratios.

@@ -429,6 +429,8 @@ function showLimit() {
   const why = check(state.current || "", text);
   el.textContent = why || (l.maxTextRunes && runes > l.maxTextRunes * 0.8 ? `${runes} / ${l.maxTextRunes}` : "");
   el.className = "compose-info" + (why ? " bad" : "");
+  // As chat apps do: Send stays off while the text cannot be sent.
+  $("send-btn").disabled = !state.current || !!why;
 }
 $("text").addEventListener("input", showLimit);
 
