@@ -203,6 +203,9 @@ func TestParseAzureMessage(t *testing.T) {
 		{"azure-queue-object.json", faas.Message{ID: "6f1a1b7e-2c4d-4e5f-8a9b-0c1d2e3f4a5b", Trigger: faas.TriggerAzureQueue,
 			Body: []byte(`{"to":"group","id":"lobby","text":"order shipped"}`), Attempt: 1}},
 		{"azure-queue-string.json", faas.Message{ID: "q-2", Trigger: faas.TriggerAzureQueue, Body: []byte(`hello from a queue`), Attempt: 3}},
+		// An envelope as the host sends any queue message: the JSON of the string, in a JSON string.
+		{"azure-queue-json-string.json", faas.Message{ID: "q-3", Trigger: faas.TriggerAzureQueue,
+			Body: []byte(`{"to":"group","id":"lobby","text":"order \"42\" shipped"}`), Attempt: 2}},
 		{"azure-servicebus-v5.json", faas.Message{ID: "sb-1", Trigger: faas.TriggerServiceBus, Group: "orders-42", Attempt: 2,
 			Body:       []byte(`{"to":"user","id":"alice","json":{"build":"green"}}`),
 			Attributes: map[string]string{"room": "builds", "priority": "5"}}},
