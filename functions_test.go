@@ -236,6 +236,22 @@ func TestGCPFunctions(t *testing.T) {
 				t.Errorf("%d REST calls, want 1", n)
 			}
 		})
+		t.Run("Eventarc event in structured mode", func(t *testing.T) {
+			t.Parallel()
+			rec := faastest.NewRecorder(t, 0)
+			base := serveGCP(t, "Relay", gcpEnv(rec)...)
+			ev := `{"specversion":"1.0","type":"com.example.orders.shipped","source":"//example.com/orders","id":"ev-9",
+				"subject":"orders/42","datacontenttype":"application/json","data":{"to":"group","id":"orders","text":"order 42 shipped"}}`
+			req, _ := http.NewRequest("POST", base+"/", strings.NewReader(ev))
+			req.Header.Set("Content-Type", "application/cloudevents+json")
+			if code, b := post(t, req); code/100 != 2 {
+				t.Fatalf("structured CloudEvent: %d %s", code, b)
+			}
+			got := rec.WaitN(t, 1, 5*time.Second)
+			if len(got) != 1 || got[0].Path != "/api/hubs/chat/groups/orders/:send" || string(got[0].Body) != "order 42 shipped" {
+				t.Errorf("REST calls %+v, want the event's envelope sent", got)
+			}
+		})
 		t.Run("transient failure answers 500", func(t *testing.T) {
 			t.Parallel()
 			rec := faastest.NewRecorder(t, http.StatusServiceUnavailable)

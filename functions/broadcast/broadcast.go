@@ -31,10 +31,6 @@ import (
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
-// Request is the body of a broadcast call: the envelope every wpsfn
-// producer writes (see the relay function).
-type Request = envelope.Envelope
-
 // Result is the 202 answer: what was sent.
 type Result struct {
 	To    string `json:"to"`

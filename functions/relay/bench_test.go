@@ -1,11 +1,16 @@
 package relay
 
 import (
+	"context"
+	"log/slog"
 	"os"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/wpsfn/wpsfn/pkg/faas"
+	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
 // BenchmarkDedupeWindow is the dedupe window holding RELAY_BENCH_DEDUPE_IDS
@@ -57,4 +62,33 @@ func BenchmarkDedupeWindow(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// nopSender accepts every send without a call.
+type nopSender struct{}
+
+func (nopSender) SendToAll(context.Context, wps.Message, *wps.SendOptions) error { return nil }
+func (nopSender) SendToUser(context.Context, string, wps.Message, *wps.SendOptions) error {
+	return nil
+}
+func (nopSender) SendToGroup(context.Context, string, wps.Message, *wps.SendOptions) error {
+	return nil
+}
+func (nopSender) SendToConnection(context.Context, string, wps.Message, *wps.SendOptions) error {
+	return nil
+}
+
+// BenchmarkHandle is the relay's own cost per message (envelope, dedupe
+// window, timeout, log line) around a send that costs nothing.
+func BenchmarkHandle(b *testing.B) {
+	r := newRelay(Config{}.withDefaults(), nopSender{}, slog.New(slog.DiscardHandler))
+	body := []byte(`{"to":"group","id":"orders","json":{"order":42,"status":"shipped"}}`)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		i++
+		if err := r.Handle(ctx, faas.Message{ID: strconv.Itoa(i), Trigger: faas.TriggerSQS, Body: body}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -143,9 +143,6 @@ func (r *Relay) relay(ctx context.Context, m faas.Message) error {
 	return nil
 }
 
-// Envelope is the message a producer writes (the broadcast function's body).
-type Envelope = envelope.Envelope
-
 // CheckEnvelope reports why body is not an envelope the relay sends, or nil.
 func CheckEnvelope(body []byte) error {
 	p, err := envelope.Parse(body, envelope.Options{})

@@ -4,8 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +21,8 @@ import (
 const accessKey = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFG="
 
 // service is a REST stand-in answering by the target: group "forbidden"
-// gets 403, group "busy" 503, group "slow" waits for release.
+// gets 403, group "busy" 503, group "status-N" N, group "slow" waits for
+// release, group "hang" until the caller gives up.
 type service struct {
 	srv     *httprec.Server
 	release chan struct{}
@@ -35,6 +39,11 @@ func newService(t *testing.T) *service {
 		case strings.Contains(r.URL.Path, "/groups/slow/"):
 			<-s.release
 			w.WriteHeader(http.StatusAccepted)
+		case strings.Contains(r.URL.Path, "/groups/hang/"):
+			<-r.Context().Done()
+		case strings.Contains(r.URL.Path, "/groups/status-"):
+			code, _ := strconv.Atoi(strings.TrimSuffix(strings.SplitN(r.URL.Path, "/groups/status-", 2)[1], "/:send"))
+			w.WriteHeader(code)
 		default:
 			httprec.RESTAnswer(w, r, n)
 		}
@@ -96,6 +105,24 @@ func TestHandleOutcomes(t *testing.T) {
 			[]string{"/api/hubs/chat/groups/forbidden/:send x"}},
 		{"5xx from the service", `{"to":"group","id":"busy","text":"x"}`, "retry",
 			[]string{"/api/hubs/chat/groups/busy/:send x"}},
+		// 810 kB of bytes is under the 1 MB limit as sent to the REST API,
+		// but JSON-subprotocol clients get it as 1.08 MB of base64.
+		{"binary over 1 MB only once encoded", `{"to":"all","binary":"` + strings.Repeat("AAAA", 270_000) + `"}`, "permanent", nil},
+		{"text over 1 MB only once escaped", `{"to":"all","text":"` + strings.Repeat(`\"`, 600_000) + `"}`, "permanent", nil},
+	}
+	for _, code := range []int{400, 401, 403, 404, 413} {
+		cases = append(cases, struct {
+			name, body, want string
+			sent             []string
+		}{fmt.Sprintf("%d from the service", code), fmt.Sprintf(`{"to":"group","id":"status-%d","text":"x"}`, code), "permanent",
+			[]string{fmt.Sprintf("/api/hubs/chat/groups/status-%d/:send x", code)}})
+	}
+	for _, code := range []int{408, 429, 500, 502, 504} {
+		cases = append(cases, struct {
+			name, body, want string
+			sent             []string
+		}{fmt.Sprintf("%d from the service", code), fmt.Sprintf(`{"to":"group","id":"status-%d","text":"x"}`, code), "retry",
+			[]string{fmt.Sprintf("/api/hubs/chat/groups/status-%d/:send x", code)}})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -113,6 +140,43 @@ func TestHandleOutcomes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTransientWithoutAnswer: a send that times out (RELAY_SEND_TIMEOUT)
+// or cannot reach the service is reported for redelivery, and its
+// redelivery is sent again (the window forgets it).
+func TestTransientWithoutAnswer(t *testing.T) {
+	t.Run("timeout", func(t *testing.T) {
+		s := newService(t)
+		r := newRelay(t, s, relay.Config{SendTimeout: 50 * time.Millisecond})
+		for range 2 {
+			err := r.Handle(context.Background(), msg("m1", `{"to":"group","id":"hang","text":"x"}`))
+			if outcome(err) != "retry" || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "m1") {
+				t.Fatalf("outcome %s (%v), want retry after the deadline", outcome(err), err)
+			}
+		}
+		if got := s.sent(); len(got) != 2 || got[1] != "/api/hubs/chat/groups/hang/:send x" {
+			t.Fatalf("sent %q, want the delivery and its redelivery", got)
+		}
+	})
+	t.Run("network", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close() // nothing listens there now: the connection is refused
+		r, err := relay.New(relay.Config{ConnectionString: "Endpoint=http://" + addr + ";AccessKey=" + accessKey + ";Version=1.0;",
+			Hub: "chat", SendRetries: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = r.Handle(context.Background(), msg("m2", `{"to":"all","text":"x"}`))
+		var op *net.OpError
+		if outcome(err) != "retry" || !errors.As(err, &op) {
+			t.Fatalf("outcome %s (%v), want retry with the network error", outcome(err), err)
+		}
+	})
 }
 
 func TestDuplicatesSuppressed(t *testing.T) {

@@ -40,8 +40,8 @@ func messagesHTTP(fn Function) http.Handler {
 			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body larger than %d bytes", maxLocalMessage)})
 			return
 		}
-		if shape := lambdaMessageShape(body); shape != "" {
-			out, err := handleLambdaMessages(r.Context(), fn, body)
+		if ev, shape, decodeErr := decodeLambdaEvent(body); shape != "" {
+			out, err := handleLambdaEvent(r.Context(), fn, ev, shape, decodeErr)
 			var pe *PayloadError
 			switch {
 			case errors.As(err, &pe):

@@ -193,15 +193,16 @@ type functionsHost struct {
 	dequeues        map[string][]int // each message text's dequeue count at each invocation
 }
 
-// payload is the invocation payload for m: a message whose text is a JSON
-// object is passed as the object; any other text as a JSON string holding
-// the JSON of the string; metadata values in the same encoding.
+// payload is the invocation payload for m as the host builds it
+// (GetHttpScriptInvocationContextValue): the message text is a string, not
+// an object the host can turn into a JObject, so it goes as a JSON string
+// holding the JSON of the string, an envelope included
+// ("\"{\\\"to\\\":...}\""); metadata values in the same encoding.
+// (pkg/faas also reads a JSON message passed as an object: see its
+// azure-queue-object.json fixture.)
 func (h *functionsHost) payload(m queueMessage) []byte {
 	quoted := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	data := json.RawMessage(quoted(quoted(m.MessageText)))
-	if t := strings.TrimSpace(m.MessageText); strings.HasPrefix(t, "{") && json.Valid([]byte(t)) {
-		data = json.RawMessage(t)
-	}
 	inv := map[string]any{
 		"Data": map[string]any{"msg": data},
 		"Metadata": map[string]any{

@@ -143,6 +143,37 @@ func TestRelayLambdaSQS(t *testing.T) {
 	}
 }
 
+// TestRelayLambdaSQSStandard runs cmd/relay under the RIE with a standard
+// queue batch of ten: one bad envelope, one transient failure (503). Only
+// the transient failure is listed; with no message group nothing waits for
+// it, so the eight others are sent.
+func TestRelayLambdaSQSStandard(t *testing.T) {
+	t.Parallel()
+	s := newRelayService(t)
+	l := faastest.StartRIE(t, faastest.MustBuild(t, "./cmd/relay"), relayEnv(s)...)
+	var batch events.SQSEvent
+	for i := range 10 {
+		r := fifoRecord(fmt.Sprintf("s%d", i), "", "lobby", fmt.Sprintf("n%d", i), 1)
+		delete(r.Attributes, "MessageGroupId")
+		delete(r.Attributes, "MessageDeduplicationId")
+		r.EventSourceARN = "arn:aws:sqs:eu-west-1:123456789012:relay"
+		switch i {
+		case 3:
+			r.Body = `{"to":"group","json":{"no":"id"}}`
+		case 6:
+			r.Body = `{"to":"group","id":"busy","text":"n6"}`
+		}
+		batch.Records = append(batch.Records, r)
+	}
+	if got := invokeSQS(t, l, batch); !slices.Equal(got, []string{"s6"}) {
+		t.Fatalf("batchItemFailures %v, want [s6]: only the transient failure", got)
+	}
+	want := []string{"n0", "n1", "n2", "n4", "n5", "n6", "n7", "n8", "n9"} // n6 refused with 503
+	if got := slices.Sorted(slices.Values(s.bodies())); !slices.Equal(got, want) {
+		t.Fatalf("sent %q, want %q", got, want)
+	}
+}
+
 // TestRelayLambdaSNSEventBridge: the same binary takes SNS and EventBridge
 // events (asynchronous invocations: a transient failure is the function's
 // error, so Lambda retries the event).

@@ -1,11 +1,6 @@
-// Package envelope is the one message format a producer writes to reach Web
-// PubSub through wpsfn: the body of the broadcast function's POST and of
-// every message the relay function takes from a queue, topic or event bus.
-//
-//	{"to":"all"|"user"|"group"|"connection", "id":"...",
-//	 "text":"..." | "json":<any JSON> | "binary":"<standard base64>",
-//	 "ttl":<seconds, 1..300>, "filter":"<OData filter>", "excluded":["<connection id>",...]}
-//
+// Package envelope checks and sends the envelope of package
+// functions/envelope (the body of the broadcast function's POST and of every
+// message the relay function takes from a queue, topic or event bus).
 // Parse decodes and checks one; Send sends it. Both functions use this
 // package, so a body accepted by one is accepted by the other.
 package envelope
@@ -23,6 +18,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	public "github.com/wpsfn/wpsfn/functions/envelope"
 	"github.com/wpsfn/wpsfn/functions/internal/ident"
 	"github.com/wpsfn/wpsfn/pkg/wps"
 )
@@ -30,24 +26,9 @@ import (
 // Targets are the "to" values, in the order documentation lists them.
 var Targets = []string{"all", "user", "group", "connection"}
 
-// Envelope is the JSON a producer writes.
-type Envelope struct {
-	// To is "all", "user", "group" or "connection".
-	To string `json:"to"`
-	// ID is the user id, group name or connection id (not for "all").
-	ID string `json:"id,omitempty"`
-	// Exactly one of Text, JSON and Binary (standard base64) is the message.
-	Text   *string         `json:"text,omitempty"`
-	JSON   json.RawMessage `json:"json,omitempty"`
-	Binary *string         `json:"binary,omitempty"`
-	// TTL, in whole seconds (1 to 300), drops the message for a connection
-	// that has not taken it up in time; 0 or absent means no expiry.
-	TTL int `json:"ttl,omitempty"`
-	// Filter is an OData filter on the receiving connections (all, user, group).
-	Filter string `json:"filter,omitempty"`
-	// Excluded lists connection ids that must not get the message (all, group).
-	Excluded []string `json:"excluded,omitempty"`
-}
+// Envelope is the JSON a producer writes; the type lives in the public
+// package so that broadcast.Request and relay.Envelope name a documented one.
+type Envelope = public.Envelope
 
 // Parsed is a checked envelope, ready to send.
 type Parsed struct {

@@ -24,6 +24,9 @@ func snapshot(p pkg) ([]byte, error) {
 		}
 		files = append(files, f)
 	}
+	if err := internalInAPI(fset, files); err != nil {
+		return nil, fmt.Errorf("%s: %w", p.ImportPath, err)
+	}
 	features := apiFeatures(fset, files)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "package %s // import %q\n\n", p.Name, p.ImportPath)
@@ -31,6 +34,60 @@ func snapshot(p pkg) ([]byte, error) {
 		b.WriteString(f + "\n")
 	}
 	return b.Bytes(), nil
+}
+
+// internalInAPI reports the exported features that name a type of an
+// internal package (an alias of one, a field, a parameter): users outside
+// the module can neither import nor document such a type.
+func internalInAPI(fset *token.FileSet, files []*ast.File) error {
+	var bad []string
+	for _, f := range files {
+		var names []string
+		for _, im := range f.Imports {
+			path := strings.Trim(im.Path.Value, `"`)
+			if !isInternal(path) {
+				continue
+			}
+			name := path[strings.LastIndex(path, "/")+1:]
+			if im.Name != nil {
+				name = im.Name.Name
+			}
+			names = append(names, name)
+		}
+		if len(names) == 0 {
+			continue
+		}
+		for _, feat := range apiFeatures(fset, []*ast.File{f}) {
+			for _, n := range names {
+				if namesPackage(feat, n) {
+					bad = append(bad, feat+" (internal package "+n+")")
+				}
+			}
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("the API names internal types; give them a public home: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// namesPackage reports whether the feature line refers to pkg.Something.
+func namesPackage(feature, pkg string) bool {
+	for i := 0; ; {
+		j := strings.Index(feature[i:], pkg+".")
+		if j < 0 {
+			return false
+		}
+		j += i
+		if j == 0 || !isIdentByte(feature[j-1]) {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func isIdentByte(c byte) bool {
+	return c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || c >= 0x80
 }
 
 // apiFeatures lists the exported features of one package's files, sorted and

@@ -70,3 +70,42 @@ func TestCompare(t *testing.T) {
 		})
 	}
 }
+
+// TestInternalInAPI: an exported alias, field or parameter of an internal
+// package's type is refused; unexported uses and public packages are not.
+func TestInternalInAPI(t *testing.T) {
+	cases := []struct{ name, src, want string }{
+		{"alias", `type Request = envelope.Envelope`, "type Request = envelope.Envelope"},
+		{"field", `type C struct{ S *envelope.Sender }`, "type C struct, S *envelope.Sender"},
+		{"parameter", `func F(p envelope.Parsed) {}`, "func F(envelope.Parsed)"},
+		{"renamed import", `type R = env.Envelope`, ""},
+		{"unexported", `type request = envelope.Envelope; func f(p envelope.Parsed) {}`, ""},
+		{"public package", `type R = pub.Envelope`, ""},
+		{"a longer name ending alike", `type R = myenvelope.Envelope`, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := "package p\nimport (\n\"example.com/m/internal/envelope\"\npub \"example.com/m/envelope\"\nmyenvelope \"example.com/m/myenvelope\"\n)\n" +
+				"var _ = envelope.X\nvar _ = pub.X\nvar _ = myenvelope.X\n" + c.src + "\n"
+			if c.name == "renamed import" {
+				src = strings.Replace(src, `"example.com/m/internal/envelope"`, `env "example.com/m/internal/envelope"`, 1) + "var _ = env.X\n"
+				c.want = "type R = env.Envelope"
+			}
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, "p.go", src, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = internalInAPI(fset, []*ast.File{f})
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want one naming %q", err, c.want)
+			}
+		})
+	}
+}
