@@ -124,7 +124,7 @@ func TestFrameSummaryShowsText(t *testing.T) {
 	// A user's group message names the user; a server message says so.
 	for data, want := range map[string]string{
 		`{"type":"message","from":"group","fromUserId":"bob","group":"lobby","dataType":"text","data":"hi"}`: `message group lobby from bob · "hi"`,
-		`{"type":"message","from":"server","dataType":"text","data":"hi"}`:                                  `message from server · "hi"`,
+		`{"type":"message","from":"server","dataType":"text","data":"hi"}`:                                   `message from server · "hi"`,
 	} {
 		if got := frameSummary("message", websocket.MessageText, []byte(data)); got != want {
 			t.Errorf("summary of %s = %s, want %s", data, got, want)
