@@ -410,7 +410,9 @@ func TestMessageFailureLogs(t *testing.T) {
 		}
 		lines = append(lines, m)
 	}
-	slices.SortFunc(lines, func(a, b map[string]any) int { return strings.Compare(fmt.Sprint(a["message_id"]), fmt.Sprint(b["message_id"])) })
+	slices.SortFunc(lines, func(a, b map[string]any) int {
+		return strings.Compare(fmt.Sprint(a["message_id"]), fmt.Sprint(b["message_id"]))
+	})
 	want := []struct{ id, msg, level, err string }{
 		{"m-bad", "message dropped: permanent failure", "WARN", "bad envelope"},
 		{"m-busy", "message failed; to be redelivered", "ERROR", "service busy"},
