@@ -335,7 +335,10 @@ func (mc *mqttConn) connect(pk *packets.Packet) bool {
 		return false
 	}
 	present := old != nil && !clean && !old.isEnded()
-	var c *conn
+	var (
+		c        *conn
+		takenOld *packets.Packet // the will of a socket this CONNECT takes over, due now
+	)
 	if present {
 		c = old
 		if c.mq.isOnline() {
@@ -343,7 +346,7 @@ func (mc *mqttConn) connect(pk *packets.Packet) bool {
 			// closes it, at its own protocol level.
 			c.mq.takeOver(c.socketNow(), c.mq.version())
 		}
-		c.mq.reconnected(v, pk, expiry)
+		takenOld = c.mq.reconnected(v, pk, expiry, mc.physID)
 	} else {
 		if old != nil {
 			s.mqttMu.Unlock()
@@ -404,6 +407,9 @@ func (mc *mqttConn) connect(pk *packets.Packet) bool {
 	}
 	attached := c.mq.attach(mc.sk, mc.physID, connack)
 	s.mqttMu.Unlock()
+	if takenOld != nil {
+		c.mq.publishWill(takenOld)
+	}
 	if !attached {
 		mc.sk.ws.Close(websocket.StatusGoingAway, "The session has ended.")
 		return false

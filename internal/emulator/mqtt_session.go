@@ -113,15 +113,26 @@ func (m *mqttSession) configure(v byte, pk *packets.Packet, expiry time.Duration
 	m.dmu.Unlock()
 }
 
-// reconnected applies a resuming CONNECT.
-func (m *mqttSession) reconnected(v byte, pk *packets.Packet, expiry time.Duration) {
+// reconnected applies a resuming CONNECT. When it takes the session over
+// from a network connection still open, it returns that connection's will
+// if the will has no delay: the server closes the old connection without a
+// DISCONNECT 0x00, so the will is due at once ([MQTT-3.1.4-3], 3.1.2.5); a
+// delayed will is cancelled by the resume, as after a drop. physID, the new
+// socket's, is the session's from here on, so the old socket ending before
+// attach neither takes the new will nor marks the session offline.
+func (m *mqttSession) reconnected(v byte, pk *packets.Packet, expiry time.Duration, physID string) (will *packets.Packet) {
 	m.mu.Lock()
 	if m.willTimer != nil && m.willTimer.Stop() { // [MQTT-3.1.3-9]: no will when the session resumes in time
 		m.c.s.conns.Done()
 	}
 	m.willTimer = nil
+	if w := m.will; w != nil && m.online && (m.version() != mqttV5 || w.Properties.WillDelayInterval == 0) {
+		will = w
+	}
 	m.configure(v, pk, expiry)
+	m.physID = physID
 	m.mu.Unlock()
+	return will
 }
 
 // attach makes sk the session's socket: the CONNACK first, then the
@@ -278,14 +289,20 @@ func (m *mqttSession) isOnline() bool {
 	return m.online
 }
 
-// ended runs when the session ends: a delayed will goes out now.
+// ended runs when the session ends: a delayed will goes out now, and so
+// does the will of a network connection the service is closing (a REST
+// close, a clean-start takeover): it ends without the client's DISCONNECT
+// 0x00 (3.1.2.5). A shutting-down emulator sends no wills.
 func (m *mqttSession) ended() {
 	m.mu.Lock()
-	t, w := m.willTimer, m.will
+	t, w, online := m.willTimer, m.will, m.online
 	m.willTimer, m.will = nil, nil
 	m.online = false
 	m.mu.Unlock()
 	if t == nil {
+		if w != nil && online && !m.c.s.closing.Load() {
+			m.publishWill(w)
+		}
 		return
 	}
 	if t.Stop() {

@@ -21,8 +21,9 @@ import (
 
 // TestMQTTWill: a will goes to its topic's group (MQTT subscribers and
 // WebSocket members alike) when the network connection ends without
-// DISCONNECT 0x00: on a drop, or on DISCONNECT 0x04; a will delay holds it
-// back, and a resume within the delay cancels it.
+// DISCONNECT 0x00: on a drop, on DISCONNECT 0x04, when another connection
+// takes the session over or the service closes the connection; a will
+// delay holds it back, and a resume within the delay cancels it.
 func TestMQTTWill(t *testing.T) {
 	e := newEnv(t, Config{})
 	tok := e.mqttToken("h", "dev", wps.RoleJoinLeaveGroupAny, wps.RoleSendToGroupAny)
@@ -106,6 +107,55 @@ func TestMQTTWill(t *testing.T) {
 		e.s.DropSocket("w6")
 		<-c.Done()
 		expectWill(t, "w6 ended")
+	})
+	t.Run("sent when a resuming CONNECT takes the connection over", func(t *testing.T) {
+		old, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "w9", clean: true, sessionExpiry: 30, will: will("w9 taken over")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "w9", clean: false, sessionExpiry: 30, will: will("w9 new")})
+		if err != nil || !c.ack.SessionPresent {
+			t.Fatalf("resume: %+v %v", c.ack, err)
+		}
+		<-old.Done()
+		expectWill(t, "w9 taken over")
+		// The new connection's will is its own, sent when it is lost.
+		e.s.DropSocket("w9")
+		<-c.Done()
+		expectWill(t, "w9 new")
+	})
+	t.Run("a delayed will is cancelled by a takeover that resumes", func(t *testing.T) {
+		old, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "w10", clean: true, sessionExpiry: 30, will: will("w10 never"), willDelay: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "w10", clean: false, sessionExpiry: 30}); err != nil {
+			t.Fatal(err)
+		}
+		<-old.Done()
+		watcher.none(t, 1500*time.Millisecond)
+	})
+	t.Run("sent when a clean start takes the connection over", func(t *testing.T) {
+		old, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "w11", clean: true, sessionExpiry: 30, will: will("w11 replaced"), willDelay: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "w11", clean: true}); err != nil {
+			t.Fatal(err)
+		}
+		<-old.Done()
+		expectWill(t, "w11 replaced")
+	})
+	t.Run("sent when the service closes the connection", func(t *testing.T) {
+		c, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: "w12", clean: true, sessionExpiry: 30, will: will("w12 closed")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code, _, body := e.rest("DELETE", "/api/hubs/h/connections/w12?reason=maintenance", "", nil); code != 204 {
+			t.Fatalf("close connection: %d %s", code, body)
+		}
+		<-c.Done()
+		expectWill(t, "w12 closed")
 	})
 	t.Run("3.1.1, sent on a drop", func(t *testing.T) {
 		opts := pahomqtt.NewClientOptions().AddBroker(e.mqttURL("h", tok)).SetClientID("w7").
