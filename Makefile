@@ -206,8 +206,9 @@ deploy-gcp:
 	run gcloud functions deploy wpsfn-relay --gen2 --runtime=go125 --region=$(GCP_REGION) --source=. \
 	  --entry-point=Relay --trigger-topic=wpsfn-relay --retry \
 	  --set-env-vars=WEBPUBSUB_HUB=$(GCP_HUB) --set-secrets=$(GCP_SECRET_CONN); \
-	sub=; if [ -n "$(GCP_RUN)" ]; then sub=$$(gcloud eventarc triggers list --location=$(GCP_REGION) \
-	  --filter="destination.cloudFunction~wpsfn-relay" --format="value(transport.pubsub.subscription)" || true); fi; \
+	sub=; if [ -n "$(GCP_RUN)" ]; then \
+	  trigger=$$(gcloud functions describe wpsfn-relay --gen2 --region=$(GCP_REGION) --format="value(eventTrigger.trigger)"); \
+	  sub=$$(gcloud eventarc triggers describe "$${trigger##*/}" --location=$(GCP_REGION) --format="value(transport.pubsub.subscription)"); fi; \
 	run gcloud pubsub subscriptions update "$${sub:-<the wpsfn-relay trigger subscription>}" \
 	  --dead-letter-topic=wpsfn-relay-dead-letter --max-delivery-attempts=10
 

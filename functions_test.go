@@ -540,6 +540,20 @@ func TestManifestSAM(t *testing.T) {
 				get(p, "FunctionUrlConfig") != nil || get(res, "RelayQueue", "Properties", "RedrivePolicy", "deadLetterTargetArn") != "!GetAtt RelayDeadLetterQueue.Arn" {
 				t.Errorf("%s: want an SQS event reporting batch item failures from a queue with a DLQ, no URL: %v", logical, p)
 			}
+			// SNS and EventBridge invoke it asynchronously: failed events go to the same DLQ.
+			if get(p, "EventInvokeConfig", "DestinationConfig", "OnFailure", "Destination") != "!GetAtt RelayDeadLetterQueue.Arn" {
+				t.Errorf("%s: async invocations (SNS, EventBridge) need an on-failure destination: %v", logical, get(p, "EventInvokeConfig"))
+			}
+			sub, rule := get(res, "RelayTopicSubscription"), get(res, "RelayEventRule")
+			if get(sub, "Type") != "AWS::SNS::Subscription" || get(sub, "Condition") != "RelayFromSNS" ||
+				get(sub, "Properties", "Protocol") != "lambda" || get(sub, "Properties", "Endpoint") != "!GetAtt "+logical+".Arn" ||
+				get(res, "RelayTopicPermission", "Properties", "Principal") != "sns.amazonaws.com" {
+				t.Errorf("want an optional SNS subscription invoking %s, with its permission: %v", logical, sub)
+			}
+			if get(rule, "Type") != "AWS::Events::Rule" || get(rule, "Condition") != "RelayFromEventBridge" ||
+				get(res, "RelayEventPermission", "Properties", "Principal") != "events.amazonaws.com" {
+				t.Errorf("want an optional EventBridge rule targeting %s, with its permission: %v", logical, rule)
+			}
 			continue
 		}
 		if fn == "broadcast-schedule" {

@@ -149,12 +149,14 @@ async function main() {
     r.refusal = await alice.page.textContent('#messages .msg[data-state="failed"] .reason');
     step("refusal");
 
-    // What `wpsfn send --to group:lobby --json '{"text":"hello"}'` and
-    // `--to all --text 'maintenance at 10:00'` send shows as notices.
+    // What `wpsfn send --to group:lobby --json '{"text":"hello"}'`,
+    // `--to all --text 'maintenance at 10:00'` and an event queued for the
+    // relay (`curl -d '{"to":"all","text":"order 42 shipped"}' <relay URL>/`)
+    // send shows as notices.
     await ctl("send");
     await bob.page.waitForFunction(() => {
       const t = [...document.querySelectorAll("#messages .msg.notice .text")].map((x) => x.textContent);
-      return t.includes("hello") && t.includes("maintenance at 10:00");
+      return t.includes("hello") && t.includes("maintenance at 10:00") && t.includes("order 42 shipped");
     }, null, { timeout: T });
     r.notices = await bob.page.$$eval("#messages .msg.notice", (ms) => ms.map((m) => m.textContent));
     await waitForMessage(bob.page, "cli", "no time");

@@ -455,6 +455,25 @@ func TestFunctionEnvironKeepsOnlyFunctionSettings(t *testing.T) {
 	}
 }
 
+// postRelay queues one envelope for the relay as `curl -d ... <relay URL>/`
+// does, and wants it done.
+func postRelay(ctx context.Context, url, envelope string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/", strings.NewReader(envelope))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("relay answered %d %s", resp.StatusCode, b)
+	}
+	return nil
+}
+
 // TestBrowserChat runs the demo in headless Chromium (test/browser-chat.js)
 // through what a user meets (see the script's comment): join and leave
 // notices, wrapping, refusals, messages from the REST API, recovery, a
@@ -509,6 +528,10 @@ func TestBrowserChat(t *testing.T) {
 					http.Error(w, fmt.Sprintf("wpsfn %q: %v: %s", args, err, out), http.StatusInternalServerError)
 					return
 				}
+			}
+			// The README's queued event, through the relay's local endpoint.
+			if err := postRelay(r.Context(), st.Functions["relay"], `{"to":"all","text":"order 42 shipped"}`); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
 			}
 		default:
 			http.NotFound(w, r)
@@ -577,7 +600,8 @@ func TestBrowserChat(t *testing.T) {
 	if res.Refusal != "text is 1500 characters; the limit is 1000" {
 		t.Errorf("refused message shows %q, want the function's reason", res.Refusal)
 	}
-	if n := strings.Join(res.Notices, "\n"); !strings.Contains(n, "hello") || !strings.Contains(n, "maintenance at 10:00") || strings.Contains(n, "sending") {
+	if n := strings.Join(res.Notices, "\n"); !strings.Contains(n, "hello") || !strings.Contains(n, "maintenance at 10:00") ||
+		!strings.Contains(n, "order 42 shipped") || strings.Contains(n, "sending") {
 		t.Errorf("REST messages shown as %q", res.Notices)
 	}
 	if len(res.NoTime) != 1 || strings.Contains(res.NoTime[0], "sending") || !regexp.MustCompile(`^cli · \d`).MatchString(res.NoTime[0]) {

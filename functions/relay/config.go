@@ -70,7 +70,9 @@ type Config struct {
 	// see Mapping. Empty MapTo means every message is an envelope.
 	Map Mapping `envPrefix:"RELAY_MAP_"`
 
-	// Logger receives one line per message; nil means slog.Default().
+	// Logger receives a line per message sent or dropped as a duplicate; nil
+	// means slog.Default(). Failures are logged by the host adapter (pkg/faas,
+	// on slog.Default()) with the message id, permanent or to be redelivered.
 	Logger *slog.Logger `env:"-"`
 	// HTTPClient is used for REST calls; nil means the default.
 	HTTPClient *http.Client `env:"-"`

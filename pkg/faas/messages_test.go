@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -381,4 +382,51 @@ func BenchmarkLambdaSQSBatch(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestMessageFailureLogs: each failure is logged once with the trigger, the
+// message id and the attempt, as dropped or to be redelivered, and never
+// with the message's body.
+func TestMessageFailureLogs(t *testing.T) {
+	var logs bytes.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, nil)))
+	defer slog.SetDefault(old)
+	r := &recorder{}
+	batch := []faas.Message{
+		{ID: "m-ok", Trigger: faas.TriggerSQS, Body: []byte("fine body-secret-1"), Attempt: 1},
+		{ID: "m-bad", Trigger: faas.TriggerSQS, Body: []byte("permanent body-secret-2"), Attempt: 1},
+		{ID: "m-busy", Trigger: faas.TriggerSQS, Body: []byte("transient body-secret-3"), Attempt: 3},
+	}
+	errs := faas.HandleMessages(context.Background(), r.fn(), batch)
+	if errs[0] != nil || !faas.IsPermanent(errs[1]) || errs[2] == nil || faas.IsPermanent(errs[2]) {
+		t.Fatalf("outcomes %v", errs)
+	}
+	var lines []map[string]any
+	for l := range strings.Lines(logs.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	slices.SortFunc(lines, func(a, b map[string]any) int {
+		return strings.Compare(fmt.Sprint(a["message_id"]), fmt.Sprint(b["message_id"]))
+	})
+	want := []struct{ id, msg, level, err string }{
+		{"m-bad", "message dropped: permanent failure", "WARN", "bad envelope"},
+		{"m-busy", "message failed; to be redelivered", "ERROR", "service busy"},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("log %s, want %d lines", logs.String(), len(want))
+	}
+	for i, w := range want {
+		l := lines[i]
+		if l["message_id"] != w.id || l["msg"] != w.msg || l["level"] != w.level || l["error"] != w.err || l["trigger"] != "sqs" || l["attempt"] == nil {
+			t.Errorf("line %v, want %+v", l, w)
+		}
+	}
+	if strings.Contains(logs.String(), "body-secret") {
+		t.Errorf("a message body is in the log: %s", logs.String())
+	}
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -213,6 +215,90 @@ func TestRelayLambdaSNSEventBridge(t *testing.T) {
 		}
 		if len(got) != 1 || got[0].Path != c.path || string(got[0].Body) != c.body {
 			t.Errorf("%s: sent %+v, want %s %s", c.name, got, c.path, c.body)
+		}
+	}
+}
+
+// TestRelayAzureServiceBusEventGrid runs cmd/relay as a custom handler and
+// POSTs the invocation payloads the Functions host builds for a Service Bus
+// trigger (a session, its body and ids in the host's string encoding) and an
+// Event Grid trigger. No Service Bus or Event Grid runs offline: the payloads
+// follow the documented shapes (shared/reference/triggers.md §2). A transient
+// failure is answered 500, so the host abandons the message and the session
+// hands it out again before the next one: order is kept by the broker.
+func TestRelayAzureServiceBusEventGrid(t *testing.T) {
+	t.Parallel()
+	s := newRelayService(t)
+	port := faastest.FreePort(t)
+	faastest.Start(t, append(relayEnv(s), "FUNCTIONS_CUSTOMHANDLER_PORT="+port), faastest.MustBuild(t, "./cmd/relay"))
+	handler := "http://127.0.0.1:" + port
+	if err := faastest.WaitHTTP(t.Context(), handler+"/", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	quoted := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	serviceBus := func(id, session, envelope string, delivery int) string {
+		return `{"Data":{"msg":` + quoted(quoted(envelope)) + `},"Metadata":{"MessageId":` + quoted(quoted(id)) +
+			`,"SessionId":` + quoted(quoted(session)) + `,"DeliveryCount":"` + strconv.Itoa(delivery) +
+			`","ContentType":"\"application/json\"","EnqueuedTime":"2026-12-01T21:00:00Z","LockToken":"\"0e1f2a3b-4c5d-6e7f-8091-a2b3c4d5e6f7\"",` +
+			`"ApplicationProperties":{"room":"builds"},"sys":{"MethodName":"relay-servicebus","UtcNow":"2026-12-01T21:00:01Z","RandGuid":"2b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"}}}`
+	}
+	eventGrid := func(id, envelope string) string {
+		return `{"Data":{"event":{"id":"` + id + `","topic":"/subscriptions/0000/resourceGroups/rg/providers/Microsoft.EventGrid/topics/orders",` +
+			`"subject":"orders/42","eventType":"Orders.Shipped","eventTime":"2026-12-01T21:00:00Z","data":` + envelope +
+			`,"dataVersion":"1.0"}},"Metadata":{"sys":{"MethodName":"relay-eventgrid","UtcNow":"2026-12-01T21:00:01Z","RandGuid":"2b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"}}}`
+	}
+	invoke := func(function, payload string) (int, string) {
+		t.Helper()
+		resp, err := http.Post(handler+"/"+function, "application/json", strings.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ans struct {
+			Outputs map[string]any
+			Logs    []string
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || ans.Outputs == nil || len(ans.Logs) != 1 {
+			t.Fatalf("%s: answer %d is not an invocation response: %v", function, resp.StatusCode, err)
+		}
+		return resp.StatusCode, ans.Logs[0]
+	}
+	steps := []struct {
+		name, function, payload string
+		status                  int
+		log                     string
+		sent                    []string // path body
+	}{
+		{"session message, service busy", "relay-servicebus", serviceBus("sb-1", "order-42", `{"to":"group","id":"busy","text":"packed"}`, 1),
+			500, "message sb-1 failed, to be retried", []string{"/api/hubs/chat/groups/busy/:send packed"}},
+		{"bad envelope", "relay-servicebus", serviceBus("sb-9", "order-43", `{"to":"group","text":"no id"}`, 1),
+			200, "message sb-9 dropped", nil},
+		{"the same message again, service back", "relay-servicebus", serviceBus("sb-1", "order-42", `{"to":"group","id":"busy","text":"packed"}`, 2),
+			200, "message sb-1 done", []string{"/api/hubs/chat/groups/busy/:send packed"}},
+		{"the next one of the session", "relay-servicebus", serviceBus("sb-2", "order-42", `{"to":"group","id":"busy","text":"shipped"}`, 1),
+			200, "message sb-2 done", []string{"/api/hubs/chat/groups/busy/:send shipped"}},
+		{"a redelivery of a sent one", "relay-servicebus", serviceBus("sb-2", "order-42", `{"to":"group","id":"busy","text":"shipped"}`, 2),
+			200, "message sb-2 done", nil},
+		{"Event Grid event", "relay-eventgrid", eventGrid("eg-1", `{"to":"group","id":"orders","json":{"order":42}}`),
+			200, "message eg-1 done", []string{`/api/hubs/chat/groups/orders/:send {"order":42}`}},
+		{"Event Grid event refused by the service", "relay-eventgrid", eventGrid("eg-2", `{"to":"group","id":"forbidden","text":"x"}`),
+			200, "message eg-2 dropped", []string{"/api/hubs/chat/groups/forbidden/:send x"}},
+	}
+	for i, st := range steps {
+		if i == 2 {
+			s.busy.Store(false)
+		}
+		s.Reset()
+		code, log := invoke(st.function, st.payload)
+		if code != st.status || !strings.Contains(log, st.log) {
+			t.Errorf("%s: answered %d %q, want %d %q", st.name, code, log, st.status, st.log)
+		}
+		var sent []string
+		for _, r := range s.Requests() {
+			sent = append(sent, r.Path+" "+string(r.Body))
+		}
+		if !slices.Equal(sent, st.sent) {
+			t.Errorf("%s: sent %q, want %q", st.name, sent, st.sent)
 		}
 	}
 }
