@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -140,6 +141,9 @@ func callError(err error) string {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		return fmt.Sprintf("cannot reach the service: host %s not found (check the Endpoint in WEBPUBSUB_CONNECTION_STRING)", dnsErr.Name)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return err.Error() + " (the connection closed without an answer: is the Endpoint in WEBPUBSUB_CONNECTION_STRING a Web PubSub service or emulator?)"
 	}
 	return err.Error()
 }
