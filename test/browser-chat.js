@@ -209,6 +209,9 @@ async function main() {
     await tr.page.fill("#filter", "message 3 from alice");
     await tr.page.waitForTimeout(400);
     r.trace.filtered = await tr.page.$$eval("#spacer .row", (rs) => rs.map((x) => x.textContent));
+    // Each row's short connection label carries the whole id on hover.
+    r.trace.connCells = await tr.page.$$eval("#spacer .row .conn", (cs) => cs.map((c) => ({ label: c.textContent, title: c.title })));
+    r.trace.connIds = await tr.page.evaluate(() => [...new Set(window.wpsfnTrace.events.filter((e) => e.c).map((e) => e.c))]);
     await tr.page.click('#spacer .row[data-kind="frame-out"]');
     await tr.page.waitForSelector('body[data-detail="shown"]', { timeout: T });
     r.trace.detail = await tr.page.textContent("#detail-body");

@@ -573,6 +573,8 @@ func TestBrowserChat(t *testing.T) {
 			Filtered, KindsAfter []string
 			Detail, RefusedLabel string
 			SecretDetail         string
+			ConnCells            []struct{ Label, Title string }
+			ConnIDs              []string
 			Tokens               []string
 			Sums                 []struct {
 				Kind, Text string
@@ -651,6 +653,23 @@ func TestBrowserChat(t *testing.T) {
 	}
 	if !slices.Contains(res.Trace.KindsAfter, "reconnect-refused") || res.Trace.RefusedLabel != "reconnect refused" {
 		t.Errorf("after the restart the trace shows kinds %v, label %q; want refused reconnects labelled so", res.Trace.KindsAfter, res.Trace.RefusedLabel)
+	}
+	if len(res.Trace.ConnCells) < 2 {
+		t.Errorf("filtered rows show connection labels %+v; want the sender's and the receivers'", res.Trace.ConnCells)
+	}
+	for _, c := range res.Trace.ConnCells {
+		if !slices.Contains(res.Trace.ConnIDs, c.Title) || !strings.HasSuffix(c.Title, strings.TrimPrefix(c.Label, "…")) || len(c.Label) >= len(c.Title) {
+			t.Errorf("connection cell %q has title %q; want a short label with the whole id on hover", c.Label, c.Title)
+		}
+	}
+	// Ordered by start, each with how long it took: the REST call's row
+	// says so (its frames are instant).
+	tookShown := false
+	for _, r := range res.Trace.Filtered {
+		tookShown = tookShown || strings.Contains(r, "rest") && regexp.MustCompile(`202 · [0-9.]+ ms$`).MatchString(r)
+	}
+	if !tookShown {
+		t.Errorf("no REST row shows its status and duration: %q", res.Trace.Filtered)
 	}
 	if len(res.Trace.Sums) < 3 {
 		t.Errorf("with a frame's detail open the filtered rows are %+v; want the frame in, the REST call and the frames out", res.Trace.Sums)
