@@ -182,6 +182,9 @@ async function main() {
       whoami: document.getElementById("whoami").textContent,
       kept: [...document.querySelectorAll("#messages .msg .text")].map((x) => x.textContent).filter((t) => t.startsWith("message ")).length,
     }));
+    // bob sees one quiet line for it, not a leave and a join.
+    await waitForNotice(bob.page, `alice rejoined #${room}`);
+    r.reloadNotices = await bob.page.$$eval("#messages .sys", (ss) => ss.map((s) => s.textContent).filter((t) => t.startsWith("alice ")));
     await say(alice.page, "back after a reload");
     await waitForMessage(bob.page, "alice", "back after a reload");
     step("reload");

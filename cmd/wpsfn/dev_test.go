@@ -558,7 +558,9 @@ func TestBrowserChat(t *testing.T) {
 		}
 		Notices []string
 		NoTime  []string
-		Reload  struct {
+		// ReloadNotices are bob's notices about alice after her reload.
+		ReloadNotices []string
+		Reload        struct {
 			SigninHidden bool
 			Whoami       string
 			Kept         int
@@ -608,6 +610,9 @@ func TestBrowserChat(t *testing.T) {
 	}
 	if len(res.NoTime) != 1 || strings.Contains(res.NoTime[0], "sending") || !regexp.MustCompile(`^cli · \d`).MatchString(res.NoTime[0]) {
 		t.Errorf("a chat message without a time shows as %q; want it once, stamped with when it arrived", res.NoTime)
+	}
+	if strings.Join(res.ReloadNotices, "|") != "alice rejoined #lobby" {
+		t.Errorf("after alice's reload bob sees %q; want one line, alice rejoined #lobby", res.ReloadNotices)
 	}
 	if !res.Reload.SigninHidden || res.Reload.Whoami != "alice" || res.Reload.Kept < 10 {
 		t.Errorf("after a reload: %+v; want alice still signed in with the conversation", res.Reload)

@@ -248,7 +248,7 @@ function onMessage(msg) {
   } else if (d && d.type === "system") {
     const where = targetRoom(msg);
     if (d.event === "joined" && d.user) {
-      if (d.user !== state.name) notice(where, `${d.user} joined #${msg.group || where}`);
+      if (d.user !== state.name && !rejoined(where, d.user, msg.group || where)) notice(where, `${d.user} joined #${msg.group || where}`);
     } else if (d.event === "left" && d.user) {
       if (d.user !== state.name) notice(where, `${d.user} left #${msg.group || where}`);
     } else notice(where, d.text || d.event || "system");
@@ -266,6 +266,19 @@ function onMessage(msg) {
     if (where) addItem(where, it);
     else notice(null, `server: ${text}`);
   }
+}
+
+// rejoined turns "U left #room" into "U rejoined #room" when U comes back
+// with nothing said in between (a reload, a dropped network): one quiet
+// line, as chat apps show presence by user rather than by connection.
+function rejoined(where, user, roomName) {
+  const r = where && state.rooms.get(where);
+  const last = r && r.items[r.items.length - 1];
+  if (!last || last.kind !== "system" || last.text !== `${user} left #${roomName}`) return false;
+  last.text = `${user} rejoined #${roomName}`;
+  if (last.node) last.node.textContent = last.text;
+  save();
+  return true;
 }
 
 // check returns why text cannot be sent, or "".
