@@ -24,6 +24,7 @@ func TestCLIAnswers(t *testing.T) {
 		{"flag without value", []string{"token", "--user"}, nil, 2, "", "wpsfn token: flag needs an argument: -user (run 'wpsfn help token')"},
 		{"stray argument", []string{"dev", "now"}, nil, 2, "", `wpsfn dev: unexpected argument "now"`},
 		{"help for a command", []string{"help", "send"}, nil, 0, "usage: wpsfn send --to", ""},
+		{"flags with two dashes", []string{"help", "send"}, nil, 0, "\n  --json string\n", ""},
 		{"help for an unknown command", []string{"help", "sned"}, nil, 2, "", `wpsfn: unknown command "sned"`},
 		{"help", []string{"help"}, nil, 0, "wpsfn help <command>", ""},
 		{"version", []string{"--version"}, nil, 0, "wpsfn ", ""},

@@ -117,7 +117,7 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "the environment; the service settings are the emulator's.")
 		fmt.Fprintln(stderr, "A simulated MQTT device publishes telemetry that the dashboard page (/dashboard) shows live.")
 		fmt.Fprintln(stderr, "\nflags:")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code

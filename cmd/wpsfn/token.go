@@ -37,7 +37,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wpsfn token [--user ID] [--role ROLE]... [--group NAME]... [--expiry 1h] [--protocol default|mqtt|socketio] [--json]")
 		fmt.Fprintln(stderr, "\nPrints a client access URL for the hub. Reads WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB.")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
