@@ -594,7 +594,7 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	if heartbeat > 0 {
 		fmt.Fprintf(w, "    broadcast-schedule  %s/   runs every %s (POST to run it once)\n", st.Functions["broadcast-schedule"], heartbeat)
 	} else {
-		fmt.Fprintf(w, "    broadcast-schedule  %s/   POST to run it once (--heartbeat 10s runs it on a timer)\n", st.Functions["broadcast-schedule"])
+		fmt.Fprintf(w, "    broadcast-schedule  %s/   POST to run it once: a heartbeat, the chat page's ♥ (--heartbeat 10s runs it on a timer)\n", st.Functions["broadcast-schedule"])
 	}
 	fmt.Fprintf(w, "    relay               %s/   POST an envelope (a queued event) or an SQS, SNS or EventBridge event\n", st.Functions["relay"])
 	fmt.Fprintf(w, "\n  Try:  curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"to\":\"all\",\"text\":\"hello\"}' %s/api/broadcast\n", st.BroadcastSecret, st.Functions["broadcast"])
