@@ -11,6 +11,10 @@
 //     to each group the connection was in; the group presence events
 //     announce {"type":"system","event":"joined"|"left","user":"<user>"} to
 //     the group joined or left (all off with DisableLeaveAnnouncement).
+//     Presence is a user's, not a connection's: a join while another of the
+//     user's connections is in the group, and a leave or disconnect while
+//     one still is, are not announced (a second tab, one of two closed), as
+//     far as this instance has seen their group events.
 //
 // How the function knows a connection's groups: connect writes the groups
 // it grants (and those in the token's webpubsub.group claim) to the
@@ -196,12 +200,16 @@ func (f *function) connected(ctx context.Context, req *cloudevents.ConnectedRequ
 }
 
 func (f *function) groupJoined(ctx context.Context, req *cloudevents.GroupEventRequest) error {
-	f.groups.set(req.ConnectionID, req.Group, true)
+	if f.groups.set(req.ConnectionID, req.UserID, req.Group, true) > 1 {
+		return nil // another connection of the user is in the group: not news
+	}
 	return f.announce(ctx, req, "joined")
 }
 
 func (f *function) groupLeft(ctx context.Context, req *cloudevents.GroupEventRequest) error {
-	f.groups.set(req.ConnectionID, req.Group, false)
+	if f.groups.set(req.ConnectionID, req.UserID, req.Group, false) > 0 {
+		return nil // the user is still there on another connection
+	}
 	return f.announce(ctx, req, "left")
 }
 
@@ -238,6 +246,9 @@ func (f *function) disconnected(ctx context.Context, req *cloudevents.Disconnect
 	msg := wps.JSON(Leave{Type: "system", Event: "left", User: req.UserID})
 	var errs []error
 	for _, g := range groups {
+		if f.groups.others(req.UserID, g) > 0 {
+			continue // the user is still there on another connection
+		}
 		if err := f.client.SendToGroup(ctx, g, msg, nil); err != nil {
 			f.log.Error("leave announcement failed", "connection", req.ConnectionID, "group", g, "err", err)
 			errs = append(errs, err)
@@ -253,33 +264,76 @@ func (f *function) disconnected(ctx context.Context, req *cloudevents.Disconnect
 const maxTracked = 10000
 
 // tracker remembers, per connection, the groups it joined (true) or left
-// (false) according to the group presence events seen by this instance.
+// (false) according to the group presence events seen by this instance, and
+// how many of a user's connections it knows to be in each group, so that
+// presence is announced per user, as chat apps show it: a second tab
+// joining, or one of two tabs closing, is not news to the room.
 type tracker struct {
-	mu    sync.Mutex
-	max   int
-	conns map[string]map[string]bool
+	mu      sync.Mutex
+	max     int
+	conns   map[string]*tracked
+	present map[string]map[string]int // group → user → joined connections
+}
+
+type tracked struct {
+	user   string
+	groups map[string]bool
 }
 
 func newTracker(max int) *tracker {
-	return &tracker{max: max, conns: map[string]map[string]bool{}}
+	return &tracker{max: max, conns: map[string]*tracked{}, present: map[string]map[string]int{}}
 }
 
-func (t *tracker) set(conn, group string, joined bool) {
+// set records that conn (of user) joined or left group and returns how
+// many of the user's connections are then known to be in it.
+func (t *tracker) set(conn, user, group string, joined bool) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	m := t.conns[conn]
-	if m == nil {
+	c := t.conns[conn]
+	if c == nil {
 		if len(t.conns) >= t.max {
-			for k := range t.conns { // evict one: the map's order is as good as any
+			for k, old := range t.conns { // evict one: the map's order is as good as any
+				t.forget(old)
 				delete(t.conns, k)
 				break
 			}
 		}
-		m = map[string]bool{}
-		t.conns[conn] = m
+		c = &tracked{user: user, groups: map[string]bool{}}
+		t.conns[conn] = c
 	}
-	if len(m) < 1000 || m[group] {
-		m[group] = joined
+	if was := c.groups[group]; len(c.groups) < 1000 || was {
+		c.groups[group] = joined
+		switch {
+		case joined && !was:
+			t.count(group, c.user, 1)
+		case !joined && was:
+			t.count(group, c.user, -1)
+		}
+	}
+	return t.present[group][c.user]
+}
+
+// count adds d to the user's connections in group (t.mu held).
+func (t *tracker) count(group, user string, d int) {
+	m := t.present[group]
+	if m == nil {
+		m = map[string]int{}
+		t.present[group] = m
+	}
+	if m[user] += d; m[user] <= 0 {
+		delete(m, user)
+		if len(m) == 0 {
+			delete(t.present, group)
+		}
+	}
+}
+
+// forget drops c's joined groups from the counts (t.mu held).
+func (t *tracker) forget(c *tracked) {
+	for g, joined := range c.groups {
+		if joined {
+			t.count(g, c.user, -1)
+		}
 	}
 }
 
@@ -287,7 +341,18 @@ func (t *tracker) set(conn, group string, joined bool) {
 func (t *tracker) take(conn string) map[string]bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	m := t.conns[conn]
+	c := t.conns[conn]
+	if c == nil {
+		return nil
+	}
+	t.forget(c)
 	delete(t.conns, conn)
-	return m
+	return c.groups
+}
+
+// others is how many of user's connections this instance knows in group.
+func (t *tracker) others(user, group string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.present[group][user]
 }

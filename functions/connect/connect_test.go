@@ -258,13 +258,71 @@ func stateWith(t *testing.T, groups []string) string {
 func TestTrackerBounded(t *testing.T) {
 	tr := newTracker(3)
 	for i := range 10 {
-		tr.set(string(rune('a'+i)), "g", true)
+		tr.set(string(rune('a'+i)), "u", "g", true)
 	}
 	if n := len(tr.conns); n != 3 {
 		t.Fatalf("%d connections tracked, want 3", n)
 	}
-	tr.set("j", "h", false)
+	// The evicted connections no longer count as the user's in g.
+	if n := tr.others("u", "g"); n != 3 {
+		t.Fatalf("user u has %d connections in g, want the 3 tracked", n)
+	}
+	tr.set("j", "u", "h", false)
 	if m := tr.take("j"); !m["g"] || m["h"] || len(m) != 2 {
 		t.Fatalf("%v", m)
+	}
+	if n := tr.others("u", "g"); n != 2 {
+		t.Fatalf("after take: %d, want 2", n)
+	}
+}
+
+// Presence is per user: alice's second tab joining the room, and one of
+// her two tabs closing, are not announced; her last tab leaving is.
+func TestPresenceIsPerUser(t *testing.T) {
+	f := newConnect(t, nil)
+	ev := func(conn, event string) {
+		t.Helper()
+		var e cloudevents.Event
+		switch event {
+		case "joined", "left":
+			g := &cloudevents.GroupEventRequest{ConnectionContext: cc(conn, "alice"), Group: "lobby"}
+			if event == "left" {
+				g.EventName = "left"
+			}
+			e = g
+		case "disconnected":
+			e = &cloudevents.DisconnectedRequest{ConnectionContext: cc(conn, "alice")}
+		}
+		if a := f.send(t, e); a.Status/100 != 2 {
+			t.Fatalf("%s %s: %d %q", conn, event, a.Status, a.Body)
+		}
+	}
+	sent := func() []string {
+		var b []string
+		for _, r := range f.rec.Requests() {
+			b = append(b, r.Path+" "+r.Body)
+		}
+		f.rec.Reset()
+		return b
+	}
+	joined := `/api/hubs/chat/groups/lobby/:send {"type":"system","event":"joined","user":"alice"}`
+	left := `/api/hubs/chat/groups/lobby/:send {"type":"system","event":"left","user":"alice"}`
+	for _, step := range []struct {
+		conn, event string
+		want        []string
+	}{
+		{"tab1", "joined", []string{joined}},
+		{"tab2", "joined", nil},       // a second tab
+		{"tab1", "disconnected", nil}, // one of two closed
+		{"tab3", "joined", nil},
+		{"tab3", "left", nil}, // tab2 is still in
+		{"tab2", "disconnected", []string{left}},
+		{"tab4", "joined", []string{joined}}, // back: news again
+		{"tab4", "left", []string{left}},
+	} {
+		ev(step.conn, step.event)
+		if got := sent(); !slices.Equal(got, step.want) {
+			t.Errorf("%s %s: sent %q, want %q", step.conn, step.event, got, step.want)
+		}
 	}
 }
