@@ -142,7 +142,10 @@ func callError(err error) string {
 	if errors.As(err, &dnsErr) {
 		return fmt.Sprintf("cannot reach the service: host %s not found (check the Endpoint in WEBPUBSUB_CONNECTION_STRING)", dnsErr.Name)
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+	// net/http does not export its "server closed idle connection" error,
+	// the same closing seen before the request was written.
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		strings.Contains(err.Error(), "server closed idle connection") {
 		return err.Error() + " (the connection closed without an answer: is the Endpoint in WEBPUBSUB_CONNECTION_STRING a Web PubSub service or emulator?)"
 	}
 	return err.Error()
