@@ -302,3 +302,33 @@ func TestRelayAzureServiceBusEventGrid(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayLambdaMapping: cmd/relay in the mapping mode, configured by the
+// environment alone, forwards an EventBridge event that is not an envelope:
+// the group from a JSON Pointer into its detail, the message id stamped in
+// for clients (RELAY_ID_FIELD); a detail without the member is permanent.
+func TestRelayLambdaMapping(t *testing.T) {
+	t.Parallel()
+	s := newRelayService(t)
+	l := faastest.StartRIE(t, faastest.MustBuild(t, "./cmd/relay"),
+		append(relayEnv(s), "RELAY_MAP_TO=group", "RELAY_MAP_ID_POINTER=/shop/room", "RELAY_ID_FIELD=eventId")...)
+	event := func(id, detail string) string {
+		return `{"version":"0","id":"` + id + `","detail-type":"Order Shipped","source":"com.example.orders","account":"123456789012",` +
+			`"time":"2026-12-01T21:00:00Z","region":"eu-west-1","resources":[],"detail":` + detail + `}`
+	}
+	if out := l.Invoke(t, event("eb-7", `{"order":42,"shop":{"room":"orders"}}`)); string(out) != "null" {
+		t.Fatalf("answer %s, want null (done)", out)
+	}
+	got := s.Requests()
+	if len(got) != 1 || got[0].Path != "/api/hubs/chat/groups/orders/:send" ||
+		string(got[0].Body) != `{"eventId":"eb-7","order":42,"shop":{"room":"orders"}}` || got[0].Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("sent %+v, want the detail to group orders with its id", got)
+	}
+	s.Reset()
+	if out := l.Invoke(t, event("eb-8", `{"order":43}`)); string(out) != "null" {
+		t.Fatalf("answer %s, want null (a permanent failure is done)", out)
+	}
+	if got := s.Requests(); len(got) != 0 {
+		t.Fatalf("sent %+v for an event without the group", got)
+	}
+}
