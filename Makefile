@@ -75,6 +75,13 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
+# The pictures in docs/screenshots, taken by the browser tests (needs Chromium
+# and `make test-deps` run before; not a prerequisite here, so a worktree whose
+# test/node_modules is a link to another checkout's is never reinstalled).
+.PHONY: screenshots
+screenshots:
+	WPSFN_UPDATE_SCREENSHOTS=1 $(GO) test -count=1 -run 'TestBrowserChat|TestBrowserDashboard' ./cmd/wpsfn
+
 ## ---- benchmarks ---------------------------------------------------------------
 
 # Side by side against the anchors named in the issues, in one run, as ratios.

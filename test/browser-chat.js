@@ -12,8 +12,10 @@
 // CONTROL_URL is the Go test's helper: POST CONTROL_URL/drop?user=NAME severs
 // that user's socket the way a network failure would (no close frame);
 // /stop and /start stop the emulator (the whole dev stack) and start it
-// again on the same address; /send sends {"text":"hello"} to group lobby
-// and the text "maintenance at 10:00" to all, as the README's `wpsfn send`.
+// again on the same address; /send runs the README's `wpsfn send --to
+// group:lobby --json '{"text":"hello"}'` and `--to all --text 'maintenance
+// at 10:00'`, and sends a chat message without a time as another program
+// might ({"type":"message","room":"lobby","from":"cli","text":"no time"}).
 // Prints one JSON object with what each page saw; exits non-zero on failure.
 "use strict";
 
@@ -139,7 +141,9 @@ async function main() {
     await alice.page.press("#text", "Enter");
     r.limitInfo = await alice.page.textContent("#compose-info");
     r.limitKept = (await alice.page.inputValue("#text")).length;
+    r.limitSendOff = await alice.page.isDisabled("#send-btn");
     await alice.page.fill("#text", "");
+    r.limitSendOn = await alice.page.isEnabled("#send-btn");
     await alice.page.evaluate(() => window.wpsfnChat.send("y".repeat(1500)));
     await alice.page.waitForSelector('#messages .msg[data-state="failed"] .reason', { timeout: T });
     r.refusal = await alice.page.textContent('#messages .msg[data-state="failed"] .reason');
@@ -155,6 +159,8 @@ async function main() {
       return t.includes("hello") && t.includes("maintenance at 10:00") && t.includes("order 42 shipped");
     }, null, { timeout: T });
     r.notices = await bob.page.$$eval("#messages .msg.notice", (ms) => ms.map((m) => m.textContent));
+    await waitForMessage(bob.page, "cli", "no time");
+    r.noTime = await bob.page.$$eval("#messages .msg", (ms) => ms.filter((m) => m.querySelector(".who b")?.textContent === "cli").map((m) => m.querySelector(".who").textContent));
     step("cli messages");
 
     // A dropped socket: alice's client recovers with its reconnection token
@@ -176,6 +182,9 @@ async function main() {
       whoami: document.getElementById("whoami").textContent,
       kept: [...document.querySelectorAll("#messages .msg .text")].map((x) => x.textContent).filter((t) => t.startsWith("message ")).length,
     }));
+    // bob sees one quiet line for it, not a leave and a join.
+    await waitForNotice(bob.page, `alice rejoined #${room}`);
+    r.reloadNotices = await bob.page.$$eval("#messages .sys", (ss) => ss.map((s) => s.textContent).filter((t) => t.startsWith("alice ")));
     await say(alice.page, "back after a reload");
     await waitForMessage(bob.page, "alice", "back after a reload");
     step("reload");
@@ -203,10 +212,37 @@ async function main() {
     await tr.page.fill("#filter", "message 3 from alice");
     await tr.page.waitForTimeout(400);
     r.trace.filtered = await tr.page.$$eval("#spacer .row", (rs) => rs.map((x) => x.textContent));
+    // Each row's short connection label carries the whole id on hover.
+    r.trace.connCells = await tr.page.$$eval("#spacer .row .conn", (cs) => cs.map((c) => ({ label: c.textContent, title: c.title })));
+    r.trace.connIds = await tr.page.evaluate(() => [...new Set(window.wpsfnTrace.events.filter((e) => e.c).map((e) => e.c))]);
     await tr.page.click('#spacer .row[data-kind="frame-out"]');
     await tr.page.waitForSelector('body[data-detail="shown"]', { timeout: T });
     r.trace.detail = await tr.page.textContent("#detail-body");
+    // With the detail open, each row's summary still shows the words typed
+    // (the text's glyphs end inside the summary cell: bounding boxes).
+    r.trace.sums = await tr.page.evaluate((needle) => [...document.querySelectorAll("#spacer .row")].map((row) => {
+      const cell = row.querySelector(".sum");
+      const node = cell?.firstChild;
+      const i = node ? node.textContent.indexOf(needle) : -1;
+      if (i < 0) return { kind: row.dataset.kind, text: cell?.textContent || "", visible: false };
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + needle.length);
+      return { kind: row.dataset.kind, text: node.textContent.slice(0, 80), visible: range.getBoundingClientRect().right <= cell.getBoundingClientRect().right + 0.5 };
+    }), '"message 3 from alice"');
     await tr.page.screenshot({ path: path.join(outDir, "trace.png") });
+    await tr.page.click("#detail-close");
+    // A click on a frame that carries a secret shows it whole, the secret
+    // redacted: the reliable protocol's connected message.
+    await tr.page.fill("#filter", "system connected");
+    await tr.page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll("#spacer .row")];
+      return rows.length > 0 && rows.every((x) => x.textContent.includes("system connected")) && rows.some((x) => x.dataset.kind === "frame-out");
+    }, null, { timeout: T });
+    await tr.page.click('#spacer .row[data-kind="frame-out"]');
+    await tr.page.waitForSelector('body[data-detail="shown"]', { timeout: T });
+    r.trace.secretDetail = await tr.page.textContent("#detail-body");
+    r.trace.tokens = await Promise.all([alice, bob].map((u) => u.page.evaluate(() => window.wpsfnChat.client.reconnectionToken || "")));
     await tr.page.click("#detail-close");
     await tr.page.fill("#filter", "");
     step("trace");

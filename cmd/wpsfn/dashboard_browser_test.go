@@ -152,4 +152,5 @@ func TestBrowserDashboard(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(out, "dashboard.png")); err != nil || fi.Size() < 1000 {
 		t.Errorf("screenshot: %v", err)
 	}
+	updateScreenshots(t, out, map[string]string{"dashboard.png": "dashboard.png"})
 }

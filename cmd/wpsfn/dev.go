@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -35,7 +37,7 @@ import (
 
 func init() {
 	commands["dev"] = command{
-		summary: "run the emulator, the four functions as its event handlers, and the chat and trace pages",
+		summary: "run the emulator, the functions as its event handlers, and the chat, trace and dashboard pages",
 		run:     runDevCommand,
 	}
 }
@@ -45,7 +47,8 @@ type devOptions struct {
 	// Addr is the emulator's (and the pages') listen address.
 	Addr string
 	// PortBase is the first loopback port of the functions (connect, message,
-	// broadcast, negotiate, broadcast-schedule, in that order); 0 picks free ports.
+	// broadcast, negotiate, broadcast-schedule, relay, in that order); 0 picks
+	// free ports.
 	PortBase int
 	// Hub is the hub the functions serve.
 	Hub string
@@ -107,13 +110,14 @@ func runDevCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	device := fs.Bool("device", true, "run a simulated MQTT device publishing telemetry to topic "+defaultDeviceTopic+" every second (shown at /dashboard)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wpsfn dev [flags]")
-		fmt.Fprintln(stderr, "\nStarts the local Web PubSub emulator, serves the connect, message, broadcast and negotiate")
-		fmt.Fprintln(stderr, "functions on loopback ports as its event handlers (through pkg/faas's local mode), and serves")
-		fmt.Fprintln(stderr, "the demo chat page and the live trace page. Function settings (CONNECT_*, MESSAGE_*,")
-		fmt.Fprintln(stderr, "NEGOTIATE_*, BROADCAST_*) are read from the environment; the service settings are the emulator's.")
+		fmt.Fprintln(stderr, "\nStarts the local Web PubSub emulator, serves the connect, message, broadcast, negotiate,")
+		fmt.Fprintln(stderr, "broadcast-schedule and relay functions on loopback ports (connect and message as its event")
+		fmt.Fprintln(stderr, "handlers, all through pkg/faas's local mode), and serves the demo chat page and the live trace")
+		fmt.Fprintln(stderr, "page. Function settings (CONNECT_*, MESSAGE_*, NEGOTIATE_*, BROADCAST_*, RELAY_*) are read from")
+		fmt.Fprintln(stderr, "the environment; the service settings are the emulator's.")
 		fmt.Fprintln(stderr, "A simulated MQTT device publishes telemetry that the dashboard page (/dashboard) shows live.")
 		fmt.Fprintln(stderr, "\nflags:")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
@@ -191,6 +195,9 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	// (and reachable) before the emulator starts.
 	mainLn, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen on %s: %w (is another wpsfn dev or emulator running? --addr picks another address)", opts.Addr, err)
+		}
 		return fmt.Errorf("listen on %s: %w", opts.Addr, err)
 	}
 	var lns []net.Listener
@@ -210,6 +217,9 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 		}
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return fmt.Errorf("listen for the %s function: %w (--port-base %d is taken from there on; another --port-base, or 0 for free ports)", name, err, opts.PortBase)
+			}
 			return fmt.Errorf("listen for the %s function (--port-base %d): %w", name, opts.PortBase, err)
 		}
 		lns = append(lns, ln)
@@ -406,7 +416,8 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 	e["WEBPUBSUB_HUB"] = hub
 	// Local development: the page signs in with a name (a NEGOTIATE_JWT_SECRET
 	// set in the environment still lets bearer tokens be tried).
-	if _, set := e["NEGOTIATE_ALLOW_QUERY_USER"]; !set { // keyless mode sets it false
+	_, userSet := e["NEGOTIATE_ALLOW_QUERY_USER"]
+	if !userSet { // keyless mode sets it false
 		e["NEGOTIATE_ALLOW_QUERY_USER"] = "true"
 	}
 	secret := e["BROADCAST_SECRET"]
@@ -449,6 +460,9 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 	mc.Logger = log.With("function", "message")
 	bc.Logger = log.With("function", "broadcast")
 	nc.Logger = log.With("function", "negotiate")
+	if !userSet {
+		nc.Logger = slog.New(quietQueryUserWarning{nc.Logger.Handler()})
+	}
 	sc.Logger = log.With("function", "broadcast-schedule")
 	rc.Logger = log.With("function", "relay")
 
@@ -484,8 +498,36 @@ func devFunctionSet(connStr, hub string, environ map[string]string, log *slog.Lo
 		return nil, "", web.ChatLimits{}, fmt.Errorf("relay function: %w", err)
 	}
 	fns["relay"] = rl.Function()
-	limits := web.ChatLimits{MaxTextRunes: mc.MaxTextRunes, MaxBytes: mc.MaxBytes, RoomPattern: mc.RoomPattern}
+	// The effective limits (a zero field means the package's default), so
+	// the page checks exactly what the function will.
+	limits := web.ChatLimits{
+		MaxTextRunes: cmp.Or(mc.MaxTextRunes, message.DefaultMaxTextRunes),
+		MaxBytes:     cmp.Or(mc.MaxBytes, message.DefaultMaxBytes),
+		RoomPattern:  cmp.Or(mc.RoomPattern, message.DefaultRoomPattern),
+	}
 	return fns, secret, limits, nil
+}
+
+// quietQueryUserWarning drops the negotiate function's warning that
+// NEGOTIATE_ALLOW_QUERY_USER is on, for when wpsfn dev turned it on itself:
+// there it is the point (the banner says "development mode"), and a warning
+// as the first line of `make run` reads as something gone wrong. Set in the
+// environment by the user, the warning stays.
+type quietQueryUserWarning struct{ slog.Handler }
+
+func (h quietQueryUserWarning) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelWarn && strings.HasPrefix(r.Message, "NEGOTIATE_ALLOW_QUERY_USER is on") {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h quietQueryUserWarning) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietQueryUserWarning{h.Handler.WithAttrs(as)}
+}
+
+func (h quietQueryUserWarning) WithGroup(name string) slog.Handler {
+	return quietQueryUserWarning{h.Handler.WithGroup(name)}
 }
 
 // runHeartbeat triggers the scheduled broadcast every interval the way a
@@ -528,8 +570,18 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	}
 	fmt.Fprintf(w, "  Emulator     %s   clients: %s/client/hubs/%s   REST: %s/api/\n", st.BaseURL, wsBase, st.Hub, st.BaseURL)
 	fmt.Fprintf(w, "  MQTT         %s/clients/mqtt/hubs/%s   (a client URL: wpsfn token --protocol mqtt --user ID --role webpubsub.sendToGroup.%s)\n", wsBase, st.Hub, defaultDeviceTopic)
-	fmt.Fprintf(w, "\n  WEBPUBSUB_CONNECTION_STRING='%s'\n", st.ConnectionString)
-	fmt.Fprintf(w, "  WEBPUBSUB_HUB=%s\n", st.Hub)
+	// Printed as commands, so pasting them sets what wpsfn send/token and the
+	// SDKs read (a bare VAR=value would not reach a child process).
+	if st.Keyless {
+		mi := st.Emulator.ManagedIdentityEnv(st.BaseURL)
+		fmt.Fprintf(w, "\n  export WEBPUBSUB_ENDPOINT=%s\n", st.BaseURL)
+		fmt.Fprintf(w, "  export WEBPUBSUB_HUB=%s\n", st.Hub)
+		fmt.Fprintf(w, "  export IDENTITY_ENDPOINT=%s IDENTITY_HEADER=%s   # no key works (disableLocalAuth): azidentity's ManagedIdentityCredential gets tokens here\n",
+			mi["IDENTITY_ENDPOINT"], mi["IDENTITY_HEADER"])
+	} else {
+		fmt.Fprintf(w, "\n  export WEBPUBSUB_CONNECTION_STRING='%s'\n", st.ConnectionString)
+		fmt.Fprintf(w, "  export WEBPUBSUB_HUB=%s\n", st.Hub)
+	}
 	fmt.Fprintf(w, "\n  Functions (the event handlers of hub %q, each served by pkg/faas's local mode):\n", st.Hub)
 	fmt.Fprintf(w, "    connect             %s/api/connect/{event}   system events connect, connected, disconnected; group events\n", st.Functions["connect"])
 	fmt.Fprintf(w, "    message             %s/api/message/{event}   user events *\n", st.Functions["message"])
@@ -542,11 +594,11 @@ func printDevBanner(w io.Writer, st *devStack, heartbeat time.Duration) {
 	if heartbeat > 0 {
 		fmt.Fprintf(w, "    broadcast-schedule  %s/   runs every %s (POST to run it once)\n", st.Functions["broadcast-schedule"], heartbeat)
 	} else {
-		fmt.Fprintf(w, "    broadcast-schedule  %s/   POST to run it once (--heartbeat 10s runs it on a timer)\n", st.Functions["broadcast-schedule"])
+		fmt.Fprintf(w, "    broadcast-schedule  %s/   POST to run it once: a heartbeat, the chat page's ♥ (--heartbeat 10s runs it on a timer)\n", st.Functions["broadcast-schedule"])
 	}
 	fmt.Fprintf(w, "    relay               %s/   POST an envelope (a queued event) or an SQS, SNS or EventBridge event\n", st.Functions["relay"])
 	fmt.Fprintf(w, "\n  Try:  curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"to\":\"all\",\"text\":\"hello\"}' %s/api/broadcast\n", st.BroadcastSecret, st.Functions["broadcast"])
-	fmt.Fprintf(w, "        curl -d '{\"to\":\"all\",\"text\":\"order 42 shipped\"}' %s/   (what a queue would deliver)\n", st.Functions["relay"])
+	fmt.Fprintf(w, "        curl -d '{\"to\":\"all\",\"text\":\"order 42 shipped\"}' %s/   # the relay, given what a queue would deliver\n", st.Functions["relay"])
 	fmt.Fprintf(w, "  SDKs: Microsoft's @azure/web-pubsub needs { allowInsecureConnection: true } for this http:// endpoint.\n")
 	fmt.Fprintf(w, "\nPress Ctrl-C to stop.\n\n")
 }

@@ -23,8 +23,8 @@ import (
 // order: every client gets the disconnected system message and a close,
 // the connect function receives every disconnected event and answers it
 // (its leave announcements call the REST API, which stays up for them),
-// and the process exits 0 in under a second with nothing logged at WARN or
-// ERROR.
+// and the process exits 0 with nothing logged at WARN or ERROR (no step
+// waited out its grace period).
 func TestDevShutdownOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the wpsfn binary")
@@ -90,14 +90,16 @@ func TestDevShutdownOnSIGTERM(t *testing.T) {
 		}
 	}
 
-	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	waitErr := make(chan error, 1)
 	go func() { waitErr <- cmd.Wait() }()
 	select {
 	case err := <-waitErr:
-		if took := time.Since(start); err != nil || took >= time.Second {
-			t.Errorf("exit %v after %v; want 0 in under 1s", err, took)
+		// How fast is not asserted (a loaded machine is slow, not wrong):
+		// that no step waited out its grace period is, as the warning each
+		// such step logs (checked below with every WARN line).
+		if err != nil {
+			t.Errorf("exit %v; want 0", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no exit within 10s of SIGTERM; stderr:\n%s", stderr.String())

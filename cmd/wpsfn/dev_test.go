@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/wpsfn/wpsfn/cmd/wpsfn/internal/web"
 	"github.com/wpsfn/wpsfn/internal/emulator"
+	"github.com/wpsfn/wpsfn/internal/faastest"
 	"github.com/wpsfn/wpsfn/internal/nodetest"
 	"github.com/wpsfn/wpsfn/internal/syncbuf"
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -480,6 +482,10 @@ func postRelay(ctx context.Context, url, envelope string) error {
 // screenshots (test/out/chat.png, trace.png) are those in docs/screenshots.
 func TestBrowserChat(t *testing.T) {
 	requireChromium(t)
+	bin, err := faastest.Build("./cmd/wpsfn")
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, stop := launchDev(t, "127.0.0.1:0", 0)
 	addr := strings.TrimPrefix(st.BaseURL, "http://")
 	var mu sync.Mutex
@@ -510,18 +516,21 @@ func TestBrowserChat(t *testing.T) {
 			}
 		case "/start": // on the same address, as a restarted `wpsfn dev`
 			st, stop = launchDev(t, addr, 0)
-		case "/send": // what the README's `wpsfn send` commands send
-			client, err := wps.NewClientFromConnectionString(st.ConnectionString, "chat", nil)
-			if err == nil {
-				err = client.SendToGroup(r.Context(), "lobby", wps.JSON(json.RawMessage(`{"text":"hello"}`)), nil)
+		case "/send": // the README's `wpsfn send` commands, and a chat message without a time
+			for _, args := range [][]string{
+				{"send", "--to", "group:lobby", "--json", `{"text":"hello"}`},
+				{"send", "--to", "all", "--text", "maintenance at 10:00"},
+				{"send", "--to", "group:lobby", "--json", `{"type":"message","room":"lobby","from":"cli","text":"no time"}`},
+			} {
+				cmd := exec.CommandContext(r.Context(), bin, args...)
+				cmd.Env = append(os.Environ(), "WEBPUBSUB_CONNECTION_STRING="+st.ConnectionString, "WEBPUBSUB_HUB=chat")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					http.Error(w, fmt.Sprintf("wpsfn %q: %v: %s", args, err, out), http.StatusInternalServerError)
+					return
+				}
 			}
-			if err == nil {
-				err = client.SendToAll(r.Context(), wps.Text("maintenance at 10:00"), nil)
-			}
-			if err == nil { // the README's queued event, through the relay's local endpoint
-				err = postRelay(r.Context(), st.Functions["relay"], `{"to":"all","text":"order 42 shipped"}`)
-			}
-			if err != nil {
+			// The README's queued event, through the relay's local endpoint.
+			if err := postRelay(r.Context(), st.Functions["relay"], `{"to":"all","text":"order 42 shipped"}`); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 			}
 		default:
@@ -542,12 +551,16 @@ func TestBrowserChat(t *testing.T) {
 	var res struct {
 		BlankName, LimitInfo, Refusal, QueuedLabel string
 		LimitKept                                  int
+		LimitSendOff, LimitSendOn                  bool
 		Wrap                                       struct {
 			Bubble, Text, List box
 			ScrollX            bool
 		}
 		Notices []string
-		Reload  struct {
+		NoTime  []string
+		// ReloadNotices are bob's notices about alice after her reload.
+		ReloadNotices []string
+		Reload        struct {
 			SigninHidden bool
 			Whoami       string
 			Kept         int
@@ -561,6 +574,14 @@ func TestBrowserChat(t *testing.T) {
 			Seen                 []string
 			Filtered, KindsAfter []string
 			Detail, RefusedLabel string
+			SecretDetail         string
+			ConnCells            []struct{ Label, Title string }
+			ConnIDs              []string
+			Tokens               []string
+			Sums                 []struct {
+				Kind, Text string
+				Visible    bool
+			}
 		}
 		Errors      []string
 		Screenshots []string
@@ -577,12 +598,21 @@ func TestBrowserChat(t *testing.T) {
 	if !strings.Contains(res.LimitInfo, "1,001 characters; the limit is 1,000") || res.LimitKept != 1001 {
 		t.Errorf("over the limit the composer says %q and keeps %d characters", res.LimitInfo, res.LimitKept)
 	}
+	if !res.LimitSendOff || !res.LimitSendOn {
+		t.Errorf("Send is disabled over the limit: %t, enabled again once shortened: %t", res.LimitSendOff, res.LimitSendOn)
+	}
 	if res.Refusal != "text is 1500 characters; the limit is 1000" {
 		t.Errorf("refused message shows %q, want the function's reason", res.Refusal)
 	}
 	if n := strings.Join(res.Notices, "\n"); !strings.Contains(n, "hello") || !strings.Contains(n, "maintenance at 10:00") ||
 		!strings.Contains(n, "order 42 shipped") || strings.Contains(n, "sending") {
 		t.Errorf("REST messages shown as %q", res.Notices)
+	}
+	if len(res.NoTime) != 1 || strings.Contains(res.NoTime[0], "sending") || !regexp.MustCompile(`^cli · \d`).MatchString(res.NoTime[0]) {
+		t.Errorf("a chat message without a time shows as %q; want it once, stamped with when it arrived", res.NoTime)
+	}
+	if strings.Join(res.ReloadNotices, "|") != "alice rejoined #lobby" {
+		t.Errorf("after alice's reload bob sees %q; want one line, alice rejoined #lobby", res.ReloadNotices)
 	}
 	if !res.Reload.SigninHidden || res.Reload.Whoami != "alice" || res.Reload.Kept < 10 {
 		t.Errorf("after a reload: %+v; want alice still signed in with the conversation", res.Reload)
@@ -597,7 +627,7 @@ func TestBrowserChat(t *testing.T) {
 		conversation = append(conversation, fmt.Sprintf("%s: message %d from %[1]s", map[bool]string{true: "alice", false: "bob"}[i%2 == 1], i))
 	}
 	conversation = append(conversation, "alice: https://example.invalid/"+strings.Repeat("a", 876), "alice: "+strings.Repeat("y", 1500),
-		"bob: sent while alice reconnects", "alice: back after a reload", "alice: typed while the emulator was down", "alice: see you")
+		"cli: no time", "bob: sent while alice reconnects", "alice: back after a reload", "alice: typed while the emulator was down", "alice: see you")
 	var got []string
 	for _, m := range res.Alice {
 		got = append(got, m.From+": "+m.Text)
@@ -629,6 +659,39 @@ func TestBrowserChat(t *testing.T) {
 	if !slices.Contains(res.Trace.KindsAfter, "reconnect-refused") || res.Trace.RefusedLabel != "reconnect refused" {
 		t.Errorf("after the restart the trace shows kinds %v, label %q; want refused reconnects labelled so", res.Trace.KindsAfter, res.Trace.RefusedLabel)
 	}
+	if len(res.Trace.ConnCells) < 2 {
+		t.Errorf("filtered rows show connection labels %+v; want the sender's and the receivers'", res.Trace.ConnCells)
+	}
+	for _, c := range res.Trace.ConnCells {
+		if !slices.Contains(res.Trace.ConnIDs, c.Title) || !strings.HasSuffix(c.Title, strings.TrimPrefix(c.Label, "…")) || len(c.Label) >= len(c.Title) {
+			t.Errorf("connection cell %q has title %q; want a short label with the whole id on hover", c.Label, c.Title)
+		}
+	}
+	// Ordered by start, each with how long it took: the REST call's row
+	// says so (its frames are instant).
+	tookShown := false
+	for _, r := range res.Trace.Filtered {
+		tookShown = tookShown || strings.Contains(r, "rest") && regexp.MustCompile(`202 · [0-9.]+ ms$`).MatchString(r)
+	}
+	if !tookShown {
+		t.Errorf("no REST row shows its status and duration: %q", res.Trace.Filtered)
+	}
+	if len(res.Trace.Sums) < 3 {
+		t.Errorf("with a frame's detail open the filtered rows are %+v; want the frame in, the REST call and the frames out", res.Trace.Sums)
+	}
+	for _, s := range res.Trace.Sums {
+		if !s.Visible {
+			t.Errorf("with the detail open, a %s row's summary %q cuts the text off", s.Kind, s.Text)
+		}
+	}
+	if d := res.Trace.SecretDetail; !strings.Contains(d, `"reconnectionToken": "[redacted]"`) || !strings.Contains(d, `"connectionId"`) || !strings.Contains(d, `"event": "connected"`) {
+		t.Errorf("a clicked connected frame shows %q; want it whole with its reconnection token redacted", d)
+	}
+	for _, tok := range res.Trace.Tokens {
+		if tok == "" || strings.Contains(res.Trace.SecretDetail, tok) {
+			t.Errorf("reconnection token %q: missing, or shown in the trace", tok)
+		}
+	}
 	if len(res.Trace.Filtered) == 0 {
 		t.Error("filtering the trace shows nothing")
 	}
@@ -646,6 +709,27 @@ func TestBrowserChat(t *testing.T) {
 		}
 	}
 	t.Logf("screenshots in %s: %v", out, res.Screenshots)
+	updateScreenshots(t, out, map[string]string{"chat.png": "chat.png", "trace.png": "trace.png"})
+}
+
+// updateScreenshots copies the test's screenshots (from → to) into
+// docs/screenshots when WPSFN_UPDATE_SCREENSHOTS=1 (`make screenshots`):
+// the pictures in the docs are of the pages as the tests last saw them,
+// and an ordinary test run leaves the source tree alone.
+func updateScreenshots(t *testing.T, out string, files map[string]string) {
+	t.Helper()
+	if os.Getenv("WPSFN_UPDATE_SCREENSHOTS") != "1" || t.Failed() {
+		return
+	}
+	for from, to := range files {
+		b, err := os.ReadFile(filepath.Join(out, from))
+		if err == nil {
+			err = os.WriteFile(filepath.Join("..", "..", "docs", "screenshots", to), b, 0o644)
+		}
+		if err != nil {
+			t.Errorf("updating docs/screenshots/%s: %v", to, err)
+		}
+	}
 }
 
 // requireChromium skips (or under CI=true fails) t unless Chromium is installed.
@@ -775,7 +859,7 @@ func TestDevCommandBanner(t *testing.T) {
 	connLine := ""
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); strings.HasPrefix(l, "WEBPUBSUB_CONNECTION_STRING=") {
+		if l := strings.TrimSpace(sc.Text()); strings.HasPrefix(l, "export WEBPUBSUB_CONNECTION_STRING=") {
 			connLine = l
 		}
 		f := strings.Fields(sc.Text())
@@ -804,7 +888,7 @@ func TestDevCommandBanner(t *testing.T) {
 	if !strings.HasPrefix(lines["broadcast-schedule"], "http://127.0.0.1:") {
 		t.Errorf("banner lacks the scheduled broadcast: %v", lines)
 	}
-	cs, err := wps.ParseConnectionString(strings.Trim(strings.TrimPrefix(connLine, "WEBPUBSUB_CONNECTION_STRING="), "'"))
+	cs, err := wps.ParseConnectionString(strings.Trim(strings.TrimPrefix(connLine, "export WEBPUBSUB_CONNECTION_STRING="), "'"))
 	if err != nil || cs.Endpoint != strings.TrimSuffix(chat, "/") {
 		t.Errorf("banner's connection string %q: %+v, %v", connLine, cs.Endpoint, err)
 	}

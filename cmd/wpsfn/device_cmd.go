@@ -34,7 +34,7 @@ func runDeviceCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		fmt.Fprintln(stderr, `{"device","seq","temperature","humidity","time"} at QoS 1 until interrupted, reconnecting`)
 		fmt.Fprintln(stderr, "when the connection drops. Its token (user ID, role webpubsub.sendToGroup.TOPIC) is minted")
 		fmt.Fprintln(stderr, "from WEBPUBSUB_CONNECTION_STRING before each connection; WEBPUBSUB_HUB names the hub.")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code

@@ -88,7 +88,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wpsfn emulator [--addr host:port] [--config file.json] [--hub NAME=URLTEMPLATE]... [--access-key KEY] [--disable-local-auth] [--trace-public | --disable-trace] [-v]")
 		fmt.Fprintln(stderr, "\nRuns the Web PubSub emulator; its live trace is at /trace (this machine only unless --trace-public).")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -95,6 +97,7 @@ func TestDevKeyless(t *testing.T) {
 	t.Run("negotiate refusals", func(t *testing.T) { testKeylessNegotiateRefusals(t, st) })
 	t.Run("browser sign-in", func(t *testing.T) { testBrowserKeylessLogin(t, st) })
 	t.Run("web-pubsub-client and the trace", func(t *testing.T) { testKeylessSDKTrace(t, st, true) })
+	t.Run("banner", func(t *testing.T) { testKeylessBanner(t, st) })
 	// Nothing logged (at debug level) holds a token.
 	if jwtRE.MatchString(logs.String()) {
 		t.Errorf("the logs show a token:\n%s", jwtRE.FindString(logs.String()))
@@ -294,5 +297,34 @@ func testBrowserKeylessLogin(t *testing.T, st *devStack) {
 	}
 	if len(res.Errors) > 0 {
 		t.Errorf("page errors: %v", res.Errors)
+	}
+}
+
+// testKeylessBanner pastes the keyless banner's export lines: no connection
+// string (no key works there), and what they set gets a managed-identity
+// token from the emulator, as azidentity would.
+func testKeylessBanner(t *testing.T, st *devStack) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not installed")
+	}
+	var banner bytes.Buffer
+	printDevBanner(&banner, st, 0)
+	if strings.Contains(banner.String(), "CONNECTION_STRING") {
+		t.Errorf("the keyless banner offers a connection string:\n%s", banner.String())
+	}
+	var exports []string
+	for _, l := range strings.Split(banner.String(), "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "export ") {
+			exports = append(exports, l)
+		}
+	}
+	script := strings.Join(exports, "\n") + `
+test "$WEBPUBSUB_ENDPOINT" = "` + st.BaseURL + `"
+test "$WEBPUBSUB_HUB" = chat
+curl -fsS -H "X-IDENTITY-HEADER: $IDENTITY_HEADER" "$IDENTITY_ENDPOINT?resource=https://webpubsub.azure.com&api-version=2019-08-01"
+`
+	out, err := checkShell(t.TempDir(), []string{"IDENTITY_ENDPOINT=", "IDENTITY_HEADER=", "WEBPUBSUB_ENDPOINT=", "WEBPUBSUB_HUB="}, script)
+	if err != nil || !strings.Contains(out, `"access_token":"ey`) {
+		t.Errorf("the keyless banner's lines, pasted: %v\n%s", err, out)
 	}
 }

@@ -105,6 +105,18 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'wpsfn help <command>' for a command's flags; 'wpsfn --version' prints the version.")
 }
 
+// printFlags prints fs's flags as PrintDefaults does, each spelt with two
+// dashes as the usage lines, the README and the error messages spell them
+// (Go's flag package takes both).
+func printFlags(fs *flag.FlagSet) {
+	var b strings.Builder
+	out := fs.Output()
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
+	fmt.Fprint(out, strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
+}
+
 // parseFlags parses a subcommand's flags, which take no positional
 // arguments. It returns -1 to go on, or the exit code to return at once:
 // 0 after -h (the usage printed), 2 for a bad flag or an unexpected

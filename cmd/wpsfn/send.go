@@ -40,7 +40,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wpsfn send --to all|user:ID|group:NAME|connection:ID (--text S | --json S | --binary-file PATH) [--filter F] [--exclude ID]... [--ttl D] [--envelope]")
 		fmt.Fprintln(stderr, "\nSends one message to the hub. Reads WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB.")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code

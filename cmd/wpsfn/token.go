@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -36,7 +37,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: wpsfn token [--user ID] [--role ROLE]... [--group NAME]... [--expiry 1h] [--protocol default|mqtt|socketio] [--json]")
 		fmt.Fprintln(stderr, "\nPrints a client access URL for the hub. Reads WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB.")
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	if code := parseFlags(fs, args, stderr); code >= 0 {
 		return code
@@ -140,6 +141,9 @@ func callError(err error) string {
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) {
 		return fmt.Sprintf("cannot reach the service: host %s not found (check the Endpoint in WEBPUBSUB_CONNECTION_STRING)", dnsErr.Name)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+		return err.Error() + " (the connection closed without an answer: is the Endpoint in WEBPUBSUB_CONNECTION_STRING a Web PubSub service or emulator?)"
 	}
 	return err.Error()
 }

@@ -190,11 +190,13 @@ func frameSummary(what string, typ websocket.MessageType, data []byte) string {
 	if f.Group != "" {
 		b.WriteString(" group " + f.Group)
 	}
-	if f.From != "" {
+	// "from group" says no more than the group named before it: name the
+	// sender only (a user, or "server").
+	switch {
+	case f.FromUserID != "":
+		b.WriteString(" from " + f.FromUserID)
+	case f.From != "" && (f.From != "group" || f.Group == ""):
 		b.WriteString(" from " + f.From)
-		if f.FromUserID != "" {
-			b.WriteString(" (" + f.FromUserID + ")")
-		}
 	}
 	if f.ConnectionID != "" {
 		b.WriteString(" " + f.ConnectionID)
@@ -362,16 +364,30 @@ func (s *Server) traceREST(rec *restRecorder, hub string, start time.Time) {
 		rec.resp.writeTo(&d)
 	}
 	s.trace(TraceEvent{Time: start, Kind: TraceREST, Hub: hub, Status: st, Latency: time.Since(start),
-		Summary: r.Method + " " + r.URL.EscapedPath() + " → " + strconv.Itoa(st) + restBodyPreview(&rec.req),
+		Summary: r.Method + " " + restPathSummary(r.URL.EscapedPath(), hub) + " → " + strconv.Itoa(st) + restBodyPreview(&rec.req),
 		Detail:  clip(d.String(), MaxTraceDetail)})
 }
 
-// restBodyPreview is " · <body>" for a short text body.
+// restPathSummary shortens /api/hubs/{hub}/rest to …/rest: the hub has a
+// column of its own, and the summary's room goes to what was sent (the
+// detail has the whole request line).
+func restPathSummary(path, hub string) string {
+	if rest, ok := strings.CutPrefix(path, "/api/hubs/"+hub+"/"); ok && hub != "" {
+		return "…/" + rest
+	}
+	return path
+}
+
+// restBodyPreview is " · <body>" for a text body, a chat text first.
 func restBodyPreview(b *traceBuffer) string {
-	if b.n == 0 || !utf8.Valid(b.b) {
+	if len(b.b) == 0 || !utf8.Valid(b.b) {
 		return ""
 	}
-	return " · " + oneLine(clip(string(b.b), maxTraceSummary))
+	body := string(b.b)
+	if len(b.b) <= 8<<10 { // a chat message, not a bulk body worth decoding for one line
+		body = dataPreview(b.b)
+	}
+	return " · " + oneLine(clip(body, maxTraceSummary))
 }
 
 // traceUpstream traces one upstream call: the event, the handler's answer.

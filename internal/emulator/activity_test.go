@@ -118,8 +118,27 @@ func TestRedact(t *testing.T) {
 func TestFrameSummaryShowsText(t *testing.T) {
 	data := `{"type":"message","from":"group","group":"lobby","dataType":"json","data":{"type":"message","id":"` + strings.Repeat("x", 300) + `","room":"lobby","from":"alice","text":"hello world"},"sequenceId":4}`
 	got := frameSummary("message", websocket.MessageText, []byte(data))
-	if !strings.HasPrefix(got, `message group lobby from group seq 4 · "hello world" · {`) || len(got) > maxTraceSummary+len("…") {
+	if !strings.HasPrefix(got, `message group lobby seq 4 · "hello world" · {`) || len(got) > maxTraceSummary+len("…") {
 		t.Fatalf("summary = %s", got)
+	}
+	// A user's group message names the user; a server message says so.
+	for data, want := range map[string]string{
+		`{"type":"message","from":"group","fromUserId":"bob","group":"lobby","dataType":"text","data":"hi"}`: `message group lobby from bob · "hi"`,
+		`{"type":"message","from":"server","dataType":"text","data":"hi"}`:                                   `message from server · "hi"`,
+	} {
+		if got := frameSummary("message", websocket.MessageText, []byte(data)); got != want {
+			t.Errorf("summary of %s = %s, want %s", data, got, want)
+		}
+	}
+}
+
+// A REST call's summary shows a chat text before the rest of its body.
+func TestRESTSummaryShowsText(t *testing.T) {
+	b := &traceBuffer{}
+	body := []byte(`{"type":"message","id":"` + strings.Repeat("x", 40) + `","room":"lobby","text":"hello world"}`)
+	b.add(body)
+	if got := restBodyPreview(b); !strings.HasPrefix(got, ` · "hello world" · {"type"`) {
+		t.Fatalf("preview = %s", got)
 	}
 }
 
@@ -150,7 +169,7 @@ func TestTraceRESTStartsBeforeItsFanOut(t *testing.T) {
 		}
 		return rest != nil && frame != nil
 	})
-	if rest.Time.After(frame.Time) || rest.Latency <= 0 || !strings.Contains(rest.Summary, "ordered") {
+	if rest.Time.After(frame.Time) || rest.Latency <= 0 || rest.Summary != `POST …/:send → 202 · ordered` || !strings.Contains(rest.Detail, "POST /api/hubs/chat/:send?api-version=") {
 		t.Fatalf("REST call %v (took %v, %q), its frame %v: the call must start first", rest.Time, rest.Latency, rest.Summary, frame.Time)
 	}
 }

@@ -28,7 +28,9 @@ async function config() {
   if (!state.cfg) state.cfg = await (await fetch("/config.json")).json();
   return state.cfg;
 }
-const limits = () => ({ maxTextRunes: 1000, maxBytes: 4096, ...(state.cfg?.limits || {}) });
+// The message function's limits, from its configuration (/config.json): a
+// limit it does not name is left to the function to check.
+const limits = () => state.cfg?.limits || {};
 
 function save() {
   const rooms = [...state.rooms.values()].filter((r) => r.joined).map((r) => ({
@@ -246,7 +248,7 @@ function onMessage(msg) {
   } else if (d && d.type === "system") {
     const where = targetRoom(msg);
     if (d.event === "joined" && d.user) {
-      if (d.user !== state.name) notice(where, `${d.user} joined #${msg.group || where}`);
+      if (d.user !== state.name && !rejoined(where, d.user, msg.group || where)) notice(where, `${d.user} joined #${msg.group || where}`);
     } else if (d.event === "left" && d.user) {
       if (d.user !== state.name) notice(where, `${d.user} left #${msg.group || where}`);
     } else notice(where, d.text || d.event || "system");
@@ -266,13 +268,26 @@ function onMessage(msg) {
   }
 }
 
+// rejoined turns "U left #room" into "U rejoined #room" when U comes back
+// with nothing said in between (a reload, a dropped network): one quiet
+// line, as chat apps show presence by user rather than by connection.
+function rejoined(where, user, roomName) {
+  const r = where && state.rooms.get(where);
+  const last = r && r.items[r.items.length - 1];
+  if (!last || last.kind !== "system" || last.text !== `${user} left #${roomName}`) return false;
+  last.text = `${user} rejoined #${roomName}`;
+  if (last.node) last.node.textContent = last.text;
+  save();
+  return true;
+}
+
 // check returns why text cannot be sent, or "".
 function check(roomName, text) {
   const l = limits();
   const runes = [...text].length;
-  if (runes > l.maxTextRunes) return `The message is ${runes.toLocaleString()} characters; the limit is ${l.maxTextRunes.toLocaleString()}.`;
+  if (l.maxTextRunes && runes > l.maxTextRunes) return `The message is ${runes.toLocaleString()} characters; the limit is ${l.maxTextRunes.toLocaleString()}.`;
   const bytes = new TextEncoder().encode(JSON.stringify({ room: roomName, text })).length;
-  if (bytes > l.maxBytes) return `The message is ${bytes.toLocaleString()} bytes as sent; the limit is ${l.maxBytes.toLocaleString()}.`;
+  if (l.maxBytes && bytes > l.maxBytes) return `The message is ${bytes.toLocaleString()} bytes as sent; the limit is ${l.maxBytes.toLocaleString()}.`;
   return "";
 }
 
@@ -425,8 +440,10 @@ function showLimit() {
   const runes = [...text].length;
   const el = $("compose-info");
   const why = check(state.current || "", text);
-  el.textContent = why || (runes > l.maxTextRunes * 0.8 ? `${runes} / ${l.maxTextRunes}` : "");
+  el.textContent = why || (l.maxTextRunes && runes > l.maxTextRunes * 0.8 ? `${runes} / ${l.maxTextRunes}` : "");
   el.className = "compose-info" + (why ? " bad" : "");
+  // As chat apps do: Send stays off while the text cannot be sent.
+  $("send-btn").disabled = !state.current || !!why;
 }
 $("text").addEventListener("input", showLimit);
 
@@ -456,7 +473,7 @@ config().then(async (c) => {
   $("hub").textContent = c.hub || "chat";
   const l = limits();
   // maxlength counts UTF-16 units: leave room for characters outside the BMP; check() counts characters.
-  $("text").maxLength = l.maxTextRunes * 2;
+  if (l.maxTextRunes) $("text").maxLength = l.maxTextRunes * 2;
   const prev = saved();
   if (c.login) {
     $("name").hidden = true;

@@ -217,6 +217,7 @@ async function showDetail(e) {
   selected = e;
   render();
   $("detail").hidden = false;
+  document.querySelector(".trace").classList.add("detail-open");
   $("detail-title").textContent = `${kindLabel(e.k)} · ${fmtTime(e.t)}`;
   const dl = $("detail-fields");
   dl.replaceChildren();
@@ -251,7 +252,12 @@ function pretty(text) {
   return text;
 }
 
-function closeDetail() { selected = null; $("detail").hidden = true; render(); }
+function closeDetail() {
+  selected = null;
+  $("detail").hidden = true;
+  document.querySelector(".trace").classList.remove("detail-open");
+  render();
+}
 
 async function main() {
   readKinds();
