@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -77,6 +78,8 @@ func handleLambdaEvent(ctx context.Context, fn Function, ev lambdaEvent, shape T
 		name := map[Trigger]string{TriggerSQS: "SQS", TriggerSNS: "SNS", TriggerEventBridge: "EventBridge"}[shape]
 		return nil, &PayloadError{Host: HostLambda, Reason: name + " event does not decode", Err: decodeErr}
 	}
+	ctx, cancel := beforeDeadline(ctx)
+	defer cancel()
 	switch shape {
 	case TriggerSQS:
 		return handleSQSRecords(ctx, fn, ev.Records), nil
@@ -93,6 +96,22 @@ func handleLambdaEvent(ctx context.Context, fn Function, ev lambdaEvent, shape T
 	err := &PayloadError{Host: HostLambda, Reason: "not an SQS, SNS or EventBridge event"}
 	slog.WarnContext(ctx, "lambda: rejected event", "error", err.Error())
 	return nil, err
+}
+
+// beforeDeadline is ctx ending a little before its deadline (the
+// invocation's timeout on Lambda): a tenth of the time left, from 50 ms to
+// 1 s. Messages still being handled then fail as transient, and the answer
+// (the SQS batch item failures, or the error) goes out in time. An
+// invocation that times out instead has every message of the event
+// redelivered, and Lambda resets the execution environment, losing what the
+// function keeps in memory (the relay's dedupe window).
+func beforeDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	margin := min(max(time.Until(dl)/10, 50*time.Millisecond), time.Second)
+	return context.WithDeadline(ctx, dl.Add(-margin))
 }
 
 // firstRetry is the error that makes the platform redeliver, if any.

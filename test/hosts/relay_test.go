@@ -22,20 +22,24 @@ import (
 var testdata embed.FS
 
 // relayService is the REST stand-in for the relay: a send to group "busy"
-// answers 503 while busy is set, to group "forbidden" 403, anything else
-// as the service does.
+// answers 503 while busy is set, to group "hang" answers nothing (until the
+// caller gives up) while hang is set, to group "forbidden" 403, anything
+// else as the service does.
 type relayService struct {
 	*httprec.Server
-	busy atomic.Bool
+	busy, hang atomic.Bool
 }
 
 func newRelayService(t *testing.T) *relayService {
 	s := &relayService{}
 	s.busy.Store(true)
+	s.hang.Store(true)
 	s.Server = httprec.New(t, httprec.Options{Answer: func(w http.ResponseWriter, r *http.Request, n int) {
 		switch {
 		case strings.Contains(r.URL.Path, "/groups/busy/") && s.busy.Load():
 			w.WriteHeader(http.StatusServiceUnavailable)
+		case strings.Contains(r.URL.Path, "/groups/hang/") && s.hang.Load():
+			<-r.Context().Done()
 		case strings.Contains(r.URL.Path, "/groups/forbidden/"):
 			w.WriteHeader(http.StatusForbidden)
 		default:
@@ -142,6 +146,40 @@ func TestRelayLambdaSQS(t *testing.T) {
 	}
 	if p := s.Requests()[0].Path; p != "/api/hubs/chat/groups/busy/:send" {
 		t.Fatalf("path %s", p)
+	}
+}
+
+// TestRelayLambdaSQSDeadline: a send that hangs past the function's timeout
+// (AWS_LAMBDA_FUNCTION_TIMEOUT, 2 s here, with RELAY_SEND_TIMEOUT longer)
+// does not time the invocation out: the relay answers before the deadline,
+// listing the hanging record and the rest of its FIFO group. Lambda resets
+// an execution environment whose invocation timed out, and the dedupe window
+// with it; answering in time keeps it, so the redelivery sends only what was
+// not sent.
+func TestRelayLambdaSQSDeadline(t *testing.T) {
+	t.Parallel()
+	s := newRelayService(t)
+	l := faastest.StartRIE(t, faastest.MustBuild(t, "./cmd/relay"),
+		append(relayEnv(s), "AWS_LAMBDA_FUNCTION_TIMEOUT=2", "RELAY_SEND_TIMEOUT=30s")...)
+	batch := events.SQSEvent{Records: []events.SQSMessage{
+		fifoRecord("h0", "A", "a", "a1", 1), fifoRecord("h1", "A", "hang", "a2", 1), fifoRecord("h2", "A", "a", "a3", 1),
+	}}
+	if got := invokeSQS(t, l, batch); !slices.Equal(got, []string{"h1", "h2"}) {
+		t.Fatalf("batchItemFailures %v, want [h1 h2]: the send cut off at the deadline and the rest of its group", got)
+	}
+	if got := s.bodies(); !slices.Equal(got, []string{"a1", "a2"}) {
+		t.Fatalf("sent %q, want [a1 a2]", got)
+	}
+	s.hang.Store(false)
+	s.Reset()
+	for i := range batch.Records {
+		batch.Records[i].Attributes["ApproximateReceiveCount"] = "2"
+	}
+	if got := invokeSQS(t, l, batch); got != nil {
+		t.Fatalf("batchItemFailures %v on redelivery, want none", got)
+	}
+	if got := s.bodies(); !slices.Equal(got, []string{"a2", "a3"}) {
+		t.Fatalf("redelivery sent %q, want [a2 a3]: a1 was sent by the same instance", got)
 	}
 }
 
@@ -300,5 +338,35 @@ func TestRelayAzureServiceBusEventGrid(t *testing.T) {
 		if !slices.Equal(sent, st.sent) {
 			t.Errorf("%s: sent %q, want %q", st.name, sent, st.sent)
 		}
+	}
+}
+
+// TestRelayLambdaMapping: cmd/relay in the mapping mode, configured by the
+// environment alone, forwards an EventBridge event that is not an envelope:
+// the group from a JSON Pointer into its detail, the message id stamped in
+// for clients (RELAY_ID_FIELD); a detail without the member is permanent.
+func TestRelayLambdaMapping(t *testing.T) {
+	t.Parallel()
+	s := newRelayService(t)
+	l := faastest.StartRIE(t, faastest.MustBuild(t, "./cmd/relay"),
+		append(relayEnv(s), "RELAY_MAP_TO=group", "RELAY_MAP_ID_POINTER=/shop/room", "RELAY_ID_FIELD=eventId")...)
+	event := func(id, detail string) string {
+		return `{"version":"0","id":"` + id + `","detail-type":"Order Shipped","source":"com.example.orders","account":"123456789012",` +
+			`"time":"2026-12-01T21:00:00Z","region":"eu-west-1","resources":[],"detail":` + detail + `}`
+	}
+	if out := l.Invoke(t, event("eb-7", `{"order":42,"shop":{"room":"orders"}}`)); string(out) != "null" {
+		t.Fatalf("answer %s, want null (done)", out)
+	}
+	got := s.Requests()
+	if len(got) != 1 || got[0].Path != "/api/hubs/chat/groups/orders/:send" ||
+		string(got[0].Body) != `{"eventId":"eb-7","order":42,"shop":{"room":"orders"}}` || got[0].Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("sent %+v, want the detail to group orders with its id", got)
+	}
+	s.Reset()
+	if out := l.Invoke(t, event("eb-8", `{"order":43}`)); string(out) != "null" {
+		t.Fatalf("answer %s, want null (a permanent failure is done)", out)
+	}
+	if got := s.Requests(); len(got) != 0 {
+		t.Fatalf("sent %+v for an event without the group", got)
 	}
 }
