@@ -312,10 +312,30 @@ func testKeylessBanner(t *testing.T, st *devStack) {
 	if strings.Contains(banner.String(), "CONNECTION_STRING") {
 		t.Errorf("the keyless banner offers a connection string:\n%s", banner.String())
 	}
-	var exports []string
-	for _, l := range strings.Split(banner.String(), "\n") {
-		if l = strings.TrimSpace(l); strings.HasPrefix(l, "export ") {
+	var exports, tries []string
+	inTry := false
+	for _, raw := range strings.Split(banner.String(), "\n") {
+		l := strings.TrimSpace(raw)
+		if rest, ok := strings.CutPrefix(l, "Try:"); ok {
+			inTry, l = true, strings.TrimSpace(rest)
+		} else if inTry && !strings.HasPrefix(raw, "        ") {
+			inTry = false
+		}
+		switch {
+		case strings.HasPrefix(l, "export "):
 			exports = append(exports, l)
+		case inTry:
+			tries = append(tries, strings.Replace(l, "curl ", "curl --fail-with-body -sS ", 1))
+		}
+	}
+	// The Try lines work keyless too: the functions call REST with the
+	// managed identity.
+	if len(tries) != 2 {
+		t.Errorf("keyless banner's Try lines: %q", tries)
+	}
+	for _, try := range tries {
+		if out, err := checkShell(t.TempDir(), nil, try); err != nil {
+			t.Errorf("keyless banner: %v\n%s", err, out)
 		}
 	}
 	script := strings.Join(exports, "\n") + `
