@@ -219,6 +219,10 @@ func TestMQTTMessageExpiry(t *testing.T) {
 		c.sub(t, "q1", 1)
 		e.s.DropSocket("exp1")
 		<-c.Done()
+		// The client sees the close before the server's read fails: a
+		// publish in between would start onward delivery (inflight, resent
+		// on resume) instead of queueing for the offline session.
+		eventually(t, "the session offline", func() bool { return !e.s.hub("h").conn("exp1").mq.isOnline() })
 		publish("q1", "short", 5)
 		publish("q1", "long", 60)
 		publish("q1", "forever", 0)
