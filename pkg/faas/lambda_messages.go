@@ -31,8 +31,8 @@ type lambdaEvent struct {
 
 type lambdaRecord struct {
 	events.SQSMessage
-	EventSource string           `json:"eventSource"` // shadows SQSMessage's: both shapes have one
-	SNS         events.SNSEntity `json:"Sns"`
+	EventSource string            `json:"eventSource"` // shadows SQSMessage's: both shapes have one
+	SNS         *events.SNSEntity `json:"Sns"`         // a pointer: an SQS batch's records stay small to grow
 }
 
 // decodeLambdaEvent decodes raw and names its shape: TriggerSQS,
@@ -86,7 +86,11 @@ func handleLambdaEvent(ctx context.Context, fn Function, ev lambdaEvent, shape T
 	case TriggerSNS:
 		msgs := make([]Message, len(ev.Records))
 		for i, r := range ev.Records {
-			msgs[i] = snsMessage(events.SNSEventRecord{EventSource: r.EventSource, SNS: r.SNS})
+			var sns events.SNSEntity
+			if r.SNS != nil {
+				sns = *r.SNS
+			}
+			msgs[i] = snsMessage(events.SNSEventRecord{EventSource: r.EventSource, SNS: sns})
 		}
 		return nil, firstRetry(HandleMessages(ctx, fn, msgs))
 	case TriggerEventBridge:
