@@ -240,10 +240,11 @@ func TestDevDeviceKeylessSIGTERM(t *testing.T) {
 		t.Errorf("got %v", m)
 	}
 
-	start := time.Now()
+	// A prompt stop is asserted by what the log says (no step waited out a
+	// grace period: no WARN), not by a wall-clock bound.
 	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil || time.Since(start) > 2*time.Second {
-		t.Errorf("exit %v after %v; want 0 at once", err, time.Since(start))
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit %v after SIGTERM; want 0", err)
 	}
 	log := stderr.String()
 	_, shutdown, _ := strings.Cut(log, `msg="shutting down"`)
