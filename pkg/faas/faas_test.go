@@ -157,6 +157,10 @@ func TestServeLocal(t *testing.T) {
 }
 
 func TestServeBoth(t *testing.T) {
+	var logs syncbuf.Buffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewJSONHandler(&logs, nil)))
+	defer slog.SetDefault(old)
 	ran := make(chan ScheduleEvent, 1)
 	fn := Function{Name: "both",
 		HTTP:      http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "http "+r.URL.Path) }),
@@ -169,6 +173,8 @@ func TestServeBoth(t *testing.T) {
 	resp, _ := call(t, "POST", srv.URL+"/_schedule", "", "")
 	assert.Equal(t, "schedule status", resp.StatusCode, http.StatusNoContent)
 	assert.Equal(t, "scheduled runs", len(ran), 1)
+	// The run's log line says which function ran (wpsfn dev serves several).
+	assert.Contains(t, "log", logs.String(), `"msg":"scheduled run","function":"both","from":"local"`)
 }
 
 // `wpsfn dev` serves five functions in one process: each shutdown line says

@@ -66,10 +66,10 @@ func runScheduled(ctx context.Context, fn Function, ev ScheduleEvent) (err error
 			err = fmt.Errorf("%s: panic: %v", fn.Name, p)
 		}
 		if err != nil {
-			slog.ErrorContext(ctx, "scheduled run failed", "from", ev.Host, "time", ev.Time, "error", err.Error(), "duration", time.Since(start))
+			slog.ErrorContext(ctx, "scheduled run failed", "function", fn.Name, "from", ev.Host, "time", ev.Time, "error", err.Error(), "duration", time.Since(start))
 			return
 		}
-		slog.InfoContext(ctx, "scheduled run", "from", ev.Host, "time", ev.Time, "duration", time.Since(start))
+		slog.InfoContext(ctx, "scheduled run", "function", fn.Name, "from", ev.Host, "time", ev.Time, "duration", time.Since(start))
 	}()
 	return fn.Scheduled(ctx, ev)
 }

@@ -158,10 +158,10 @@ func handleOne(ctx context.Context, fn Function, m Message) (err error) {
 		switch {
 		case err == nil:
 		case IsPermanent(err):
-			slog.WarnContext(ctx, "message dropped: permanent failure", "trigger", string(m.Trigger), "message_id", m.ID,
+			slog.WarnContext(ctx, "message dropped: permanent failure", "function", fn.Name, "trigger", string(m.Trigger), "message_id", m.ID,
 				"attempt", m.Attempt, "error", err.Error(), "duration", time.Since(start))
 		default:
-			slog.ErrorContext(ctx, "message failed; to be redelivered", "trigger", string(m.Trigger), "message_id", m.ID,
+			slog.ErrorContext(ctx, "message failed; to be redelivered", "function", fn.Name, "trigger", string(m.Trigger), "message_id", m.ID,
 				"attempt", m.Attempt, "error", err.Error(), "duration", time.Since(start))
 		}
 	}()

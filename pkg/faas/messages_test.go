@@ -384,8 +384,8 @@ func BenchmarkLambdaSQSBatch(b *testing.B) {
 	})
 }
 
-// TestMessageFailureLogs: each failure is logged once with the trigger, the
-// message id and the attempt, as dropped or to be redelivered, and never
+// TestMessageFailureLogs: each failure is logged once with the function (wpsfn
+// dev serves several in one process), the trigger, the message id and the attempt, as dropped or to be redelivered, and never
 // with the message's body.
 func TestMessageFailureLogs(t *testing.T) {
 	var logs bytes.Buffer
@@ -422,7 +422,7 @@ func TestMessageFailureLogs(t *testing.T) {
 	}
 	for i, w := range want {
 		l := lines[i]
-		if l["message_id"] != w.id || l["msg"] != w.msg || l["level"] != w.level || l["error"] != w.err || l["trigger"] != "sqs" || l["attempt"] == nil {
+		if l["message_id"] != w.id || l["msg"] != w.msg || l["level"] != w.level || l["error"] != w.err || l["trigger"] != "sqs" || l["function"] != "relay" || l["attempt"] == nil {
 			t.Errorf("line %v, want %+v", l, w)
 		}
 	}
