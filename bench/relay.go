@@ -9,7 +9,9 @@ package main
 // of a standard queue batch concurrently). Then the dedupe window at 1 M
 // ids (go test -bench, functions/relay). Settings: RELAY_BENCH_GOROUTINES
 // (default 8), RELAY_BENCH_DURATION (default 3s per contender),
-// RELAY_BENCH_DEDUPE_IDS (default 1000000).
+// RELAY_BENCH_DEDUPE_IDS (default 1000000); RELAY_CPUPROFILE and
+// RELAY_MEMPROFILE write this process's CPU and allocation profiles over the
+// measured rounds (both contenders and the emulator), to look into a figure.
 
 import (
 	"bytes"
@@ -22,6 +24,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,6 +147,19 @@ func benchRelay(ctx context.Context) error {
 		if _, err := relayRound(ctx, f, goroutines, dur/10); err != nil {
 			return err
 		}
+	}
+	if path := os.Getenv("RELAY_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
+	if path := os.Getenv("RELAY_MEMPROFILE"); path != "" {
+		defer func() {
+			if f, err := os.Create(path); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
 	}
 	var relayLat, wpsLat []time.Duration
 	var relayN, wpsN int

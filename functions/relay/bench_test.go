@@ -1,13 +1,20 @@
 package relay
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wpsfn/wpsfn/pkg/faas"
 	"github.com/wpsfn/wpsfn/pkg/wps"
@@ -89,6 +96,48 @@ func BenchmarkHandle(b *testing.B) {
 		i++
 		if err := r.Handle(ctx, faas.Message{ID: strconv.Itoa(i), Trigger: faas.TriggerSQS, Body: body}); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSQSBatch is the relay's whole cost per SQS batch of ten as
+// `go run ./bench relay` drives it (faas.Handler decoding the event, the
+// batch's lanes, Handle, the answer) around sends that cost nothing.
+func BenchmarkSQSBatch(b *testing.B) {
+	r := newRelay(Config{}.withDefaults(), nopSender{}, slog.New(slog.DiscardHandler))
+	h := faas.Handler(r.Function(), faas.HostLocal)
+	body := `{"to":"group","id":"orders","json":{"order":42,"status":"shipped"}}`
+	i := 0
+	event := func() []byte {
+		var recs []events.SQSMessage
+		for range 10 {
+			i++
+			recs = append(recs, events.SQSMessage{MessageId: "m-" + strconv.Itoa(i), Body: body, EventSource: "aws:sqs",
+				EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:relay", AWSRegion: "us-east-1",
+				Attributes: map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": "1764633600000"}})
+		}
+		raw, _ := json.Marshal(events.SQSEvent{Records: recs})
+		return raw
+	}
+	raws := make([][]byte, 1024)
+	for k := range raws {
+		raws[k] = event()
+	}
+	k := 0
+	for b.Loop() {
+		if k == len(raws) { // fresh ids, or the window drops them as duplicates
+			b.StopTimer()
+			for k := range raws {
+				raws[k] = event()
+			}
+			k = 0
+			b.StartTimer()
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(raws[k])))
+		k++
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"batchItemFailures":[]`) {
+			b.Fatal(w.Code, w.Body.String())
 		}
 	}
 }
