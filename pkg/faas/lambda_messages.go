@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -38,7 +39,11 @@ type lambdaRecord struct {
 // decodeLambdaEvent decodes raw and names its shape: TriggerSQS,
 // TriggerSNS, TriggerEventBridge, or "" for anything else. err is set when
 // raw has a message shape but a field of the wrong type.
+// The event's records go back to recordsPool with ev.release once handled.
 func decodeLambdaEvent(raw []byte) (ev lambdaEvent, shape Trigger, err error) {
+	if p, _ := recordsPool.Get().(*[]lambdaRecord); p != nil {
+		ev.Records = (*p)[:0]
+	}
 	err = json.Unmarshal(raw, &ev)
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
@@ -55,6 +60,25 @@ func decodeLambdaEvent(raw []byte) (ev lambdaEvent, shape Trigger, err error) {
 	return ev, shape, err
 }
 
+// recordsPool keeps decoded records' arrays: growing one record at a time
+// to a batch of ten allocates and copies three times the batch. Arrays come
+// back cleared (encoding/json decodes into a reused element without zeroing
+// it first) and only up to maxPooledRecords.
+var recordsPool sync.Pool
+
+const maxPooledRecords = 64
+
+// release returns ev's records to recordsPool; ev is not used after.
+func (ev *lambdaEvent) release() {
+	recs := ev.Records[:cap(ev.Records)]
+	ev.Records = nil
+	if len(recs) == 0 || len(recs) > maxPooledRecords {
+		return
+	}
+	clear(recs)
+	recordsPool.Put(&recs)
+}
+
 // handleLambdaMessages serves one Lambda invocation of a message function:
 //
 //   - SQS (standard or FIFO): the answer is events.SQSEventResponse listing
@@ -69,6 +93,7 @@ func decodeLambdaEvent(raw []byte) (ev lambdaEvent, shape Trigger, err error) {
 // Any other event is refused with a *PayloadError.
 func handleLambdaMessages(ctx context.Context, fn Function, raw json.RawMessage) (any, error) {
 	ev, shape, err := decodeLambdaEvent(raw)
+	defer ev.release()
 	return handleLambdaEvent(ctx, fn, ev, shape, err)
 }
 

@@ -35,13 +35,15 @@ func messagesHTTP(fn Function) http.Handler {
 			writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": fmt.Sprintf("%s takes messages: POST one (or an SQS, SNS or EventBridge event)", fn.Name)})
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxLocalMessage))
+		body, err := readBody(http.MaxBytesReader(w, r.Body, maxLocalMessage), r.ContentLength)
 		if err != nil {
 			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": fmt.Sprintf("body larger than %d bytes", maxLocalMessage)})
 			return
 		}
-		if ev, shape, decodeErr := decodeLambdaEvent(body); shape != "" {
+		ev, shape, decodeErr := decodeLambdaEvent(body)
+		if shape != "" {
 			out, err := handleLambdaEvent(r.Context(), fn, ev, shape, decodeErr)
+			ev.release()
 			var pe *PayloadError
 			switch {
 			case errors.As(err, &pe):
@@ -55,6 +57,7 @@ func messagesHTTP(fn Function) http.Handler {
 			}
 			return
 		}
+		ev.release()
 		m := Message{ID: r.Header.Get(HeaderMessageID), Trigger: TriggerLocal, Body: body, Group: r.Header.Get(HeaderMessageGroup)}
 		err = HandleMessages(r.Context(), fn, []Message{m})[0]
 		switch {
@@ -66,6 +69,29 @@ func messagesHTTP(fn Function) http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"id": m.ID, "status": "retry", "error": err.Error()})
 		}
 	})
+}
+
+// readBody reads r whole into one buffer of the request's declared length
+// (io.ReadAll, starting at 512 bytes, would double its way to a batch's
+// size, copying it each time); r bounds what is read.
+func readBody(r io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 || declared > maxLocalMessage {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, declared+1) // +1: the read that meets EOF needs room
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

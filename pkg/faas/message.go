@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 )
@@ -104,19 +105,29 @@ func HandleMessages(ctx context.Context, fn Function, batch []Message) []error {
 	}
 	// Lanes: one per group (in batch order), one per unordered message.
 	var lanes [][]int
-	byGroup := map[string]int{}
-	for i, m := range batch {
-		if m.Group == "" {
-			lanes = append(lanes, []int{i})
-			continue
+	if !slices.ContainsFunc(batch, func(m Message) bool { return m.Group != "" }) {
+		// A standard queue's batch: lanes of one, cut from one array.
+		idx := make([]int, len(batch))
+		lanes = make([][]int, len(batch))
+		for i := range idx {
+			idx[i] = i
+			lanes[i] = idx[i : i+1 : i+1]
 		}
-		l, ok := byGroup[m.Group]
-		if !ok {
-			l = len(lanes)
-			byGroup[m.Group] = l
-			lanes = append(lanes, nil)
+	} else {
+		byGroup := map[string]int{}
+		for i, m := range batch {
+			if m.Group == "" {
+				lanes = append(lanes, []int{i})
+				continue
+			}
+			l, ok := byGroup[m.Group]
+			if !ok {
+				l = len(lanes)
+				byGroup[m.Group] = l
+				lanes = append(lanes, nil)
+			}
+			lanes[l] = append(lanes[l], i)
 		}
-		lanes[l] = append(lanes[l], i)
 	}
 	run := func(lane []int) {
 		for k, i := range lane {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -428,5 +429,38 @@ func TestMessageFailureLogs(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "body-secret") {
 		t.Errorf("a message body is in the log: %s", logs.String())
+	}
+}
+
+// TestSQSRecordsDoNotCarryOver: each event's records are its own, also
+// where an earlier event's decoded records are reused (a record without
+// attributes has none, whatever the record before it in that place had).
+func TestSQSRecordsDoNotCarryOver(t *testing.T) {
+	full := `{"Records":[{"eventSource":"aws:sqs","messageId":"a1","body":"one","attributes":{"MessageGroupId":"g","ApproximateReceiveCount":"3"},
+		"messageAttributes":{"k":{"stringValue":"v","dataType":"String"}}},
+		{"eventSource":"aws:sqs","messageId":"a2","body":"two","attributes":{"MessageGroupId":"g","ApproximateReceiveCount":"2"}}]}`
+	bare := `{"Records":[{"eventSource":"aws:sqs","messageId":"b1","body":"three"}]}`
+	h := faas.Handler((&recorder{}).fn(), faas.HostLocal)
+	for range 20 { // sync.Pool may drop an array; many rounds reuse one
+		for _, ev := range []string{full, bare} {
+			r := &recorder{}
+			out, err := faas.HandleLambdaMessages(context.Background(), r.fn(), []byte(ev))
+			if err != nil || len(out.(events.SQSEventResponse).BatchItemFailures) != 0 {
+				t.Fatalf("%v %v", out, err)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", strings.NewReader(ev)))
+			if w.Code != http.StatusOK {
+				t.Fatalf("local: %d %s", w.Code, w.Body)
+			}
+			if ev == bare {
+				want := faas.Message{ID: "b1", Trigger: faas.TriggerSQS, Body: []byte("three")}
+				if len(r.got) != 1 || !reflect.DeepEqual(r.got[0], want) {
+					t.Fatalf("bare record after a full one: %+v, want %+v", r.got, want)
+				}
+			} else if len(r.got) != 2 || r.got[0].Group != "g" || r.got[0].Attempt != 3 || r.got[0].Attributes["k"] != "v" || r.got[1].Attributes != nil {
+				t.Fatalf("full records: %+v", r.got)
+			}
+		}
 	}
 }
