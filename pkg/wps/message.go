@@ -27,6 +27,15 @@ type Message struct {
 // escaped, as JavaScript's JSON.stringify does not; a json.RawMessage is sent
 // compacted). An encoding error is reported by the Send call.
 func JSON(v any) Message {
+	if raw, ok := v.(json.RawMessage); ok && len(raw) > 0 {
+		// What the encoder sends for a RawMessage (compacted, nothing
+		// escaped), without its reflection and buffers; an invalid one
+		// takes the encoder's way, for its error.
+		var b bytes.Buffer
+		if json.Compact(&b, raw) == nil {
+			return Message{contentType: ContentTypeJSON, body: b.Bytes()}
+		}
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
