@@ -3,7 +3,8 @@
 // redirects to the authorize form, the user types a name, the page comes
 // back with a code and trades it, with its PKCE verifier, for tokens),
 // negotiate gets the access token (and no ?userId=), and the two chat. A
-// reload keeps the session. Screenshots go to OUT_DIR when given.
+// reload keeps the session; once the access token has expired, a reload
+// renews it with the refresh token. Screenshots go to OUT_DIR when given.
 //
 // usage: node browser-login.js BASE_URL [OUT_DIR]
 // Prints one JSON object with what the pages saw; exits non-zero on failure.
@@ -72,6 +73,30 @@ async function main() {
     await grace.reload({ waitUntil: "load" });
     await grace.waitForSelector('body[data-status="online"]', { timeout: T });
     r.ReloadKept = (await grace.textContent("#whoami")) === "grace" && !grace.url().includes("authorize");
+    // An hour later (the stored access token expired), a reload renews the
+    // token with the refresh token: no provider page, a new token, the
+    // same user.
+    const grants = [];
+    grace.on("request", (req) => {
+      if (new URL(req.url()).pathname.endsWith("/oauth2/v2.0/token")) grants.push(new URLSearchParams(req.postData() || "").get("grant_type"));
+    });
+    const before = await grace.evaluate(() => {
+      const s = JSON.parse(sessionStorage.getItem("wpsfn-login"));
+      const token = s.token;
+      s.exp = Date.now() - 1000;
+      sessionStorage.setItem("wpsfn-login", JSON.stringify(s));
+      return { token, refresh: Boolean(s.refresh) };
+    });
+    const negotiations = r.Negotiate.length;
+    await grace.reload({ waitUntil: "load" });
+    await grace.waitForSelector('body[data-status="online"]', { timeout: T });
+    const after = await grace.evaluate(() => JSON.parse(sessionStorage.getItem("wpsfn-login")));
+    r.Refresh = {
+      HadRefreshToken: before.refresh, Grants: grants, User: await grace.textContent("#whoami"),
+      NewToken: after.token !== before.token, FreshFor: Math.round((after.exp - Date.now()) / 60000),
+      NegotiatedWithNew: r.Negotiate.slice(negotiations).some((n) => n.Authorization === "Bearer " + after.token),
+      Provider: grace.url().includes("authorize"),
+    };
     if (outDir) await ada.screenshot({ path: path.join(outDir, "chat-keyless.png") });
   } finally {
     await browser.close();

@@ -253,7 +253,8 @@ func testKeylessNegotiateRefusals(t *testing.T, st *devStack) {
 // --keyless` in headless Chromium (test/browser-login.js): the page
 // redirects to the emulator's authorize form, comes back with a code,
 // trades it (PKCE) for tokens, negotiates with the access token (no
-// ?userId=), and the two chat.
+// ?userId=), and the two chat; an expired access token is renewed with the
+// refresh token on a reload.
 func testBrowserKeylessLogin(t *testing.T, st *devStack) {
 	requireChromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -267,7 +268,13 @@ func testBrowserKeylessLogin(t *testing.T, st *devStack) {
 		Received      string
 		AddressAfter  string
 		ReloadKept    bool
-		Errors        []string
+		Refresh       struct {
+			HadRefreshToken, NewToken, NegotiatedWithNew, Provider bool
+			Grants                                                 []string
+			User                                                   string
+			FreshFor                                               int // minutes
+		}
+		Errors []string
 	}
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatalf("browser-login.js output: %v\n%s", err, raw)
@@ -287,6 +294,14 @@ func testBrowserKeylessLogin(t *testing.T, st *devStack) {
 	assert.Equal(t, "grace received", res.Received, "hello from ada")
 	assert.True(t, "the code left the address bar", !strings.Contains(res.AddressAfter, "code="))
 	assert.True(t, "a reload keeps the session", res.ReloadKept)
+	assert.True(t, "scope asks for offline_access", strings.Contains(q.Get("scope"), "offline_access"))
+	rf := res.Refresh
+	assert.True(t, "the sign-in kept a refresh token", rf.HadRefreshToken)
+	assert.Equal(t, "token requests after the access token expired", rf.Grants, []string{"refresh_token"})
+	assert.Equal(t, "user after the refresh", rf.User, "grace")
+	assert.True(t, "a new access token, good for the hour", rf.NewToken && rf.FreshFor >= 55)
+	assert.True(t, "negotiate used the new token", rf.NegotiatedWithNew)
+	assert.True(t, "no provider page for the refresh", !rf.Provider)
 	if len(res.Negotiate) < 2 {
 		t.Fatalf("negotiate requests %v", res.Negotiate)
 	}

@@ -64,6 +64,7 @@ type Leave struct {
 type sender interface {
 	SendToConnection(ctx context.Context, connectionID string, msg wps.Message, opts *wps.SendOptions) error
 	SendToGroup(ctx context.Context, group string, msg wps.Message, opts *wps.SendOptions) error
+	ConnectionExists(ctx context.Context, connectionID string) (bool, error)
 }
 
 type function struct {
@@ -200,17 +201,43 @@ func (f *function) connected(ctx context.Context, req *cloudevents.ConnectedRequ
 }
 
 func (f *function) groupJoined(ctx context.Context, req *cloudevents.GroupEventRequest) error {
-	if f.groups.set(req.ConnectionID, req.UserID, req.Group, true) > 1 {
+	f.groups.set(req.ConnectionID, req.UserID, req.Group, true)
+	if f.stillThere(ctx, req.UserID, req.Group, req.ConnectionID) {
 		return nil // another connection of the user is in the group: not news
 	}
 	return f.announce(ctx, req, "joined")
 }
 
 func (f *function) groupLeft(ctx context.Context, req *cloudevents.GroupEventRequest) error {
-	if f.groups.set(req.ConnectionID, req.UserID, req.Group, false) > 0 {
+	f.groups.set(req.ConnectionID, req.UserID, req.Group, false)
+	if f.stillThere(ctx, req.UserID, req.Group, req.ConnectionID) {
 		return nil // the user is still there on another connection
 	}
 	return f.announce(ctx, req, "left")
+}
+
+// stillThere reports whether another of user's connections is in group, as
+// far as this instance has seen, and the service says it is still open. The
+// check matters with several instances: a connection whose disconnected
+// event went to another one would otherwise hide the user's leave (or join)
+// for good. Closed ones are forgotten; when the service cannot be asked,
+// the presence change is announced (a repeated notice over a lost one).
+func (f *function) stillThere(ctx context.Context, user, group, except string) bool {
+	if f.cfg.DisableLeaveAnnouncement || user == "" {
+		return false
+	}
+	for _, other := range f.groups.others(user, group, except) {
+		open, err := f.client.ConnectionExists(ctx, other)
+		if err != nil {
+			f.log.Warn("presence check failed; announcing", "user", user, "group", group, "connection", other, "err", err)
+			return false
+		}
+		if open {
+			return true
+		}
+		f.groups.take(other) // closed, its disconnected event seen elsewhere
+	}
+	return false
 }
 
 // announce tells the group a user joined or left it, as Slack-like rooms do.
@@ -246,7 +273,7 @@ func (f *function) disconnected(ctx context.Context, req *cloudevents.Disconnect
 	msg := wps.JSON(Leave{Type: "system", Event: "left", User: req.UserID})
 	var errs []error
 	for _, g := range groups {
-		if f.groups.others(req.UserID, g) > 0 {
+		if f.stillThere(ctx, req.UserID, g, req.ConnectionID) {
 			continue // the user is still there on another connection
 		}
 		if err := f.client.SendToGroup(ctx, g, msg, nil); err != nil {
@@ -265,14 +292,14 @@ const maxTracked = 10000
 
 // tracker remembers, per connection, the groups it joined (true) or left
 // (false) according to the group presence events seen by this instance, and
-// how many of a user's connections it knows to be in each group, so that
+// which of a user's connections it knows to be in each group, so that
 // presence is announced per user, as chat apps show it: a second tab
 // joining, or one of two tabs closing, is not news to the room.
 type tracker struct {
 	mu      sync.Mutex
 	max     int
 	conns   map[string]*tracked
-	present map[string]map[string]int // group → user → joined connections
+	present map[string]map[string]map[string]struct{} // group → user → joined connections
 }
 
 type tracked struct {
@@ -281,19 +308,18 @@ type tracked struct {
 }
 
 func newTracker(max int) *tracker {
-	return &tracker{max: max, conns: map[string]*tracked{}, present: map[string]map[string]int{}}
+	return &tracker{max: max, conns: map[string]*tracked{}, present: map[string]map[string]map[string]struct{}{}}
 }
 
-// set records that conn (of user) joined or left group and returns how
-// many of the user's connections are then known to be in it.
-func (t *tracker) set(conn, user, group string, joined bool) int {
+// set records that conn (of user) joined or left group.
+func (t *tracker) set(conn, user, group string, joined bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c := t.conns[conn]
 	if c == nil {
 		if len(t.conns) >= t.max {
 			for k, old := range t.conns { // evict one: the map's order is as good as any
-				t.forget(old)
+				t.forget(k, old)
 				delete(t.conns, k)
 				break
 			}
@@ -305,34 +331,42 @@ func (t *tracker) set(conn, user, group string, joined bool) int {
 		c.groups[group] = joined
 		switch {
 		case joined && !was:
-			t.count(group, c.user, 1)
+			t.mark(group, c.user, conn, true)
 		case !joined && was:
-			t.count(group, c.user, -1)
+			t.mark(group, c.user, conn, false)
 		}
 	}
-	return t.present[group][c.user]
 }
 
-// count adds d to the user's connections in group (t.mu held).
-func (t *tracker) count(group, user string, d int) {
-	m := t.present[group]
-	if m == nil {
-		m = map[string]int{}
-		t.present[group] = m
+// mark adds conn to, or removes it from, the user's connections in group
+// (t.mu held).
+func (t *tracker) mark(group, user, conn string, in bool) {
+	users := t.present[group]
+	if in {
+		if users == nil {
+			users = map[string]map[string]struct{}{}
+			t.present[group] = users
+		}
+		if users[user] == nil {
+			users[user] = map[string]struct{}{}
+		}
+		users[user][conn] = struct{}{}
+		return
 	}
-	if m[user] += d; m[user] <= 0 {
-		delete(m, user)
-		if len(m) == 0 {
+	delete(users[user], conn)
+	if len(users[user]) == 0 {
+		delete(users, user)
+		if len(users) == 0 {
 			delete(t.present, group)
 		}
 	}
 }
 
-// forget drops c's joined groups from the counts (t.mu held).
-func (t *tracker) forget(c *tracked) {
+// forget drops conn's joined groups from the presence sets (t.mu held).
+func (t *tracker) forget(conn string, c *tracked) {
 	for g, joined := range c.groups {
 		if joined {
-			t.count(g, c.user, -1)
+			t.mark(g, c.user, conn, false)
 		}
 	}
 }
@@ -345,14 +379,22 @@ func (t *tracker) take(conn string) map[string]bool {
 	if c == nil {
 		return nil
 	}
-	t.forget(c)
+	t.forget(conn, c)
 	delete(t.conns, conn)
 	return c.groups
 }
 
-// others is how many of user's connections this instance knows in group.
-func (t *tracker) others(user, group string) int {
+// others lists user's connections other than except that this instance
+// knows to be in group, in order.
+func (t *tracker) others(user, group, except string) []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.present[group][user]
+	var out []string
+	for c := range t.present[group][user] {
+		if c != except {
+			out = append(out, c)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -264,20 +264,21 @@ func TestTrackerBounded(t *testing.T) {
 		t.Fatalf("%d connections tracked, want 3", n)
 	}
 	// The evicted connections no longer count as the user's in g.
-	if n := tr.others("u", "g"); n != 3 {
+	if n := len(tr.others("u", "g", "")); n != 3 {
 		t.Fatalf("user u has %d connections in g, want the 3 tracked", n)
 	}
 	tr.set("j", "u", "h", false)
 	if m := tr.take("j"); !m["g"] || m["h"] || len(m) != 2 {
 		t.Fatalf("%v", m)
 	}
-	if n := tr.others("u", "g"); n != 2 {
+	if n := len(tr.others("u", "g", "")); n != 2 {
 		t.Fatalf("after take: %d, want 2", n)
 	}
 }
 
 // Presence is per user: alice's second tab joining the room, and one of
-// her two tabs closing, are not announced; her last tab leaving is.
+// her two tabs closing, are not announced (once the service says the other
+// tab is still open); her last tab leaving is.
 func TestPresenceIsPerUser(t *testing.T) {
 	f := newConnect(t, nil)
 	ev := func(conn, event string) {
@@ -300,26 +301,37 @@ func TestPresenceIsPerUser(t *testing.T) {
 	sent := func() []string {
 		var b []string
 		for _, r := range f.rec.Requests() {
-			b = append(b, r.Path+" "+r.Body)
+			b = append(b, r.Method+" "+r.Path+" "+r.Body)
 		}
 		f.rec.Reset()
 		return b
 	}
-	joined := `/api/hubs/chat/groups/lobby/:send {"type":"system","event":"joined","user":"alice"}`
-	left := `/api/hubs/chat/groups/lobby/:send {"type":"system","event":"left","user":"alice"}`
+	joined := `POST /api/hubs/chat/groups/lobby/:send {"type":"system","event":"joined","user":"alice"}`
+	left := `POST /api/hubs/chat/groups/lobby/:send {"type":"system","event":"left","user":"alice"}`
+	open := func(conn string) string { return "HEAD /api/hubs/chat/connections/" + conn + " " }
 	for _, step := range []struct {
 		conn, event string
+		gone        string // a connection that closed without this instance seeing it
 		want        []string
 	}{
-		{"tab1", "joined", []string{joined}},
-		{"tab2", "joined", nil},       // a second tab
-		{"tab1", "disconnected", nil}, // one of two closed
-		{"tab3", "joined", nil},
-		{"tab3", "left", nil}, // tab2 is still in
-		{"tab2", "disconnected", []string{left}},
-		{"tab4", "joined", []string{joined}}, // back: news again
-		{"tab4", "left", []string{left}},
+		{conn: "tab1", event: "joined", want: []string{joined}},
+		{conn: "tab2", event: "joined", want: []string{open("tab1")}},       // a second tab
+		{conn: "tab1", event: "disconnected", want: []string{open("tab2")}}, // one of two closed
+		{conn: "tab3", event: "joined", want: []string{open("tab2")}},
+		{conn: "tab3", event: "left", want: []string{open("tab2")}}, // tab2 is still in
+		{conn: "tab2", event: "disconnected", want: []string{left}},
+		{conn: "tab4", event: "joined", want: []string{joined}}, // back: news again
+		{conn: "tab4", event: "left", want: []string{left}},
+		// With several instances, tab6's disconnected event went to another
+		// one: the service says it is closed, so tab5's leave is news.
+		{conn: "tab5", event: "joined", want: []string{joined}},
+		{conn: "tab6", event: "joined", want: []string{open("tab5")}},
+		{conn: "tab5", event: "disconnected", gone: "tab6", want: []string{open("tab6"), left}},
+		{conn: "tab7", event: "joined", want: []string{joined}}, // tab6 was forgotten: no check
 	} {
+		if step.gone != "" {
+			f.rec.Gone(step.gone)
+		}
 		ev(step.conn, step.event)
 		if got := sent(); !slices.Equal(got, step.want) {
 			t.Errorf("%s %s: sent %q, want %q", step.conn, step.event, got, step.want)

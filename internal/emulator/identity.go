@@ -59,12 +59,13 @@ type UpstreamAuth struct {
 }
 
 type identity struct {
-	once   sync.Once
-	p      *idp.Provider
-	err    error
-	header string // the X-IDENTITY-HEADER secret
-	codes  loginCodes
-	fed    *federation
+	once    sync.Once
+	p       *idp.Provider
+	err     error
+	header  string // the X-IDENTITY-HEADER secret
+	codes   loginCodes
+	refresh loginCodes // refresh tokens, one use each
+	fed     *federation
 }
 
 func (s *Server) provider() (*idp.Provider, error) {

@@ -38,7 +38,11 @@ type LoginClient struct {
 }
 
 const (
-	loginCodeTTL   = time.Minute
+	loginCodeTTL = time.Minute
+	// refreshTTL is a refresh token's life: a working day of a chat tab
+	// signed in once. Each is good for one refresh (rotated), like Entra's
+	// for single-page apps.
+	refreshTTL     = 24 * time.Hour
 	maxLoginCodes  = 1024 // pending codes; more are refused until some are used or expire
 	maxLoginName   = 64   // characters
 	maxLoginParam  = 512  // bytes of state, nonce, code_challenge
@@ -48,6 +52,7 @@ const (
 // loginCode is what a code stands for until it is redeemed once.
 type loginCode struct {
 	client, redirect, challenge, nonce, name string
+	offline                                  bool // scope offline_access: a refresh token too
 	exp                                      time.Time
 }
 
@@ -188,7 +193,7 @@ func (s *Server) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	code, ok := s.id.codes.add(loginCode{client: ar.ClientID, redirect: ar.RedirectURI, challenge: ar.Challenge,
-		nonce: ar.Nonce, name: name, exp: now.Add(loginCodeTTL)}, now)
+		nonce: ar.Nonce, name: name, offline: slices.Contains(strings.Fields(ar.Scope), "offline_access"), exp: now.Add(loginCodeTTL)}, now)
 	if !ok {
 		redirectBack(w, r, ar, url.Values{"error": {"temporarily_unavailable"}, "error_description": {"too many sign-ins are pending"}})
 		return
@@ -266,6 +271,29 @@ func (s *Server) redeemCode(w http.ResponseWriter, r *http.Request, f url.Values
 		tokenError(w, http.StatusBadRequest, "invalid_grant", "code_verifier does not match the code_challenge")
 		return
 	}
+	s.userTokens(w, r, c, "authorization code")
+}
+
+// redeemRefresh answers the refresh_token grant: the token, once, for the
+// client it was issued to; the answer carries its successor.
+func (s *Server) redeemRefresh(w http.ResponseWriter, r *http.Request, f url.Values) {
+	c, ok := s.id.refresh.take(f.Get("refresh_token"), time.Now())
+	switch {
+	case !ok:
+		tokenError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is unknown, used or expired")
+		return
+	case f.Get("client_id") != c.client:
+		tokenError(w, http.StatusBadRequest, "invalid_grant", "the refresh token was issued to another client")
+		return
+	}
+	c.nonce = "" // an ID token from a refresh answers no authorization request
+	s.userTokens(w, r, c, "refresh")
+}
+
+// userTokens answers a grant for c's user: an ID token, an access token and,
+// when the sign-in asked for offline_access, a new refresh token.
+func (s *Server) userTokens(w http.ResponseWriter, r *http.Request, c loginCode, grant string) {
+	now := time.Now()
 	p, err := s.provider()
 	if err != nil {
 		tokenError(w, http.StatusInternalServerError, "server_error", "the tenant has no signing key")
@@ -282,7 +310,9 @@ func (s *Server) redeemCode(w http.ResponseWriter, r *http.Request, f url.Values
 	user := jwt.MapClaims{"iss": iss, "aud": c.client, "sub": c.name, "name": c.name, "preferred_username": c.name,
 		"tid": LocalTenant, "iat": now.Unix(), "nbf": now.Unix(), "exp": exp.Unix(), "ver": "2.0"}
 	id := jwt.MapClaims{"nonce": c.nonce}
-	access := jwt.MapClaims{"azp": c.client, "scp": "chat", "idtyp": "user"}
+	// uti, a token's own id as Entra's carry, tells apart tokens minted in
+	// the same second for the same user (a refresh right after a sign-in).
+	access := jwt.MapClaims{"azp": c.client, "scp": "chat", "idtyp": "user", "uti": s.newID()}
 	for k, v := range user {
 		id[k], access[k] = v, v
 	}
@@ -299,9 +329,20 @@ func (s *Server) redeemCode(w http.ResponseWriter, r *http.Request, f url.Values
 		tokenError(w, http.StatusInternalServerError, "server_error", "minting failed")
 		return
 	}
-	s.trace(TraceEvent{Kind: TraceREST, Summary: "token for " + c.name + " (authorization code, " + c.client + ") → 200", Status: 200})
-	tokenAnswer(w, map[string]any{"token_type": "Bearer", "access_token": accessTok, "id_token": idTok,
-		"expires_in": int64(localTokenTTL / time.Second), "scope": "openid profile chat"})
+	answer := map[string]any{"token_type": "Bearer", "access_token": accessTok, "id_token": idTok,
+		"expires_in": int64(localTokenTTL / time.Second), "scope": "openid profile chat"}
+	if c.offline {
+		rc := c
+		rc.exp = now.Add(refreshTTL)
+		// Bounded like the codes; when full, the answer has no refresh
+		// token and the page signs in again when the access token ends.
+		if rt, ok := s.id.refresh.add(rc, now); ok {
+			answer["refresh_token"] = rt
+			answer["scope"] = "openid profile chat offline_access"
+		}
+	}
+	s.trace(TraceEvent{Kind: TraceREST, Summary: "token for " + c.name + " (" + grant + ", " + c.client + ") → 200", Status: 200})
+	tokenAnswer(w, answer)
 }
 
 // validateLoginClients checks the registered clients: an id and absolute

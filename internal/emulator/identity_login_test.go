@@ -295,3 +295,74 @@ func TestLoginClientsValidated(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginRefresh: a sign-in that asks for offline_access also gets a
+// refresh token; it buys a new access token (same user, a full hour) and its
+// successor once, for its own client only; without offline_access there is
+// none. Refresh tokens stay out of the trace.
+func TestLoginRefresh(t *testing.T) {
+	e, redirect := loginEnv(t)
+	code := func(scope string) string {
+		q := authorizeQuery(redirect)
+		q.Set("scope", scope)
+		return signIn(t, e, q, "grace").Query().Get("code")
+	}
+	tokens := func(scope string) map[string]any {
+		t.Helper()
+		status, body := redeem(t, e, url.Values{"grant_type": {"authorization_code"}, "code": {code(scope)}, "client_id": {testLoginClient},
+			"redirect_uri": {redirect}, "code_verifier": {testVerifier}})
+		assert.Equal(t, "token status", status, http.StatusOK)
+		return body
+	}
+	refresh := func(rt, client string) (int, map[string]any) {
+		t.Helper()
+		return redeem(t, e, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {client}})
+	}
+
+	if body := tokens("openid profile"); body["refresh_token"] != nil {
+		t.Errorf("a refresh token without offline_access: %v", body)
+	}
+	first := tokens("openid profile offline_access")
+	rt1, _ := first["refresh_token"].(string)
+	assert.True(t, "a refresh token", len(rt1) >= 40)
+	assert.Equal(t, "scope", first["scope"], any("openid profile chat offline_access"))
+
+	status, second := refresh(rt1, testLoginClient)
+	assert.Equal(t, "refresh status", status, http.StatusOK)
+	rt2, _ := second["refresh_token"].(string)
+	assert.True(t, "a successor", len(rt2) >= 40 && rt2 != rt1)
+	assert.True(t, "a new access token", second["access_token"] != first["access_token"])
+	v, err := oidc.New(oidc.Config{Issuer: Authority(e.base), Audiences: []string{testLoginClient}, Algorithms: []string{"RS256"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"id_token", "access_token"} {
+		raw, _ := second[kind].(string)
+		tok, err := v.Verify(context.Background(), raw)
+		if err != nil {
+			t.Fatalf("refreshed %s: %v", kind, err)
+		}
+		assert.Equal(t, kind+" sub", tok.Subject, "grace")
+		assert.Equal(t, kind+" nonce", tok.String("nonce"), "")
+		assert.True(t, kind+" expiry", time.Until(tok.Expiry) > 50*time.Minute)
+	}
+
+	status, body := refresh(rt1, testLoginClient)
+	assert.Equal(t, "reused refresh token", [2]any{status, body["error"]}, [2]any{http.StatusBadRequest, any("invalid_grant")})
+	status, body = refresh(rt2, "another-client")
+	assert.Equal(t, "another client", [2]any{status, body["error"]}, [2]any{http.StatusBadRequest, any("invalid_grant")})
+	status, _ = refresh(rt2, testLoginClient)
+	assert.Equal(t, "after a wrong try the token is gone", status, http.StatusBadRequest)
+	status, body = refresh("", testLoginClient)
+	assert.Equal(t, "no token", [2]any{status, body["error"]}, [2]any{http.StatusBadRequest, any("invalid_grant")})
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range e.traces {
+		for _, secret := range []string{rt1, rt2} {
+			if strings.Contains(ev.Summary+ev.Detail, secret) {
+				t.Errorf("trace %q shows a refresh token", ev.Summary)
+			}
+		}
+	}
+}

@@ -98,10 +98,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	switch g := f.Get("grant_type"); g {
 	case "authorization_code":
 		s.redeemCode(w, r, f)
+	case "refresh_token":
+		s.redeemRefresh(w, r, f)
 	case "client_credentials":
 		s.federate(w, r, f)
 	default:
-		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or client_credentials")
+		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code, refresh_token or client_credentials")
 	}
 }
 

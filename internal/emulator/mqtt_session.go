@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"slices"
 	"sync"
@@ -129,10 +131,68 @@ func (m *mqttSession) reconnected(v byte, pk *packets.Packet, expiry time.Durati
 	if w := m.will; w != nil && m.online && (m.version() != mqttV5 || w.Properties.WillDelayInterval == 0) {
 		will = w
 	}
+	if old := m.version(); old != v {
+		m.reencodeLocked(old, v)
+	}
 	m.configure(v, pk, expiry)
 	m.physID = physID
 	m.mu.Unlock()
 	return will
+}
+
+// reencodeLocked re-encodes the messages waiting for the session (inflight
+// and backlog) for protocol level to, when a session of level from resumes
+// at another: a 3.1.1 PUBLISH has no properties, and a 5.0 client would read
+// the bytes after its packet id as them. Topic, payload, QoS and flags carry
+// over, and a 5.0 Message Expiry Interval is set again from the message's
+// expiry; other 5.0 properties do not exist in 3.1.1 (and were never
+// encoded for a 3.1.1 session). A message that cannot be re-encoded is
+// dropped, as one the client could not read. m.mu held.
+func (m *mqttSession) reencodeLocked(from, to byte) {
+	re := func(o *mqttOut) bool {
+		if o.tmpl == nil { // released QoS 2: only its PUBREL is left
+			return true
+		}
+		pk, err := readMQTTPacket(bufio.NewReader(bytes.NewReader(o.tmpl)), from, len(o.tmpl))
+		if err != nil {
+			return false
+		}
+		pk.ProtocolVersion, pk.Properties = to, packets.Properties{}
+		if to == mqttV5 && o.expires != 0 {
+			pk.Properties.MessageExpiryInterval = 1 // the real value is written when it goes out
+		}
+		b, err := encodeMQTT(&pk)
+		if err != nil {
+			return false
+		}
+		o.tmpl, o.expOff = b, 0
+		if to == mqttV5 && o.expires != 0 {
+			if off := mqttPacketIDOffset(b); off > 0 {
+				o.expOff = mqttExpiryOffset(b, off)
+			}
+		}
+		return true
+	}
+	for id, o := range m.inflight {
+		if re(&o) {
+			m.inflight[id] = o
+		} else {
+			delete(m.inflight, id)
+		}
+	}
+	kept := m.backlog[:0]
+	m.backBytes = 0
+	for _, o := range m.backlog {
+		if re(&o) {
+			kept = append(kept, o)
+			m.backBytes += len(o.tmpl)
+		}
+	}
+	clear(m.backlog[len(kept):])
+	m.backlog = kept
+	if len(m.backlog) == 0 {
+		m.backlog = nil
+	}
 }
 
 // attach makes sk the session's socket: the CONNACK first, then the

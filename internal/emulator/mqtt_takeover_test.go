@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/wpsfn/wpsfn/internal/assert"
 	"github.com/wpsfn/wpsfn/pkg/cloudevents"
+	"github.com/wpsfn/wpsfn/pkg/wps"
 )
 
 // TestMQTTSessionTakeover: a CONNECT with a client id whose session still
@@ -122,6 +124,82 @@ func TestMQTTSessionTakeover(t *testing.T) {
 				_, _, dis := rec.snapshot()
 				assert.Equal(t, "disconnected events", len(dis), 0)
 			}
+		})
+	}
+}
+
+// TestMQTTResumeAcrossVersions: a session resumed at another protocol level
+// gets what waited for it encoded for the new level (a 3.1.1 PUBLISH has no
+// properties; a 5.0 client would read its topic's tail as them), in order,
+// and a message expiry carried over to 5.0.
+func TestMQTTResumeAcrossVersions(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		from, to byte
+	}{
+		{"3.1.1 to 5.0", 4, 5},
+		{"5.0 to 3.1.1", 5, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, Config{})
+			tok := e.mqttToken("h", "u", wps.RoleJoinLeaveGroupAny)
+			const id = "vc"
+			connect := func(v byte) {
+				t.Helper()
+				if v == 4 {
+					c, err := e.pahoV3(t, "h", tok, id, false, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if tk := c.Subscribe("vq", 1, nil); !tk.WaitTimeout(5*time.Second) || tk.Error() != nil {
+						t.Fatalf("SUBSCRIBE: %v", tk.Error())
+					}
+					return
+				}
+				c, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: id, clean: true, sessionExpiry: 60})
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.sub(t, "vq", 1)
+			}
+			connect(tc.from)
+			e.s.DropSocket(id)
+			eventually(t, "the session offline", func() bool { return !e.s.hub("h").conn(id).mq.isOnline() })
+			for i, ttl := range []string{"", "&messageTtlSeconds=120"} {
+				if code, _, body := e.rest("POST", "/api/hubs/h/groups/vq/:send?api-version=2024-12-01"+ttl, "text/plain", []byte{'m', byte('0' + i)}); code != 202 {
+					t.Fatalf("send: %d %s", code, body)
+				}
+			}
+			var got []string
+			if tc.to == 5 {
+				c, err := e.pahoV5(t, "h", tok, pahoV5Opts{clientID: id, clean: false, sessionExpiry: 60})
+				if err != nil || !c.ack.SessionPresent {
+					t.Fatalf("resume: %+v %v", c.ack, err)
+				}
+				for range 2 {
+					m := c.next(t)
+					exp := uint32(0)
+					if m.Properties != nil && m.Properties.MessageExpiry != nil {
+						exp = *m.Properties.MessageExpiry
+					}
+					got = append(got, m.Topic+" "+string(m.Payload)+" expiry "+strconv.Itoa(int(exp)))
+				}
+				assert.Equal(t, "messages", got, []string{"vq m0 expiry 0", "vq m1 expiry 120"})
+				return
+			}
+			msgs := make(chan pahomqtt.Message, 4)
+			if _, err := e.pahoV3(t, "h", tok, id, false, func(m pahomqtt.Message) { msgs <- m }); err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				select {
+				case m := <-msgs:
+					got = append(got, m.Topic()+" "+string(m.Payload()))
+				case <-time.After(patience):
+					t.Fatalf("got %q, then nothing", got)
+				}
+			}
+			assert.Equal(t, "messages", got, []string{"vq m0", "vq m1"})
 		})
 	}
 }

@@ -157,7 +157,7 @@ func (p *Provider) DiscoveryJSON(issuer, jwksURI, authorize, token string) ([]by
 	if authorize != "" {
 		d.CodeChallengeMethods = []string{"S256"}
 		d.TokenEndpointAuthMeths = []string{"none", "private_key_jwt"}
-		d.GrantTypes = []string{"authorization_code", "client_credentials"}
+		d.GrantTypes = []string{"authorization_code", "refresh_token", "client_credentials"}
 	}
 	return json.Marshal(d)
 }

@@ -34,8 +34,9 @@ type Recorder struct {
 	t   testing.TB
 
 	mu       sync.Mutex
-	failing  int // status to answer instead of success, 0 for none
-	badAuth  int // calls refused for their bearer JWT
+	failing  int             // status to answer instead of success, 0 for none
+	gone     map[string]bool // connection ids whose existence check answers 404
+	badAuth  int             // calls refused for their bearer JWT
 	expected bool
 }
 
@@ -76,6 +77,17 @@ func (r *Recorder) Fail(status int) {
 	r.mu.Unlock()
 }
 
+// Gone makes ConnectionExists (HEAD .../connections/{id}) answer 404 for
+// connectionID from now on: a connection that closed unseen by the caller.
+func (r *Recorder) Gone(connectionID string) {
+	r.mu.Lock()
+	if r.gone == nil {
+		r.gone = map[string]bool{}
+	}
+	r.gone[connectionID] = true
+	r.mu.Unlock()
+}
+
 // Requests returns the calls recorded so far.
 func (r *Recorder) Requests() []Request {
 	var out []Request
@@ -92,7 +104,13 @@ func (r *Recorder) Reset() { r.srv.Reset() }
 func (r *Recorder) answer(w http.ResponseWriter, req *http.Request, n int) {
 	r.mu.Lock()
 	failing := r.failing
+	_, id, isConn := strings.Cut(req.URL.Path, "/connections/")
+	gone := req.Method == http.MethodHead && isConn && r.gone[id]
 	r.mu.Unlock()
+	if gone {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
 	if failing == 0 {
 		httprec.RESTAnswer(w, req, n)
 		return

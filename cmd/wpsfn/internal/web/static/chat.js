@@ -54,7 +54,7 @@ async function negotiate(name) {
   const u = new URL(cfg.negotiateUrl, location.href);
   const init = {};
   if (cfg.login) {
-    const s = session();
+    const s = await session(cfg.login);
     if (!s) throw new Error("the sign-in has expired: sign in again");
     init.headers = { Authorization: "Bearer " + s.token };
   } else u.searchParams.set("userId", name);
@@ -480,7 +480,7 @@ config().then(async (c) => {
     $("signin-btn").textContent = "Sign in with the local identity provider";
     $("signin-intro").textContent = "The emulator's local tenant signs you in (an OpenID Connect authorization-code flow); negotiate checks its token and makes a client access URL for hub ";
     const fresh = await finishLogin(c.login);
-    const s = fresh || session();
+    const s = fresh || await session(c.login);
     if (s) await enter(s.name, prev?.name === s.name ? prev : null);
     return;
   }

@@ -3,6 +3,9 @@
 // verifier, state and nonce wait in sessionStorage while the browser is at
 // the provider; the access token is kept there until it expires and sent to
 // negotiate, which verifies it (the page only reads the ID token's name).
+// The sign-in asks for offline_access, so a refresh token (one use, rotated)
+// renews the access token: a tab signed in once keeps working past the
+// hour, reloads included.
 const PENDING = "wpsfn-login-pending";
 const SESSION = "wpsfn-login";
 
@@ -23,6 +26,17 @@ function claims(jwt) {
   return JSON.parse(new TextDecoder().decode(Uint8Array.from(bin, (c) => c.charCodeAt(0))));
 }
 
+const withOffline = (scope) => (scope.split(" ").includes("offline_access") ? scope : scope + " offline_access");
+
+// store keeps a token answer as the session (name from the ID token, or the
+// previous session's when a refresh's ID token has none).
+function store(body, name) {
+  const s = { name, token: body.access_token, refresh: body.refresh_token || "",
+    exp: Date.now() + Number(body.expires_in || 0) * 1000 };
+  sessionStorage.setItem(SESSION, JSON.stringify(s));
+  return s;
+}
+
 // startLogin sends the browser to the provider's authorize page.
 export async function startLogin(login) {
   const d = await discovery(login);
@@ -32,7 +46,7 @@ export async function startLogin(login) {
   sessionStorage.setItem(PENDING, JSON.stringify({ verifier, state, nonce }));
   const u = new URL(d.authorization_endpoint, location.href);
   u.search = new URLSearchParams({
-    response_type: "code", client_id: login.clientId, redirect_uri: redirectURI(), scope: login.scope || "openid profile",
+    response_type: "code", client_id: login.clientId, redirect_uri: redirectURI(), scope: withOffline(login.scope || "openid profile"),
     code_challenge: b64url(new Uint8Array(digest)), code_challenge_method: "S256", state, nonce,
   });
   location.assign(u);
@@ -59,14 +73,39 @@ export async function finishLogin(login) {
   if (!res.ok || !body.access_token) throw new Error(`sign-in failed: ${body.error_description || body.error || res.status}`);
   const id = claims(body.id_token);
   if (id.nonce !== pending.nonce) throw new Error("sign-in failed: the ID token is not for this sign-in (nonce)");
-  const s = { name: id.preferred_username || id.sub, token: body.access_token, exp: Date.now() + Number(body.expires_in || 0) * 1000 };
-  sessionStorage.setItem(SESSION, JSON.stringify(s));
-  return s;
+  return store(body, id.preferred_username || id.sub);
 }
 
-// session returns the signed-in session while its token is good, else null.
-export function session() {
-  let s = null;
-  try { s = JSON.parse(sessionStorage.getItem(SESSION) || "null"); } catch { /* none */ }
-  return s && s.token && s.exp > Date.now() + 10000 ? s : null;
+function stored() {
+  try { return JSON.parse(sessionStorage.getItem(SESSION) || "null"); } catch { return null; }
+}
+
+let renewing = null; // one refresh at a time: a second would spend a used token
+
+// session returns the signed-in session while its token is good, renewing
+// the token with the refresh token when it has less than a minute left;
+// null when there is neither (sign in again).
+export async function session(login) {
+  const s = stored();
+  if (!s || !s.token) return renewing;
+  if (s.exp > Date.now() + 60000) return s;
+  if (!s.refresh || !login) return null;
+  sessionStorage.removeItem(SESSION); // a refresh token is good once, right or wrong
+  renewing = renew(login, s).finally(() => { renewing = null; });
+  return renewing;
+}
+
+async function renew(login, s) {
+  let res;
+  try {
+    const d = await discovery(login);
+    res = await fetch(d.token_endpoint, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: s.refresh, client_id: login.clientId }),
+    });
+  } catch { return null; }
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok || !body.access_token) return null;
+  return store(body, s.name);
 }
