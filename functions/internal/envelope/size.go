@@ -27,15 +27,27 @@ func FrameSize(p Parsed) int {
 	case "binary":
 		data = base64.StdEncoding.EncodedLen(raw) + 2
 	case "text":
-		b, _ := json.Marshal(string(p.Message.Bytes()))
-		data = len(b)
+		data = quotedLen(string(p.Message.Bytes()))
 	default:
 		data = raw
 	}
 	overhead := frameOverhead
 	if p.To == "group" {
-		name, _ := json.Marshal(p.ID)
-		overhead += len(`,"group":`) + len(name)
+		overhead += len(`,"group":`) + quotedLen(p.ID)
 	}
 	return max(raw, data+overhead)
+}
+
+// quotedLen is len(json.Marshal(s)). Printable ASCII other than the
+// characters json.Marshal escapes (quote, backslash, and <, >, & as HTML)
+// is written as it is, so such a string (a group name, almost always) is
+// measured without marshalling it; any other goes through json.Marshal.
+func quotedLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s)
+			return len(b)
+		}
+	}
+	return len(s) + 2
 }
