@@ -121,22 +121,22 @@ func (r *Relay) relay(ctx context.Context, m faas.Message) error {
 		p, err = envelope.Parse(m.Body, r.opts)
 	}
 	if err != nil {
-		return faas.Permanent(fmt.Errorf("relay: message %s: %w", m.ID, err))
+		return faas.Permanent(fmt.Errorf("%s: %w", errPrefix(m.ID), err))
 	}
 	if r.idField != "" && m.ID != "" && p.Type == "json" {
 		p = stampID(p, r.idField, m.ID)
 	}
 	if n := envelope.FrameSize(p); n > envelope.MaxFrameBytes {
-		return faas.Permanent(fmt.Errorf("relay: message %s: %d bytes once encoded for clients, over Web PubSub's %d", m.ID, n, envelope.MaxFrameBytes))
+		return faas.Permanent(fmt.Errorf("%s: %d bytes once encoded for clients, over Web PubSub's %d", errPrefix(m.ID), n, envelope.MaxFrameBytes))
 	}
 	sctx, cancel := r.timeout(ctx)
 	defer cancel()
 	if err := envelope.Send(sctx, r.client, p); err != nil {
 		var re *wps.ResponseError
 		if errors.As(err, &re) && re.StatusCode >= 400 && re.StatusCode < 500 && re.StatusCode != 408 && re.StatusCode != 429 {
-			return faas.Permanent(fmt.Errorf("relay: message %s: %w", m.ID, err))
+			return faas.Permanent(fmt.Errorf("%s: %w", errPrefix(m.ID), err))
 		}
-		return fmt.Errorf("relay: message %s: %w", m.ID, err)
+		return fmt.Errorf("%s: %w", errPrefix(m.ID), err)
 	}
 	// Asked first: the line's attributes cost allocations even when dropped.
 	if r.log.Enabled(ctx, slog.LevelInfo) {
@@ -144,6 +144,15 @@ func (r *Relay) relay(ctx context.Context, m faas.Message) error {
 			"to", p.To, "id", p.ID, "type", p.Type, "bytes", p.Bytes)
 	}
 	return nil
+}
+
+// errPrefix names the message in an error: by its id, when the platform (or
+// the local endpoint's X-Message-Id) gave one.
+func errPrefix(id string) string {
+	if id == "" {
+		return "relay"
+	}
+	return "relay: message " + id
 }
 
 // CheckEnvelope reports why body is not an envelope the relay sends, or nil.

@@ -360,3 +360,19 @@ func TestFunctionUnderLocalHost(t *testing.T) {
 		t.Fatalf("message a sent %d times: %q", n, s.sent())
 	}
 }
+
+// TestErrorNamesTheMessage: a refusal names the message by its id, and
+// reads as one line without a dangling "message :" when there is none (an
+// envelope POSTed to the local endpoint without X-Message-Id).
+func TestErrorNamesTheMessage(t *testing.T) {
+	r := newRelay(t, newService(t), relay.Config{})
+	for _, tc := range []struct{ id, want string }{
+		{"m-1", `relay: message m-1: body is not a valid message envelope: unknown field "bogus"`},
+		{"", `relay: body is not a valid message envelope: unknown field "bogus"`},
+	} {
+		err := r.Handle(context.Background(), msg(tc.id, `{"to":"all","text":"x","bogus":1}`))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("id %q: %v, want %s", tc.id, err, tc.want)
+		}
+	}
+}
