@@ -191,8 +191,15 @@ func runDev(ctx context.Context, opts devOptions) (err error) {
 	}
 	log := opts.Logger
 
-	// Listen on everything first, so the event handler URLs are known
-	// (and reachable) before the emulator starts.
+	// The settings first (a bad one is what to report, even on an address in
+	// use: emulator.New checks them and starts nothing), then listen on
+	// everything, so the event handler URLs are known (and reachable) before
+	// the emulator starts.
+	probe := emulator.Config{}
+	opts.Limits.apply(&probe)
+	if _, err := emulator.New(probe); err != nil {
+		return &devConfigError{limitError(err)}
+	}
 	mainLn, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {

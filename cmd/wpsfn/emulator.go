@@ -111,6 +111,13 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		trace = &web.Trace{Logger: cfg.Logger}
 		cfg.Trace = trace.Publish
 	}
+	// A bad setting is what to report even when the address is also in use:
+	// emulator.New checks the configuration (and starts nothing), so it is
+	// asked before listening; the served one is made once the address is known.
+	if _, err := emulator.New(cfg); err != nil {
+		fmt.Fprintf(stderr, "wpsfn emulator: %v\n", limitError(err))
+		return 2
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "wpsfn emulator: listen on %s: %v\n", *addr, err)

@@ -122,6 +122,7 @@ func TestEmulatorConfig(t *testing.T) {
 		!cfg.Hubs["chat"].EventHandlers[0].GroupEvents || cfg.Hubs["news"].EventHandlers[0].UserEvents != "*" {
 		t.Fatalf("config = %+v", cfg)
 	}
+	busy := busyAddr(t)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -133,7 +134,9 @@ func TestEmulatorConfig(t *testing.T) {
 		{[]string{"stray"}, "unexpected argument"},
 	} {
 		var stderr strings.Builder
-		if code := runEmulator(context.Background(), tc.args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+		// On an address in use: a bad setting is reported before listening.
+		args := append([]string{"--addr", busy}, tc.args...)
+		if code := runEmulator(context.Background(), args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
 		}
 	}

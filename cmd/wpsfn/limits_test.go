@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,15 +15,17 @@ import (
 
 // TestEmulatorLimitFlagsNegative: a negative size, count or duration given
 // to `wpsfn emulator` or `wpsfn dev` stops it with status 2 and one line in
-// the flag's words.
+// the flag's words, before it listens: the address given is in use, and a
+// bad setting is still what it reports.
 func TestEmulatorLimitFlagsNegative(t *testing.T) {
+	busy := busyAddr(t)
 	commands := []struct {
 		name string
 		run  func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		args []string
 	}{
-		{"emulator", runEmulator, []string{"--addr", "127.0.0.1:0"}},
-		{"dev", runDevCommand, []string{"--addr", "127.0.0.1:0", "--port-base", "0", "--device=false"}},
+		{"emulator", runEmulator, []string{"--addr", busy}},
+		{"dev", runDevCommand, []string{"--addr", busy, "--port-base", "0", "--device=false"}},
 	}
 	flags := []struct{ flag, value, want string }{
 		{"keepalive", "-1s", "--keepalive is -1s: it must not be negative (zero means the default, 20s)"},
@@ -43,6 +46,17 @@ func TestEmulatorLimitFlagsNegative(t *testing.T) {
 			})
 		}
 	}
+}
+
+// busyAddr is a loopback address a listener holds until the test ends.
+func busyAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
 }
 
 // TestEmulatorLimitFlagsApply: the flags' values reach emulator.Config, and
