@@ -111,11 +111,7 @@ func handleLambdaEvent(ctx context.Context, fn Function, ev lambdaEvent, shape T
 	case TriggerSNS:
 		msgs := make([]Message, len(ev.Records))
 		for i, r := range ev.Records {
-			var sns events.SNSEntity
-			if r.SNS != nil {
-				sns = *r.SNS
-			}
-			msgs[i] = snsMessage(events.SNSEventRecord{EventSource: r.EventSource, SNS: sns})
+			msgs[i] = snsMessage(r.SNS)
 		}
 		return nil, firstRetry(HandleMessages(ctx, fn, msgs))
 	case TriggerEventBridge:
@@ -153,16 +149,8 @@ func firstRetry(errs []error) error {
 	return nil
 }
 
-// handleSQS runs fn.Messages on every record and lists the ones to
+// handleSQSRecords runs fn.Messages on every record and lists the ones to
 // redeliver by messageId. A FIFO record's group is its MessageGroupId.
-func handleSQS(ctx context.Context, fn Function, ev events.SQSEvent) events.SQSEventResponse {
-	recs := make([]lambdaRecord, len(ev.Records))
-	for i, r := range ev.Records {
-		recs[i].SQSMessage = r
-	}
-	return handleSQSRecords(ctx, fn, recs)
-}
-
 func handleSQSRecords(ctx context.Context, fn Function, recs []lambdaRecord) events.SQSEventResponse {
 	msgs := make([]Message, len(recs))
 	for i, r := range recs {
@@ -193,14 +181,18 @@ func sqsMessage(r events.SQSMessage) Message {
 	return m
 }
 
-// snsMessage is r as a Message: the SNS Message is the body, its String
-// message attributes (and Subject, as "subject") become Attributes.
-func snsMessage(r events.SNSEventRecord) Message {
-	m := Message{ID: r.SNS.MessageID, Trigger: TriggerSNS, Body: []byte(r.SNS.Message), Attributes: map[string]string{}}
-	if r.SNS.Subject != "" {
-		m.Attributes["subject"] = r.SNS.Subject
+// snsMessage is a record's SNS entity as a Message (nil: a record without
+// one): the SNS Message is the body, its String message attributes (and
+// Subject, as "subject") become Attributes.
+func snsMessage(e *events.SNSEntity) Message {
+	if e == nil {
+		e = &events.SNSEntity{}
 	}
-	for k, v := range r.SNS.MessageAttributes {
+	m := Message{ID: e.MessageID, Trigger: TriggerSNS, Body: []byte(e.Message), Attributes: map[string]string{}}
+	if e.Subject != "" {
+		m.Attributes["subject"] = e.Subject
+	}
+	for k, v := range e.MessageAttributes {
 		a, ok := v.(map[string]any)
 		if !ok {
 			continue

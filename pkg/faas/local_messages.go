@@ -1,6 +1,7 @@
 package faas
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,20 +79,10 @@ func readBody(r io.Reader, declared int64) ([]byte, error) {
 	if declared <= 0 || declared > maxLocalMessage {
 		return io.ReadAll(r)
 	}
-	b := make([]byte, 0, declared+1) // +1: the read that meets EOF needs room
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
+	var b bytes.Buffer
+	b.Grow(int(declared) + bytes.MinRead) // room for the last read, the one that meets EOF
+	_, err := b.ReadFrom(r)
+	return b.Bytes(), err
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 )
@@ -103,31 +102,27 @@ func HandleMessages(ctx context.Context, fn Function, batch []Message) []error {
 		}
 		return out
 	}
-	// Lanes: one per group (in batch order), one per unordered message.
-	var lanes [][]int
-	if !slices.ContainsFunc(batch, func(m Message) bool { return m.Group != "" }) {
-		// A standard queue's batch: lanes of one, cut from one array.
-		idx := make([]int, len(batch))
-		lanes = make([][]int, len(batch))
-		for i := range idx {
-			idx[i] = i
-			lanes[i] = idx[i : i+1 : i+1]
+	// Lanes: one per group (in batch order), one per unordered message (a
+	// lane of one, cut from idx: a standard queue's batch allocates no more).
+	idx := make([]int, len(batch))
+	lanes := make([][]int, 0, len(batch))
+	var byGroup map[string]int
+	for i, m := range batch {
+		idx[i] = i
+		if m.Group == "" {
+			lanes = append(lanes, idx[i:i+1:i+1])
+			continue
 		}
-	} else {
-		byGroup := map[string]int{}
-		for i, m := range batch {
-			if m.Group == "" {
-				lanes = append(lanes, []int{i})
-				continue
-			}
-			l, ok := byGroup[m.Group]
-			if !ok {
-				l = len(lanes)
-				byGroup[m.Group] = l
-				lanes = append(lanes, nil)
-			}
-			lanes[l] = append(lanes[l], i)
+		if byGroup == nil {
+			byGroup = map[string]int{}
 		}
+		l, ok := byGroup[m.Group]
+		if !ok {
+			l = len(lanes)
+			byGroup[m.Group] = l
+			lanes = append(lanes, nil)
+		}
+		lanes[l] = append(lanes[l], i)
 	}
 	run := func(lane []int) {
 		for k, i := range lane {

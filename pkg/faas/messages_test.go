@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/wpsfn/wpsfn/internal/assert"
 	"github.com/wpsfn/wpsfn/pkg/faas"
 	"github.com/wpsfn/wpsfn/pkg/faas/azurefn"
 )
@@ -463,4 +465,35 @@ func TestSQSRecordsDoNotCarryOver(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLocalMessagesBodyBound: the local endpoint refuses a body over its
+// bound with 413 whether the request declares its length, declares less
+// than it sends, or declares none (chunked), and takes one at the bound.
+func TestLocalMessagesBodyBound(t *testing.T) {
+	h := faas.Handler((&recorder{}).fn(), faas.HostLocal)
+	const bound = 12 << 20
+	over := bytes.Repeat([]byte("x"), bound+1)
+	for _, c := range []struct {
+		name     string
+		body     io.Reader
+		declared int64
+	}{
+		{"declared", bytes.NewReader(over), bound + 1},
+		{"declared less than sent", bytes.NewReader(over), 100},
+		{"chunked", io.MultiReader(bytes.NewReader(over)), -1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", c.body)
+			r.ContentLength = c.declared
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			assert.Equal(t, "status", w.Code, http.StatusRequestEntityTooLarge)
+			assert.Equal(t, "answer", strings.TrimSpace(w.Body.String()), fmt.Sprintf(`{"error":"body larger than %d bytes"}`, bound))
+		})
+	}
+	// At the bound: read whole (then refused as an envelope, not for its size).
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(over[:bound])))
+	assert.True(t, "a body at the bound is read", w.Code != http.StatusRequestEntityTooLarge)
 }
