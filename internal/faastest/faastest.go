@@ -212,6 +212,11 @@ func WaitHTTP(ctx context.Context, url string, timeout time.Duration) error {
 type LambdaEmulator struct {
 	*Proc
 	URL string // the invocation endpoint
+	// client is this emulator's own: with http.DefaultClient, a POST could
+	// go out on an idle connection to an earlier test's emulator, killed
+	// since, that had the same port (FreePort hands out freed ones), and
+	// fail with "connection reset by peer" (net/http does not retry a POST).
+	client *http.Client
 }
 
 // StartRIE runs bootstrap under aws-lambda-rie on loopback ports with env.
@@ -224,7 +229,10 @@ func StartRIE(t testing.TB, bootstrap string, env ...string) *LambdaEmulator {
 		"--runtime-api-address", "127.0.0.1:"+apiPort,
 		"--log-level", "error",
 		bootstrap)
-	l := &LambdaEmulator{Proc: p, URL: "http://127.0.0.1:" + port + "/2015-03-31/functions/function/invocations"}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	l := &LambdaEmulator{Proc: p, URL: "http://127.0.0.1:" + port + "/2015-03-31/functions/function/invocations",
+		client: &http.Client{Transport: tr}}
 	if err := waitTCP("127.0.0.1:"+port, 10*time.Second); err != nil {
 		t.Fatalf("RIE: %v\n%s", err, p.Output())
 	}
@@ -262,7 +270,7 @@ func (l *LambdaEmulator) Invoke(t testing.TB, event any) []byte {
 			t.Fatal(err)
 		}
 	}
-	resp, err := http.Post(l.URL, "application/json", bytes.NewReader(body))
+	resp, err := l.client.Post(l.URL, "application/json", bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("invoke: %v\n%s", err, l.Output())
 	}
