@@ -294,6 +294,10 @@ func TestReliableSessionExpires(t *testing.T) {
 func TestShutdownRefusesRequests(t *testing.T) {
 	e := newEnv(t, Config{})
 	cl := e.connect("chat", "u", SubprotocolJSON, "webpubsub.joinLeaveGroup", "webpubsub.sendToGroup")
+	// An acked request first: the server has passed the handshake's own
+	// shutdown check (which would close the connection) and is reading.
+	cl.send(map[string]any{"type": "sendToGroup", "group": "warm-up", "ackId": 99, "dataType": "text", "data": "x"})
+	wantAck(t, cl.read(), 99, "")
 	e.s.closing.Store(true) // the moment between Shutdown's start and this connection's close
 	cl.send(map[string]any{"type": "joinGroup", "group": "g", "ackId": 1})
 	wantAck(t, cl.read(), 1, "InternalServerError")
